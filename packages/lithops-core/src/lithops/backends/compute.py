@@ -1,0 +1,65 @@
+"""The contract of a compute backend: what the executor asks of it.
+
+A compute backend receives :class:`lithops.job.JobRequest` objects and makes every call run, then reports each
+call's :class:`lithops.job.CallStatus` in one of two ways, chosen by :attr:`ComputeBackend.transport`:
+
+``"storage"``
+    The executor uploads the function and call data to the storage backend before :meth:`invoke`; the backend
+    delivers :meth:`JobRequest.worker_payload` documents to workers that run
+    :func:`lithops.worker.handler.run_payload`, which writes each call's status to storage. The executor polls
+    it. This is how serverless and standalone backends work (docs/protocol.md).
+``"push"``
+    The backend calls ``report(status)`` itself for every call, with the output inline (localhost).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, ClassVar
+
+from lithops.job.job import JobRequest
+from lithops.job.status import CallStatus
+
+StatusReporter = Callable[[CallStatus], None]
+
+
+class ComputeBackend(ABC):
+    """Base class of compute backends.
+
+    Args:
+        config: the backend's own config section, validated against its spec's schema with defaults filled.
+        lithops_config: the whole executor config (other sections, such as shared credentials).
+    """
+
+    #: ``"storage"`` or ``"push"``; see the module documentation.
+    transport: ClassVar[str] = "storage"
+    #: Whether workers need the user's own modules shipped with the function (False when they share this
+    #: machine's file system and ``sys.path``).
+    ships_modules: ClassVar[bool] = True
+
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        self.lithops_config = lithops_config
+
+    @abstractmethod
+    def invoke(self, job: JobRequest, report: StatusReporter) -> None:
+        """Start every call of ``job`` and return once they are submitted, not finished.
+
+        Push backends call ``report`` once per call, from any thread, when it ends (a call whose worker died
+        is reported failed with :class:`lithops.errors.WorkerDiedError`). Storage backends never call it.
+
+        Raises:
+            BackendError: the calls could not be submitted; nothing of this job is running.
+        """
+
+    def cancel(self, job_keys: Collection[str]) -> None:  # noqa: B027 - optional operation
+        """Stop the calls of these jobs that have not finished, if the backend can (best effort)."""
+
+    def close(self) -> None:  # noqa: B027 - optional operation
+        """Release workers and connections; the backend is not used afterwards."""
+
+    @property
+    def max_workers(self) -> int:
+        """How many calls may run at once."""
+        return int(self.config.get("max_workers") or 1000)

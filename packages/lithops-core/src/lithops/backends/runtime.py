@@ -1,0 +1,36 @@
+"""The contract of a runtime builder: building and deploying the environment workers run in."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+
+class RuntimeBuilder(ABC):
+    """Base class of runtime builders (used by ``lithops runtime ...``).
+
+    Args:
+        config: the compute backend's config section.
+        lithops_config: the whole config.
+    """
+
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        self.lithops_config = lithops_config
+
+    @abstractmethod
+    def build(self, name: str, file: str | None = None, extra_args: list[str] | None = None) -> None:
+        """Build runtime ``name`` (from a Dockerfile or requirements ``file`` where the backend supports it)."""
+
+    @abstractmethod
+    def deploy(self, name: str, memory: int | None = None, timeout: int | None = None) -> dict[str, Any]:
+        """Deploy runtime ``name`` and return its metadata (Python version, installed packages)."""
+
+    @abstractmethod
+    def list(self) -> list[dict[str, Any]]:
+        """The deployed runtimes: ``[{'runtime_name', 'memory', 'version'}]``."""
+
+    @abstractmethod
+    def delete(self, name: str, memory: int | None = None) -> None:
+        """Delete a deployed runtime."""

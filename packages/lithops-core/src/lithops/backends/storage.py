@@ -1,0 +1,106 @@
+"""The contract of a storage backend: the object operations :class:`lithops.Storage` is built on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from lithops.errors import ConfigError
+
+
+class StorageBackend(ABC):
+    """Base class of storage backends.
+
+    Keys are plain strings; ``list_*`` take a plain prefix (not a folder). Missing objects raise
+    :class:`lithops.storage.utils.StorageNoSuchKeyError`, missing buckets
+    :class:`lithops.storage.utils.StorageNoSuchBucketError`.
+
+    Args:
+        config: the backend's config section, validated, with defaults filled.
+    """
+
+    #: Name of the config section and of the backend (set by subclasses).
+    name: str = ""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+
+    def default_bucket(self) -> str:
+        """The bucket used when none is given (``storage_bucket`` of the config section)."""
+        bucket = self.config.get("storage_bucket")
+        if not bucket:
+            raise ConfigError(
+                f"no bucket configured for storage backend '{self.name}'. Set {self.name}.storage_bucket "
+                f"in the config."
+            )
+        return str(bucket)
+
+    @abstractmethod
+    def put_object(self, bucket: str, key: str, body: bytes | str | BinaryIO) -> None:
+        """Write an object; ``body`` may be bytes, text (UTF-8) or a readable binary file (streamed)."""
+
+    @abstractmethod
+    def get_object(
+        self, bucket: str, key: str, stream: bool = False, extra_get_args: Mapping[str, Any] | None = None
+    ) -> bytes | BinaryIO:
+        """Read an object, or a byte range of it with ``extra_get_args={'Range': 'bytes=a-b'}``.
+
+        With ``stream=True`` return a readable binary file object instead of bytes.
+        """
+
+    @abstractmethod
+    def head_object(self, bucket: str, key: str) -> dict[str, str]:
+        """Metadata of an object: at least ``content-length``, ``last-modified`` and ``etag`` (lower case)."""
+
+    @abstractmethod
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object; deleting a missing one is not an error."""
+
+    def delete_objects(self, bucket: str, key_list: list[str]) -> None:
+        """Delete several objects."""
+        for key in key_list:
+            self.delete_object(bucket, key)
+
+    @abstractmethod
+    def head_bucket(self, bucket: str) -> dict[str, Any]:
+        """Metadata of a bucket; raises StorageNoSuchBucketError when it does not exist."""
+
+    @abstractmethod
+    def create_bucket(self, bucket: str) -> None:
+        """Create a bucket; an existing one is left as it is."""
+
+    @abstractmethod
+    def list_objects(
+        self, bucket: str, prefix: str | None = None, match_pattern: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects whose key starts with ``prefix``: ``[{'Key', 'Size', 'LastModified'}]``, sorted by key.
+
+        ``match_pattern`` is a glob (``fnmatch``) that keys must also match.
+        """
+
+    def list_keys(self, bucket: str, prefix: str | None = None) -> list[str]:
+        """Keys that start with ``prefix``, sorted."""
+        return [obj["Key"] for obj in self.list_objects(bucket, prefix)]
+
+    def upload_file(self, file_name: str, bucket: str, key: str | None = None) -> None:
+        """Upload a local file, streamed."""
+        with open(file_name, "rb") as f:
+            self.put_object(bucket, key or os.path.basename(file_name), f)
+
+    def download_file(self, bucket: str, key: str, file_name: str | None = None) -> None:
+        """Download an object into a local file, streamed."""
+        target = file_name or key
+        folder = os.path.dirname(os.path.abspath(target))
+        os.makedirs(folder, exist_ok=True)
+        body = self.get_object(bucket, key, stream=True)
+        assert not isinstance(body, bytes)
+        with open(target, "wb") as f:
+            shutil.copyfileobj(body, f, 1024 * 1024)
+        body.close()
+
+    def get_client(self) -> Any:
+        """The underlying client object (an SDK client for cloud backends; the backend itself otherwise)."""
+        return self

@@ -1,0 +1,294 @@
+"""Finding, loading, merging and validating the Lithops config.
+
+Discovery order when no config dict is given: the worker's inherited config (inside a Lithops worker), the file
+named by ``LITHOPS_CONFIG_FILE``, ``./.lithops_config``, ``~/.lithops/config``, ``/etc/lithops/config``; with none
+of them, localhost compute and localhost storage.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from lithops import constants as C
+from lithops.errors import ConfigError
+from lithops.plugins.manager import get_registry
+from lithops.plugins.specs import ConfigKey
+
+logger = logging.getLogger(__name__)
+
+#: Schema of the ``lithops`` section, common to every backend.
+LITHOPS_SECTION: dict[str, ConfigKey] = {
+    "backend": ConfigKey(type=str, default=None, doc="compute backend name (e.g. localhost, aws_lambda)"),
+    "storage": ConfigKey(type=str, default=None, doc="storage backend name; defaults to the compute backend's"),
+    "mode": ConfigKey(type=str, default=None, choices=C.MODES, doc="deprecated: derived from the backend"),
+    "execution_timeout": ConfigKey(
+        type=(int, float), default=C.EXECUTION_TIMEOUT_DEFAULT, minimum=1, doc="seconds a call may run"
+    ),
+    "data_limit": ConfigKey(
+        type=(int, float, bool), default=C.DATA_LIMIT_DEFAULT_MIB, doc="max input data per call in MiB; false: none"
+    ),
+    "result_limit": ConfigKey(
+        type=(int, float, bool), default=C.RESULT_LIMIT_DEFAULT_MIB, doc="max result per call in MiB; false: none"
+    ),
+    "log_level": ConfigKey(
+        type=(str, bool, type(None)),
+        default="INFO",
+        doc="level of the 'lithops' logger when the application has not set one; false: leave logging alone",
+    ),
+    "log_format": ConfigKey(type=str, default="%(asctime)s [%(levelname)s] %(name)s -- %(message)s", doc="log format"),
+    "log_stream": ConfigKey(type=str, default="ext://sys.stderr", choices=("ext://sys.stderr", "ext://sys.stdout"),
+                            doc="where log lines go"),
+    "log_filename": ConfigKey(type=(str, type(None)), default=None, doc="write log lines to this file instead"),
+    "data_cleaner": ConfigKey(type=bool, default=True, doc="delete a job's temporary objects when it is done"),
+    "monitoring": ConfigKey(type=str, default="storage", choices=("storage", "rabbitmq"),
+                            doc="how storage-protocol backends report status"),
+    "monitoring_interval": ConfigKey(type=(int, float), default=2, minimum=0.05,
+                                     doc="seconds between status polls of storage-protocol backends"),
+    "chunksize": ConfigKey(type=int, default=1, minimum=1, doc="calls per worker invocation when map() is not told"),
+    "include_modules": ConfigKey(type=(list, type(None)), default=None, doc="modules always shipped with functions"),
+    "exclude_modules": ConfigKey(type=(list, type(None)), default=None, doc="modules never shipped"),
+}
+
+
+def load_yaml_config(config_filename: str) -> dict[str, Any]:
+    """Read a YAML config file and return it as a dict (empty file: empty dict)."""
+    try:
+        with open(config_filename, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {config_filename} does not exist. Create it, or unset {C.CONFIG_FILE_ENV} "
+            f"if it points there."
+        ) from None
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"config file {config_filename} is not valid YAML{where}: {problem}. Fix the file (indent with spaces, "
+            f"'key: value' pairs)."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {config_filename} must hold sections such as 'lithops:' at the top level, "
+            f"not a {type(data).__name__}."
+        )
+    return data
+
+
+def find_config_file() -> str | None:
+    """The config file that discovery picks, or None when there is none."""
+    env_file = os.environ.get(C.CONFIG_FILE_ENV)
+    if env_file:
+        return env_file
+    for candidate in (C.CONFIG_FILE_LOCAL, C.CONFIG_FILE_USER, C.CONFIG_FILE_GLOBAL):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _load(config_data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    if config_data is not None:
+        if not isinstance(config_data, Mapping):
+            raise ConfigError(
+                f"config must be a dict of sections such as {{'lithops': {{'backend': 'localhost'}}}}, "
+                f"not {type(config_data).__name__}."
+            )
+        return copy.deepcopy(dict(config_data)), "the config dict passed in"
+    inherited = os.environ.get(C.WORKER_CONFIG_ENV)
+    if inherited:
+        return json.loads(inherited), "the config inherited from the parent executor"
+    filename = find_config_file()
+    if filename is None:
+        return {}, "built-in defaults (no config file found)"
+    return load_yaml_config(filename), f"config file {filename}"
+
+
+def _check_value(section: str, key: str, value: Any, spec: ConfigKey, source: str) -> Any:
+    types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if int in types and isinstance(value, float) and value.is_integer() and float not in types:
+        value = int(value)
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types and value is not None)
+    if not ok:
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ConfigError(
+            f"{source}: {section}.{key} must be {names}, got {value!r}. Fix that key ({spec.doc})."
+        )
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(
+            f"{source}: {section}.{key} is {value!r}; it must be one of {', '.join(map(str, spec.choices))}."
+        )
+    if spec.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < spec.minimum:
+            raise ConfigError(f"{source}: {section}.{key} is {value}; it must be at least {spec.minimum}.")
+    return value
+
+
+def validate_section(
+    section: str, values: Any, schema: Mapping[str, ConfigKey], source: str
+) -> dict[str, Any]:
+    """Check one config section against its schema and return it with defaults filled in.
+
+    Unknown keys are kept but warned about (with a did-you-mean), so configs written for other Lithops
+    versions still load.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: section '{section}' must be a mapping of keys, got {values!r}.")
+    result = dict(values)
+    for key, value in values.items():
+        spec = schema.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            warnings.warn(f"{source}: unknown key {section}.{key} is ignored.{hint}", UserWarning, stacklevel=4)
+            continue
+        if value is None and spec.has_default:
+            result[key] = spec.default
+            continue
+        result[key] = _check_value(section, key, value, spec, source)
+    for key, spec in schema.items():
+        if key not in result:
+            if spec.required:
+                raise ConfigError(f"{source}: {section}.{key} is required ({spec.doc}). Add it to that section.")
+            if spec.has_default:
+                result[key] = copy.deepcopy(spec.default)
+    return result
+
+
+def _merge(config: dict[str, Any], overwrite: Mapping[str, Any]) -> None:
+    for section, values in overwrite.items():
+        if isinstance(values, Mapping):
+            current = config.get(section)
+            config[section] = {**(current if isinstance(current, Mapping) else {}), **values}
+        else:
+            config[section] = values
+
+
+def default_config(
+    config_data: Mapping[str, Any] | None = None,
+    config_overwrite: Mapping[str, Any] | None = None,
+    load_storage_config: bool = True,
+    backend_overwrite: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the complete, validated config: discovered or given, overwritten, with backend defaults.
+
+    Args:
+        config_data: a config dict; when None the config is discovered (see module docs).
+        config_overwrite: sections whose keys replace those of the loaded config.
+        load_storage_config: also resolve and validate the storage backend's section.
+        backend_overwrite: keys that replace those of the resolved compute backend's section.
+
+    Raises:
+        ConfigError: a file or value is wrong; the message names the source, the key and the fix.
+        PluginError: the backend asked for is unknown or not installed; the message says what to install.
+    """
+    config, source = _load(config_data)
+    configured_backend = (config.get("lithops") or {}).get("backend")
+    if config_overwrite:
+        _merge(config, config_overwrite)
+    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source)
+    config["lithops"] = lithops
+    registry = get_registry()
+
+    mode = lithops.get("mode")
+    backend = lithops.get("backend") or C.DEFAULT_BACKEND_BY_MODE.get(mode or "", C.DEFAULT_BACKEND)
+    if mode and backend == configured_backend and not _backend_in_mode(backend, mode):
+        # e.g. ServerlessExecutor() with a localhost backend in the config file: use the mode's default
+        backend = C.DEFAULT_BACKEND_BY_MODE[mode]
+    spec = registry.compute_backend(backend)
+    if backend_overwrite:
+        _merge(config, {backend: backend_overwrite})
+    if mode and mode != spec.mode:
+        raise ConfigError(
+            f"{source}: backend '{backend}' runs in {spec.mode} mode, not {mode}. Drop lithops.mode or pick a "
+            f"{mode} backend."
+        )
+    lithops["backend"] = backend
+    lithops["mode"] = spec.mode
+    storage = lithops.get("storage") or spec.default_storage
+    lithops["storage"] = storage
+    schema = dict(spec.config)
+    if load_storage_config:
+        storage_spec = registry.storage_backend(storage)
+        if storage == backend:
+            schema.update(storage_spec.config)
+        else:
+            config[storage] = validate_section(storage, config.get(storage), storage_spec.config, source)
+    config[backend] = validate_section(backend, config.get(backend), schema, source)
+    return config
+
+
+def _backend_in_mode(backend: str, mode: str) -> bool:
+    try:
+        return get_registry().compute_backend(backend).mode == mode
+    except Exception:
+        return True  # let the normal lookup report the problem
+
+def get_mode(backend: str) -> str:
+    """The mode (localhost, serverless or standalone) of an installed compute backend."""
+    return get_registry().compute_backend(backend).mode
+
+
+def extract_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a full config that a storage client needs: ``{'backend', 'bucket', <backend>: section}``."""
+    backend = config.get("lithops", {}).get("storage") or C.DEFAULT_STORAGE
+    section = dict(config.get(backend) or {})
+    return {"backend": backend, "bucket": section.get("storage_bucket"), backend: section}
+
+
+def setup_logger(config: Mapping[str, Any]) -> None:
+    """Configure the 'lithops' logger from the config, unless the application already configured logging."""
+    lithops = config.get("lithops", {})
+    level = lithops.get("log_level", "INFO")
+    root_logger = logging.getLogger("lithops")
+    if not level or root_logger.handlers:
+        return
+    if lithops.get("log_filename"):
+        handler: logging.Handler = logging.FileHandler(lithops["log_filename"])
+    else:
+        import sys
+
+        stream = sys.stdout if lithops.get("log_stream") == "ext://sys.stdout" else sys.stderr
+        handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(lithops.get("log_format") or LITHOPS_SECTION["log_format"].default))
+    root_logger.addHandler(handler)
+    root_logger.setLevel(str(level).upper())
+    root_logger.propagate = False
+
+
+def load_storage_config(
+    config_data: Mapping[str, Any] | None = None, backend: str | None = None, bucket: str | None = None
+) -> dict[str, Any]:
+    """Resolve only what a storage client needs (no compute backend is looked up).
+
+    Returns ``{'backend', 'bucket', <backend>: section}`` as :func:`extract_storage_config` does.
+    """
+    config, source = _load(config_data)
+    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source)
+    registry = get_registry()
+    name = backend or lithops.get("storage")
+    if not name:
+        compute = lithops.get("backend")
+        name = registry.compute_backend(compute).default_storage if compute else C.DEFAULT_STORAGE
+    spec = registry.storage_backend(name)
+    section = validate_section(name, config.get(name), spec.config, source)
+    if bucket:
+        section["storage_bucket"] = bucket
+    return {"backend": name, "bucket": section.get("storage_bucket"), name: section}

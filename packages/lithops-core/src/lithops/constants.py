@@ -1,0 +1,52 @@
+"""Names and defaults shared by the client and the worker."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+
+LOCALHOST = "localhost"
+SERVERLESS = "serverless"
+STANDALONE = "standalone"
+MODES = (LOCALHOST, SERVERLESS, STANDALONE)
+
+#: Version of the job payload and call status documents (docs/protocol.md).
+PROTOCOL_VERSION = 1
+
+#: Backends used when nothing is configured.
+DEFAULT_BACKEND = LOCALHOST
+DEFAULT_STORAGE = LOCALHOST
+DEFAULT_BACKEND_BY_MODE = {LOCALHOST: "localhost", SERVERLESS: "aws_lambda", STANDALONE: "aws_ec2"}
+
+#: Seconds a call may run before it is stopped (``lithops.execution_timeout``).
+EXECUTION_TIMEOUT_DEFAULT = 1800
+#: Largest input data of one call, in MiB (``lithops.data_limit``; ``false`` disables the check).
+DATA_LIMIT_DEFAULT_MIB = 4
+#: Largest result of one call, in MiB (``lithops.result_limit``; ``false`` disables the check).
+RESULT_LIMIT_DEFAULT_MIB = 512
+
+#: Prefix of every object Lithops writes for its own bookkeeping in the storage bucket.
+JOBS_PREFIX = "lithops.jobs"
+#: Prefix of the objects written by ``Storage.put_cloudobject``.
+CLOUDOBJECTS_PREFIX = "lithops.cloudobjects"
+
+#: Environment variable set inside workers (its value is the executor config as JSON).
+WORKER_CONFIG_ENV = "LITHOPS_WORKER_CONFIG"
+#: Environment variable that names a config file.
+CONFIG_FILE_ENV = "LITHOPS_CONFIG_FILE"
+
+CONFIG_FILE_USER = os.path.join(os.path.expanduser("~"), ".lithops", "config")
+CONFIG_FILE_GLOBAL = "/etc/lithops/config"
+CONFIG_FILE_LOCAL = ".lithops_config"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name (e.g. a container with an arbitrary uid)
+        return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
+#: Folder for local state (localhost storage, logs) unless configured otherwise.
+TEMP_DIR = os.path.join(tempfile.gettempdir(), f"lithops-{_user()}")

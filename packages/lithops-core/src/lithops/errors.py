@@ -1,0 +1,62 @@
+"""Every error Lithops raises on purpose, under one base class.
+
+Each message says what went wrong and ends with what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class LithopsError(Exception):
+    """Base class of the errors raised by Lithops itself."""
+
+
+class ConfigError(LithopsError, ValueError):
+    """The configuration is missing, unreadable or holds a bad value."""
+
+
+class SerializationError(LithopsError, TypeError):
+    """A function, argument or result cannot be serialized."""
+
+
+class PayloadTooLargeError(LithopsError, ValueError):
+    """A call's input data or result is over the configured size limit."""
+
+
+class WorkerDiedError(LithopsError):
+    """The process running a call ended before the call finished (killed, out of memory, crashed)."""
+
+
+class FunctionTimeoutError(LithopsError, TimeoutError):
+    """A call ran longer than its execution timeout and was stopped."""
+
+
+class WaitTimeoutError(LithopsError, TimeoutError):
+    """``wait``/``get_result`` gave up before the futures finished; the futures keep running."""
+
+
+class JobCancelledError(LithopsError):
+    """The call was cancelled before it finished (Ctrl-C, ``clean(force=True)``, executor closed)."""
+
+
+class BackendError(LithopsError):
+    """A backend failed to submit or run work; the message says which and why."""
+
+
+class PluginError(LithopsError):
+    """Base class of the errors about finding and loading backend plugins."""
+
+
+class BackendNotInstalledError(PluginError):
+    """A known backend was asked for, but the package that provides it is not installed."""
+
+
+class BackendNotFoundError(PluginError):
+    """A backend name that no installed or known package provides."""
+
+
+class PluginLoadError(PluginError):
+    """An installed plugin package failed to import or to register its backends."""
+
+
+class PluginConflictError(PluginError):
+    """Two installed packages register a backend under the same name."""

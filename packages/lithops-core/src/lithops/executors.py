@@ -1,0 +1,468 @@
+"""``FunctionExecutor`` and its mode-specific forms: the public entry point of Lithops."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lithops.backends.compute import ComputeBackend
+from lithops.config import default_config, extract_storage_config, setup_logger
+from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
+from lithops.errors import BackendError, JobCancelledError, PluginLoadError
+from lithops.futures import FuturesList, ResponseFuture
+from lithops.job.builder import create_job
+from lithops.job.job import JobRequest, call_id_of
+from lithops.monitor import JobMonitor
+from lithops.plugins.manager import get_registry
+from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC, wait
+
+logger = logging.getLogger(__name__)
+
+_SESSION_ID = uuid.uuid4().hex[:6]
+_executor_counter = itertools.count()
+_live_backends: weakref.WeakSet[ComputeBackend] = weakref.WeakSet()
+
+
+def create_executor_id() -> str:
+    """A new executor id, unique in this process and very likely across processes: ``<session>-<n>``."""
+    return f"{_SESSION_ID}-{next(_executor_counter)}"
+
+
+@atexit.register
+def _close_backends() -> None:
+    for backend in list(_live_backends):
+        try:
+            backend.close()
+        except Exception:  # interpreter is exiting; nothing useful to do
+            pass
+
+
+def _has_futures(iterdata: Any) -> bool:
+    if isinstance(iterdata, ResponseFuture):
+        return True
+    return isinstance(iterdata, list) and bool(iterdata) and all(isinstance(x, ResponseFuture) for x in iterdata)
+
+
+def _as_iterdata(map_iterdata: Any) -> list[Any]:
+    if isinstance(map_iterdata, (str, bytes, dict)) or not isinstance(map_iterdata, Iterable):
+        raise TypeError(
+            f"map_iterdata must be a list (or other iterable) with one input per call, got "
+            f"{type(map_iterdata).__name__}. To run a function once, use call_async(func, data)."
+        )
+    return list(map_iterdata)
+
+
+class FunctionExecutor:
+    """Runs functions on the configured compute backend and tracks their futures.
+
+    Args:
+        mode: ``localhost``, ``serverless`` or ``standalone`` (deprecated: the backend implies it).
+        config: a config dict; discovered (``LITHOPS_CONFIG_FILE``, ``~/.lithops/config``, ...) when None.
+        backend: compute backend name; overrides ``lithops.backend``.
+        storage: storage backend name; overrides ``lithops.storage``.
+        runtime: runtime name for the backend (container image, Python interpreter, ...).
+        runtime_memory: MiB of memory for each worker.
+        monitoring: ``storage`` or ``rabbitmq``.
+        max_workers: how many calls may run at once.
+        worker_processes: processes per worker.
+        remote_invoker: accepted for compatibility.
+        log_level: level of the ``lithops`` logger (e.g. ``'DEBUG'``); ``None`` leaves logging alone.
+        **kwargs: further keys of the backend's config section.
+    """
+
+    _default_mode: str | None = None
+
+    def __init__(
+        self,
+        mode: str | None = None,
+        config: dict[str, Any] | None = None,
+        backend: str | None = None,
+        storage: str | None = None,
+        runtime: str | None = None,
+        runtime_memory: int | None = None,
+        monitoring: str | None = None,
+        max_workers: int | None = None,
+        worker_processes: int | None = None,
+        remote_invoker: bool | None = None,
+        log_level: str | bool | None = False,
+        **kwargs: Any,
+    ) -> None:
+        lithops_ow: dict[str, Any] = {}
+        mode = mode or self._default_mode
+        if mode is not None:
+            lithops_ow["mode"] = mode
+        if backend is not None:
+            lithops_ow["backend"] = backend
+        if storage is not None:
+            lithops_ow["storage"] = storage
+        if monitoring is not None:
+            lithops_ow["monitoring"] = monitoring
+        if log_level:
+            lithops_ow["log_level"] = log_level
+        section_ow = {k: v for k, v in kwargs.items() if v is not None}
+        for key, value in (("runtime", runtime), ("runtime_memory", runtime_memory), ("max_workers", max_workers),
+                           ("worker_processes", worker_processes), ("remote_invoker", remote_invoker)):
+            if value is not None:
+                section_ow[key] = value
+        self.config = default_config(config, {"lithops": lithops_ow}, backend_overwrite=section_ow)
+        if log_level is not None:
+            setup_logger(self.config)
+        lithops_cfg = self.config["lithops"]
+        self.backend: str = lithops_cfg["backend"]
+        self.mode: str = lithops_cfg["mode"]
+        registry = get_registry()
+        spec = registry.compute_backend(self.backend)
+        try:
+            backend_cls = spec.load()
+        except ImportError as exc:
+            reg = registry.find("compute", self.backend)
+            raise PluginLoadError(
+                f"{reg.package} {reg.version} is installed but its backend '{self.backend}' failed to import: {exc}. "
+                f"Reinstall it with its dependencies: pip install --force-reinstall {reg.package}"
+            ) from exc
+        self.compute: ComputeBackend = backend_cls(self.config[self.backend], self.config)
+        _live_backends.add(self.compute)
+        self.storage_config = extract_storage_config(self.config)
+        self._storage_backend_path = registry.storage_backend(self.storage_config["backend"]).backend
+        self._internal_storage: Any = None
+        self.executor_id = create_executor_id()
+        self.monitor = JobMonitor(self.executor_id, float(lithops_cfg.get("monitoring_interval") or 2))
+        self.futures: list[ResponseFuture] = []
+        self.last_call: str | None = None
+        self._job_counter = itertools.count()
+        logger.info("%s executor created with ID %s (backend %s, storage %s)", self.mode.capitalize(),
+                    self.executor_id, self.backend, self.storage_config["backend"])
+
+    # -- context manager ---------------------------------------------------------------------------------
+    def __enter__(self) -> FunctionExecutor:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._cancel_pending()
+        self.close()
+
+    def close(self) -> None:
+        """Release the backend's workers once running calls finish; the executor takes no new work."""
+        self.compute.close()
+        self.monitor.close()
+
+    # -- storage -------------------------------------------------------------------------------------------
+    @property
+    def storage(self) -> Any:
+        """The executor's :class:`lithops.Storage` client (created on first use)."""
+        if self._internal_storage is None:
+            from lithops.storage.storage import Storage
+
+            self._internal_storage = Storage(storage_config=self.storage_config)
+        return self._internal_storage
+
+    # -- submitting ----------------------------------------------------------------------------------------
+    def _new_job_id(self, kind: str) -> str:
+        return f"{kind}{next(self._job_counter):03d}"
+
+    def _build(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> JobRequest:
+        return create_job(
+            executor_id=self.executor_id,
+            job_id=job_id,
+            func=func,
+            iterdata=iterdata,
+            config=self.config,
+            storage_backend=self._storage_backend_path,
+            ships_modules=self.compute.ships_modules,
+            **options,
+        )
+
+    def _make_futures(self, job_id: str, n: int) -> list[ResponseFuture]:
+        futures = [ResponseFuture(self.executor_id, job_id, call_id_of(i), self.monitor) for i in range(n)]
+        self.monitor.register(futures)
+        self.futures.extend(futures)
+        return futures
+
+    def _upload(self, job: JobRequest) -> None:
+        storage = self.storage
+        bucket = storage.bucket
+        job.func_key = f"{job.prefix}/func.pickle"
+        job.data_key = f"{job.prefix}/aggdata.pickle"
+        offset, ranges = 0, []
+        for blob in job.call_data:
+            ranges.append((offset, offset + len(blob)))
+            offset += len(blob)
+        job.data_ranges = ranges
+        storage.put_object(bucket, job.func_key, job.function)
+        storage.put_object(bucket, job.data_key, b"".join(job.call_data))
+        self.monitor.watch_storage(job, storage.storage_handler, bucket)
+
+    def _invoke(self, job: JobRequest, futures: list[ResponseFuture]) -> None:
+        if not futures:
+            return
+        try:
+            if self.compute.transport == "storage":
+                self._upload(job)
+            self.compute.invoke(job, self.monitor.report)
+        except Exception as exc:
+            error = exc if isinstance(exc, BackendError) else BackendError(
+                f"backend '{self.backend}' could not start job {job.job_key}: {type(exc).__name__}: {exc}"
+            )
+            self.monitor.fail(futures, error)
+            raise error from exc
+        self.monitor.mark_invoked(futures)
+        logger.debug("ExecutorID %s | JobID %s - %d calls submitted", self.executor_id, job.job_id, len(futures))
+
+    def _submit(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> FuturesList:
+        job = self._build(job_id, func, iterdata, **options)
+        futures = self._make_futures(job_id, job.total_calls)
+        self._invoke(job, futures)
+        return FuturesList(futures, executor=self)
+
+    def _submit_after(
+        self,
+        upstream: list[ResponseFuture],
+        job_id: str,
+        n_calls: int,
+        make_iterdata: Callable[[], list[Any]],
+        func: Callable[..., Any],
+        **options: Any,
+    ) -> FuturesList:
+        """Submit a job whose input is the results of ``upstream`` once they finish; return its futures now."""
+        futures = self._make_futures(job_id, n_calls)
+
+        def start() -> None:
+            try:
+                job = self._build(job_id, func, make_iterdata(), **options)
+                self._invoke(job, futures)
+            except BaseException as exc:
+                self.monitor.fail(futures, exc)
+
+        self.monitor.after(upstream, start)
+        return FuturesList(futures, executor=self)
+
+    def call_async(
+        self,
+        func: Callable[..., Any],
+        data: Any,
+        extra_env: dict[str, str] | None = None,
+        runtime_memory: int | None = None,
+        timeout: float | None = None,
+        include_modules: list[str] | None = [],  # noqa: B006 - Lithops' signature; [] means "detect"
+        exclude_modules: list[str] | None = [],  # noqa: B006
+    ) -> ResponseFuture:
+        """Run ``func`` once on ``data`` (tuple: positional args, dict: keyword args, else the one argument)."""
+        job_id = self._new_job_id("A")
+        self.last_call = "call_async"
+        options = dict(extra_env=extra_env, runtime_memory=runtime_memory, execution_timeout=timeout,
+                       include_modules=include_modules, exclude_modules=exclude_modules)
+        if _has_futures(data):
+            upstream = [data] if isinstance(data, ResponseFuture) else list(data)
+            single = isinstance(data, ResponseFuture)
+            return self._submit_after(
+                upstream, job_id, 1,
+                lambda: [upstream[0].result() if single else [f.result() for f in upstream]], func, **options
+            )[0]
+        return self._submit(job_id, func, [data], **options)[0]  # type: ignore[no-any-return]
+
+    def map(
+        self,
+        map_function: Callable[..., Any],
+        map_iterdata: Iterable[Any],
+        chunksize: int | None = None,
+        extra_args: Any = None,
+        extra_env: dict[str, str] | None = None,
+        runtime_memory: int | None = None,
+        obj_chunk_size: int | None = None,
+        obj_chunk_number: int | None = None,
+        obj_newline: str | None = "\n",
+        timeout: float | None = None,
+        include_modules: list[str] | None = [],  # noqa: B006
+        exclude_modules: list[str] | None = [],  # noqa: B006
+    ) -> FuturesList:
+        """Run ``map_function`` once per element of ``map_iterdata``; return one future per call.
+
+        ``map_iterdata`` may also be futures (or a FuturesList): the job then starts when they finish, and each
+        call receives one of their results.
+        """
+        job_id = self._new_job_id("M")
+        self.last_call = "map"
+        options = dict(chunksize=chunksize, extra_args=extra_args, extra_env=extra_env,
+                       runtime_memory=runtime_memory, execution_timeout=timeout,
+                       include_modules=include_modules, exclude_modules=exclude_modules)
+        if _has_futures(map_iterdata):
+            upstream = [map_iterdata] if isinstance(map_iterdata, ResponseFuture) else list(map_iterdata)
+            return self._submit_after(upstream, job_id, len(upstream), lambda: [f.result() for f in upstream],
+                                      map_function, **options)
+        return self._submit(job_id, map_function, _as_iterdata(map_iterdata), **options)
+
+    def map_reduce(
+        self,
+        map_function: Callable[..., Any],
+        map_iterdata: Iterable[Any],
+        reduce_function: Callable[..., Any],
+        chunksize: int | None = None,
+        extra_args: Any = None,
+        extra_args_reduce: Any = None,
+        extra_env: dict[str, str] | None = None,
+        map_runtime_memory: int | None = None,
+        reduce_runtime_memory: int | None = None,
+        timeout: float | None = None,
+        obj_chunk_size: int | None = None,
+        obj_chunk_number: int | None = None,
+        obj_newline: str | None = "\n",
+        obj_reduce_by_key: bool = False,
+        spawn_reducer: int = 20,
+        include_modules: list[str] | None = [],  # noqa: B006
+        exclude_modules: list[str] | None = [],  # noqa: B006
+    ) -> FuturesList:
+        """Map, then run ``reduce_function`` once on the list of all map results (in call order).
+
+        Returns the map futures followed by the reducer's; ``get_result`` returns only the reducer's result.
+        The reducer is submitted when the last map call finishes (``spawn_reducer`` is accepted for
+        compatibility).
+        """
+        map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
+                               extra_env=extra_env, runtime_memory=map_runtime_memory, timeout=timeout,
+                               include_modules=include_modules, exclude_modules=exclude_modules)
+        self.last_call = "map_reduce"
+        for f in map_futures:
+            f._produce_output = False
+        upstream = list(map_futures)
+
+        def reduce_input() -> list[Any]:
+            return [([f.result() for f in upstream],)]
+
+        reduce_futures = self._submit_after(
+            upstream, self._new_job_id("R"), 1, reduce_input, reduce_function,
+            extra_args=extra_args_reduce, extra_env=extra_env, runtime_memory=reduce_runtime_memory,
+            execution_timeout=timeout, include_modules=include_modules, exclude_modules=exclude_modules,
+        )
+        return FuturesList(upstream + list(reduce_futures), executor=self)
+
+    # -- waiting -------------------------------------------------------------------------------------------
+    def _cancel_pending(self, futures: Iterable[ResponseFuture] | None = None) -> None:
+        pending = [f for f in (futures if futures is not None else self.futures) if not f.finished]
+        if not pending:
+            return
+        self.compute.cancel({f.job_key for f in pending})
+        self.monitor.fail(pending, JobCancelledError(
+            f"cancelled by the user: {len(pending)} call(s) of executor {self.executor_id} did not finish."
+        ))
+        logger.info("ExecutorID %s - cancelled %d unfinished call(s)", self.executor_id, len(pending))
+
+    def wait(
+        self,
+        fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+        throw_except: bool = True,
+        return_when: Any = ALL_COMPLETED,
+        download_results: bool = False,
+        timeout: float | None = None,
+        threadpool_size: int = THREADPOOL_SIZE,
+        wait_dur_sec: float = WAIT_DUR_SEC,
+        show_progressbar: bool = True,
+    ) -> tuple[FuturesList, FuturesList]:
+        """Wait for futures (all of this executor's when ``fs`` is None); return ``(done, not_done)``.
+
+        Ctrl-C while waiting cancels this executor's unfinished calls and re-raises KeyboardInterrupt.
+        """
+        futures = self.futures if fs is None else fs
+        try:
+            return wait(futures, throw_except=throw_except, return_when=return_when,
+                        download_results=download_results, timeout=timeout, show_progressbar=show_progressbar)
+        except KeyboardInterrupt:
+            self._cancel_pending()
+            raise
+
+    def get_result(
+        self,
+        fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+        throw_except: bool = True,
+        timeout: float | None = None,
+        threadpool_size: int = THREADPOOL_SIZE,
+        wait_dur_sec: float = WAIT_DUR_SEC,
+        show_progressbar: bool = True,
+    ) -> Any:
+        """Wait for futures and return their results.
+
+        With ``fs=None`` this returns the results not returned before by this executor. A single result is
+        returned bare (not in a list) unless the last call was ``map``.
+        """
+        if fs is None:
+            futures = [f for f in self.futures if not f._read]
+        elif isinstance(fs, ResponseFuture):
+            futures = [fs]
+        else:
+            futures = list(fs)
+        done, _ = self.wait(futures, throw_except=throw_except, download_results=True, timeout=timeout,
+                            show_progressbar=show_progressbar)
+        result = []
+        for f in done:
+            if f.futures or not f._produce_output:
+                continue
+            result.append(f.result(throw_except=throw_except))
+        if fs is None:
+            for f in done:
+                f._read = True
+        if len(result) == 1 and self.last_call != "map":
+            return result[0]
+        return result
+
+    # -- housekeeping --------------------------------------------------------------------------------------
+    def job_summary(self, cloud_objects_n: int = 0) -> list[dict[str, Any]]:
+        """One row per job: calls, finished, failed, and the summed function time in seconds."""
+        rows: dict[str, dict[str, Any]] = {}
+        for f in self.futures:
+            row = rows.setdefault(f.job_id, {"executor_id": self.executor_id, "job_id": f.job_id, "calls": 0,
+                                             "finished": 0, "failed": 0, "func_exec_time": 0.0})
+            row["calls"] += 1
+            row["finished"] += int(f.finished)
+            row["failed"] += int(f.error)
+            row["func_exec_time"] += float(f.stats.get("worker_func_exec_time", 0.0))
+        return list(rows.values())
+
+    def clean(
+        self,
+        fs: Iterable[ResponseFuture] | None = None,
+        cs: list[Any] | None = None,
+        clean_cloudobjects: bool = True,
+        clean_fn: bool = False,
+        force: bool = False,
+        on_exit: bool = False,
+    ) -> None:
+        """Delete the temporary objects of finished jobs; ``force=True`` first cancels unfinished calls.
+
+        ``cs`` lists CloudObjects to delete as well.
+        """
+        futures = list(self.futures if fs is None else fs)
+        if force:
+            self._cancel_pending(futures)
+        if self.compute.transport == "storage":
+            storage = self.storage
+            for job_id in sorted({f.job_id for f in futures if f.finished}):
+                prefix = f"lithops.jobs/{self.executor_id}/{job_id}/"
+                keys = storage.list_keys(storage.bucket, prefix)
+                if keys:
+                    storage.delete_objects(storage.bucket, keys)
+        if cs and clean_cloudobjects:
+            self.storage.delete_cloudobjects(cs)
+
+
+class LocalhostExecutor(FunctionExecutor):
+    """A FunctionExecutor on this machine (the ``localhost`` backend)."""
+
+    _default_mode = LOCALHOST
+
+
+class ServerlessExecutor(FunctionExecutor):
+    """A FunctionExecutor on the configured serverless backend (``aws_lambda`` when none is set)."""
+
+    _default_mode = SERVERLESS
+
+
+class StandaloneExecutor(FunctionExecutor):
+    """A FunctionExecutor on the configured standalone backend (``aws_ec2`` when none is set)."""
+
+    _default_mode = STANDALONE
+

@@ -1,0 +1,172 @@
+"""Builds a :class:`JobRequest` from what the user passed to ``call_async``/``map``.
+
+Argument binding follows Lithops: each element of the iterdata is one call; a tuple is the positional
+arguments, a dict the keyword arguments, anything else the single argument. ``extra_args`` are added to every
+call (a dict merges into keyword arguments, a tuple/list extends positional ones). The arguments are bound to the
+function's signature here, so a call that could never run fails at submit, before anything runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+from lithops.errors import PayloadTooLargeError
+from lithops.job import serialize
+from lithops.job.job import JobRequest
+
+#: Parameters that Lithops fills in when the function declares them.
+INJECTABLE = ("id", "storage")
+MIB = 1024 * 1024
+
+
+def _as_call(item: Any, extra_args: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(item, tuple):
+        args, kwargs = item, {}
+    elif isinstance(item, dict):
+        args, kwargs = (), dict(item)
+    else:
+        args, kwargs = (item,), {}
+    if extra_args is not None:
+        if isinstance(extra_args, dict):
+            kwargs.update(extra_args)
+        elif isinstance(extra_args, (tuple, list)):
+            args = tuple(args) + tuple(extra_args)
+        else:
+            args = tuple(args) + (extra_args,)
+    return tuple(args), kwargs
+
+
+def _signature(func: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def injected_params(func: Any) -> list[str]:
+    """The injectable parameters (``id``, ``storage``) that ``func`` declares."""
+    sig = _signature(func)
+    if sig is None:
+        return []
+    return [name for name in INJECTABLE if name in sig.parameters]
+
+
+def bind_arguments(
+    sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any], inject: list[str]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Bind a call's arguments to the signature; raise TypeError if the call cannot be made.
+
+    Injected parameters are left out of the binding (the worker passes them by keyword), so the bound
+    arguments move to keywords wherever the signature allows it.
+    """
+    if sig is None:
+        return args, kwargs
+    skip = [n for n in inject if n not in kwargs]
+    params = [p for p in sig.parameters.values() if p.name not in skip]
+    bound = sig.replace(parameters=params).bind(*args, **kwargs)
+    has_varargs = any(
+        p.kind is p.VAR_POSITIONAL and bound.arguments.get(p.name) for p in params
+    )
+    out_args: list[Any] = []
+    out_kwargs: dict[str, Any] = {}
+    for p in params:
+        if p.name not in bound.arguments:
+            continue
+        value = bound.arguments[p.name]
+        if p.kind is p.POSITIONAL_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and has_varargs):
+            out_args.append(value)
+        elif p.kind is p.VAR_POSITIONAL:
+            out_args.extend(value)
+        elif p.kind is p.VAR_KEYWORD:
+            out_kwargs.update(value)
+        else:
+            out_kwargs[p.name] = value
+    return tuple(out_args), out_kwargs
+
+
+def _limit_bytes(value: Any) -> int | None:
+    if value is False or value is None:
+        return None
+    return int(float(value) * MIB)
+
+
+def build_calls(func: Any, iterdata: Iterable[Any], extra_args: Any, data_limit: Any) -> tuple[list[bytes], list[str]]:
+    """Bind, check and serialize every call's input; return the call data and the injected parameter names."""
+    sig = _signature(func)
+    inject = injected_params(func)
+    name = getattr(func, "__qualname__", repr(func))
+    bound = []
+    for i, item in enumerate(iterdata):
+        args, kwargs = _as_call(item, extra_args)
+        try:
+            bound.append(bind_arguments(sig, args, kwargs, inject))
+        except TypeError as exc:
+            raise TypeError(
+                f"call {i} of {name}() cannot be made with input {item!r}: {exc}. A tuple is passed as positional "
+                f"arguments, a dict as keyword arguments, anything else as the one argument."
+            ) from None
+    data = serialize.serialize_call_data(bound)
+    limit = _limit_bytes(data_limit)
+    if limit is not None:
+        for i, blob in enumerate(data):
+            if len(blob) > limit:
+                raise PayloadTooLargeError(
+                    f"the input of call {i} is {len(blob) / MIB:.1f} MiB, over lithops.data_limit of "
+                    f"{limit / MIB:g} MiB. Put large data in storage and pass its key, or raise data_limit "
+                    f"in the config (false disables the check)."
+                )
+    return data, inject
+
+
+def create_job(
+    *,
+    executor_id: str,
+    job_id: str,
+    func: Any,
+    iterdata: Iterable[Any],
+    config: dict[str, Any],
+    storage_backend: str,
+    extra_args: Any = None,
+    extra_env: dict[str, str] | None = None,
+    chunksize: int | None = None,
+    execution_timeout: float | None = None,
+    include_modules: list[str] | None = None,
+    exclude_modules: list[str] | None = None,
+    runtime_memory: int | None = None,
+    ships_modules: bool = True,
+) -> JobRequest:
+    """Serialize a function and its calls into a :class:`JobRequest`.
+
+    Raises:
+        TypeError: ``func`` is not callable or a call's arguments do not fit its signature.
+        SerializationError: the function or an argument cannot be serialized (the message names it).
+        PayloadTooLargeError: a call's input is over ``lithops.data_limit``.
+    """
+    if not callable(func):
+        raise TypeError(f"the function to run must be callable, got {type(func).__name__} {func!r}.")
+    lithops_cfg = config.get("lithops", {})
+    call_data, inject = build_calls(func, iterdata, extra_args, lithops_cfg.get("data_limit"))
+    if include_modules == [] and not ships_modules:
+        include_modules = None  # workers import the user's modules from the same file system
+    modules = serialize.modules_to_ship(func, include_modules, exclude_modules)
+    function = serialize.serialize_function(func, modules)
+    if extra_env is not None and not isinstance(extra_env, dict):
+        raise TypeError(f"extra_env must be a dict of environment variables, got {type(extra_env).__name__}.")
+    timeout = execution_timeout if execution_timeout is not None else lithops_cfg.get("execution_timeout", 1800)
+    return JobRequest(
+        executor_id=executor_id,
+        job_id=job_id,
+        function_name=getattr(func, "__qualname__", repr(func)),
+        function=function,
+        call_data=call_data,
+        inject=inject,
+        chunksize=chunksize or lithops_cfg.get("chunksize") or 1,
+        extra_env={str(k): str(v) for k, v in (extra_env or {}).items()},
+        execution_timeout=float(timeout),
+        runtime_memory=runtime_memory,
+        result_limit=_limit_bytes(lithops_cfg.get("result_limit")),
+        config=config,
+        storage_backend=storage_backend,
+    )

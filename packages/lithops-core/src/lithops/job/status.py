@@ -1,0 +1,108 @@
+"""The record a worker produces for each call, in memory and as the ``status.json`` document."""
+
+from __future__ import annotations
+
+import base64
+import json
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from lithops.constants import PROTOCOL_VERSION
+from lithops.job import serialize
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback text of an exception raised in a worker; shown as the cause of the re-raise."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+class RemoteError(Exception):
+    """Stands for a worker exception that could not be pickled; keeps its type name, message and traceback."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+
+
+def encode_exception(exc: BaseException) -> bytes:
+    """Pickle an exception with its formatted traceback (falling back to a RemoteError)."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        return serialize.dumps((exc, tb))
+    except Exception:
+        return serialize.dumps((RemoteError(type(exc).__qualname__, str(exc)), tb))
+
+
+def decode_exception(data: bytes) -> BaseException:
+    """Unpickle an exception from :func:`encode_exception`, with the remote traceback as its cause."""
+    try:
+        exc, tb = serialize.loads(data)
+    except Exception as err:  # the exception's class cannot be imported here
+        return RemoteError("UnreadableRemoteException", f"the worker's exception could not be loaded: {err}")
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc  # type: ignore[no-any-return]
+
+
+@dataclass
+class CallStatus:
+    """The outcome of one call.
+
+    Attributes:
+        executor_id, job_id, call_id: which call.
+        success: the function returned (``output`` holds the pickled value) or raised/was stopped
+            (``exception`` holds the pickled exception and traceback).
+        output: pickled return value, when carried inline.
+        output_key: storage key of the pickled return value, when written to storage instead.
+        exception: pickled ``(exception, traceback_text)``.
+        stats: timestamps and sizes (see docs/protocol.md).
+    """
+
+    executor_id: str
+    job_id: str
+    call_id: str
+    success: bool
+    output: bytes | None = None
+    output_key: str | None = None
+    exception: bytes | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_key(self) -> str:
+        """``<executor_id>-<job_id>``."""
+        return f"{self.executor_id}-{self.job_id}"
+
+    def to_json(self) -> str:
+        """The ``status.json`` document (exception bytes as base64, output by key)."""
+        doc = {
+            "protocol": PROTOCOL_VERSION,
+            "executor_id": self.executor_id,
+            "job_id": self.job_id,
+            "call_id": self.call_id,
+            "success": self.success,
+            "output_key": self.output_key,
+            "exception": base64.b64encode(self.exception).decode() if self.exception is not None else None,
+            "stats": self.stats,
+        }
+        return json.dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CallStatus:
+        """Parse a ``status.json`` document."""
+        doc = json.loads(text)
+        exc = doc.get("exception")
+        return cls(
+            executor_id=doc["executor_id"],
+            job_id=doc["job_id"],
+            call_id=doc["call_id"],
+            success=doc["success"],
+            output_key=doc.get("output_key"),
+            exception=base64.b64decode(exc) if exc is not None else None,
+            stats=doc.get("stats") or {},
+        )

@@ -1,0 +1,187 @@
+"""Routes call statuses to futures, polls storage for storage-transport jobs, and starts dependent jobs.
+
+Push backends report statuses directly (:meth:`JobMonitor.report`). For storage backends a poller thread lists
+each active job's prefix once per ``lithops.monitoring_interval`` (one listing per poll, whatever the number of
+calls) and reads only the statuses it has not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lithops.errors import WorkerDiedError
+from lithops.futures import CHANGED, ResponseFuture
+from lithops.job.job import JobRequest
+from lithops.job.status import CallStatus
+
+logger = logging.getLogger(__name__)
+
+#: Seconds past a call's execution timeout after which a storage-transport call with no status is failed.
+STATUS_GRACE_SEC = 60
+
+
+class _Deferred:
+    """A callback that runs once all of its upstream futures have finished."""
+
+    def __init__(self, upstream: list[ResponseFuture], callback: Callable[[], None]) -> None:
+        self.remaining = len(upstream)
+        self.callback = callback
+
+
+class _PolledJob:
+    def __init__(self, job: JobRequest, storage: Any, bucket: str) -> None:
+        self.job = job
+        self.storage = storage
+        self.bucket = bucket
+        self.missing = set(job.call_ids)
+        self.deadline = job.submitted + job.execution_timeout + STATUS_GRACE_SEC
+
+
+class JobMonitor:
+    """Keeps the futures of one executor up to date.
+
+    Args:
+        executor_id: the executor whose futures this monitor updates.
+        interval: seconds between storage polls.
+    """
+
+    def __init__(self, executor_id: str, interval: float = 2.0) -> None:
+        self.executor_id = executor_id
+        self.interval = interval
+        self._futures: dict[tuple[str, str], ResponseFuture] = {}
+        self._polled: dict[str, _PolledJob] = {}
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._scheduler: ThreadPoolExecutor | None = None
+        self.storage_requests = 0
+
+    def register(self, futures: list[ResponseFuture]) -> None:
+        """Route statuses of these futures' calls to them."""
+        with CHANGED:
+            for f in futures:
+                self._futures[(f.job_id, f.call_id)] = f
+
+    def mark_invoked(self, futures: list[ResponseFuture]) -> None:
+        """Record that these calls were handed to the backend."""
+        with CHANGED:
+            for f in futures:
+                f._set_invoked()
+            CHANGED.notify_all()
+
+    def report(self, status: CallStatus) -> None:
+        """Record a call's outcome (thread-safe; backends call this)."""
+        ready: list[_Deferred] = []
+        with CHANGED:
+            future = self._futures.get((status.job_id, status.call_id))
+            if future is None or future.finished:
+                return
+            future._set_status(status)
+            ready = self._finished(future)
+            CHANGED.notify_all()
+        self._run_deferred(ready)
+
+    def fail(self, futures: list[ResponseFuture], exc: BaseException) -> None:
+        """Fail these calls with ``exc`` unless they already finished."""
+        ready: list[_Deferred] = []
+        with CHANGED:
+            for f in futures:
+                if not f.finished:
+                    f._set_exception(exc)
+                    ready.extend(self._finished(f))
+            CHANGED.notify_all()
+        self._run_deferred(ready)
+
+    def _finished(self, future: ResponseFuture) -> list[_Deferred]:
+        ready = []
+        for dep in future._dependents or ():
+            dep.remaining -= 1
+            if dep.remaining == 0:
+                ready.append(dep)
+        future._dependents = None
+        return ready
+
+    # -- dependent jobs ----------------------------------------------------------------------------------
+    def after(self, upstream: list[ResponseFuture], callback: Callable[[], None]) -> None:
+        """Run ``callback`` (in a helper thread) once every future of ``upstream`` has finished."""
+        dep = _Deferred(upstream, callback)
+        with CHANGED:
+            for f in upstream:
+                if f.finished:
+                    dep.remaining -= 1
+                else:
+                    if f._dependents is None:
+                        f._dependents = []
+                    f._dependents.append(dep)
+            ready = [dep] if dep.remaining == 0 else []
+        self._run_deferred(ready)
+
+    def _run_deferred(self, ready: list[_Deferred]) -> None:
+        if not ready:
+            return
+        if self._scheduler is None:
+            self._scheduler = ThreadPoolExecutor(1, thread_name_prefix=f"lithops-{self.executor_id}-deps")
+        for dep in ready:
+            self._scheduler.submit(dep.callback)
+
+    # -- storage polling ---------------------------------------------------------------------------------
+    def watch_storage(self, job: JobRequest, storage: Any, bucket: str) -> None:
+        """Poll storage for the statuses of ``job``'s calls."""
+        with CHANGED:
+            self._polled[job.job_key] = _PolledJob(job, storage, bucket)
+            if self._poller is None:
+                self._poller = threading.Thread(
+                    target=self._poll_loop, name=f"lithops-{self.executor_id}-monitor", daemon=True
+                )
+                self._poller.start()
+
+    def _poll_loop(self) -> None:
+        with ThreadPoolExecutor(16, thread_name_prefix=f"lithops-{self.executor_id}-fetch") as pool:
+            while not self._stop.is_set():
+                with CHANGED:
+                    jobs = list(self._polled.values())
+                for polled in jobs:
+                    try:
+                        self._poll_job(polled, pool)
+                    except Exception as exc:  # storage hiccup: log, retry next round
+                        logger.warning("ExecutorID %s - status poll of %s failed: %s", self.executor_id,
+                                       polled.job.job_key, exc)
+                self._stop.wait(self.interval)
+
+    def _poll_job(self, polled: _PolledJob, pool: ThreadPoolExecutor) -> None:
+        job = polled.job
+        keys = polled.storage.list_keys(polled.bucket, job.prefix + "/")
+        self.storage_requests += 1
+        new = [k for k in keys if k.endswith("/status.json") and k.rsplit("/", 2)[-2] in polled.missing]
+
+        def fetch(key: str) -> CallStatus:
+            status = CallStatus.from_json(polled.storage.get_object(polled.bucket, key))
+            if status.output_key:
+                status.output = polled.storage.get_object(polled.bucket, status.output_key)
+            return status
+
+        for status in pool.map(fetch, new):
+            self.storage_requests += 1 + (1 if status.output_key else 0)
+            polled.missing.discard(status.call_id)
+            self.report(status)
+        if polled.missing and time.time() > polled.deadline:
+            lost = [self._futures[(job.job_id, cid)] for cid in sorted(polled.missing)]
+            self.fail(lost, WorkerDiedError(
+                f"no status from {len(lost)} call(s) of job {job.job_key} within the execution timeout "
+                f"({job.execution_timeout:g} s) plus {STATUS_GRACE_SEC} s: their workers died (out of memory, "
+                f"killed) or could not write to storage. Check the backend's logs; raise runtime_memory if needed."
+            ))
+            polled.missing.clear()
+        if not polled.missing:
+            with CHANGED:
+                self._polled.pop(job.job_key, None)
+
+    def close(self) -> None:
+        """Stop polling and the dependent-job thread."""
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)

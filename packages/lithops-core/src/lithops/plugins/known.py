@@ -1,0 +1,33 @@
+"""Backend names that first-party packages provide, so a missing one gets an install hint."""
+
+from __future__ import annotations
+
+#: kind -> backend name -> distribution that provides it.
+KNOWN_BACKENDS: dict[str, dict[str, str]] = {
+    "compute": {
+        "localhost": "lithops-localhost",
+        "aws_lambda": "lithops-aws",
+        "aws_batch": "lithops-aws",
+        "aws_ec2": "lithops-aws",
+        "code_engine": "lithops-ibm",
+        "ibm_vpc": "lithops-ibm",
+        "gcp_cloudrun": "lithops-gcp",
+        "gcp_functions": "lithops-gcp",
+        "gcp_batch": "lithops-gcp",
+        "azure_functions": "lithops-azure",
+        "azure_containers": "lithops-azure",
+        "azure_vms": "lithops-azure",
+    },
+    "storage": {
+        "localhost": "lithops-localhost",
+        "aws_s3": "lithops-aws",
+        "ibm_cos": "lithops-ibm",
+        "gcp_storage": "lithops-gcp",
+        "azure_storage": "lithops-azure",
+    },
+}
+
+
+def providing_package(kind: str, name: str) -> str | None:
+    """Return the distribution that provides backend ``name`` of ``kind`` ('compute'/'storage'), if known."""
+    return KNOWN_BACKENDS.get(kind, {}).get(name)

@@ -1,0 +1,202 @@
+"""Finds backend plugins through entry points and answers "which class serves backend X?".
+
+One registry per process, built on first use (never at ``import lithops``). Each entry point of group
+``lithops`` is loaded on its own: a plugin that fails to import or to register is recorded with the reason
+and reported only when one of its backends is asked for (and by ``lithops plugins``); the others work.
+``LITHOPS_DISABLED_PLUGINS`` (names to skip) and ``LITHOPS_LOAD_PLUGINS`` (the only names to load) take
+comma-separated entry point or distribution names, for triage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, TypeVar
+
+import pluggy
+
+from lithops.errors import (
+    BackendNotFoundError,
+    BackendNotInstalledError,
+    PluginConflictError,
+    PluginLoadError,
+)
+from lithops.plugins import hookspecs
+from lithops.plugins.known import KNOWN_BACKENDS, providing_package
+from lithops.plugins.specs import ComputeBackendSpec, RuntimeBuilderSpec, StorageBackendSpec
+
+ENTRY_POINT_GROUP = "lithops"
+_HOOKS = {
+    "compute": ("lithops_compute_backends", ComputeBackendSpec),
+    "storage": ("lithops_storage_backends", StorageBackendSpec),
+    "runtime": ("lithops_runtime_builders", RuntimeBuilderSpec),
+}
+SpecT = TypeVar("SpecT", ComputeBackendSpec, StorageBackendSpec, RuntimeBuilderSpec)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A spec together with the distribution that registered it."""
+
+    kind: str
+    spec: Any
+    package: str
+    version: str
+
+
+@dataclass
+class PluginInfo:
+    """One plugin (entry point) as ``lithops plugins`` shows it."""
+
+    name: str
+    package: str
+    version: str
+    backends: list[Registration] = field(default_factory=list)
+    error: str | None = None
+
+
+def _names_from_env(var: str) -> set[str]:
+    return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
+
+
+class PluginRegistry:
+    """The backends that installed plugins register, loaded once."""
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._by_name: dict[tuple[str, str], list[Registration]] = {}
+
+    def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
+        """Load every plugin of the ``lithops`` entry point group, each on its own."""
+        if entry_points is None:
+            entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        disabled = _names_from_env("LITHOPS_DISABLED_PLUGINS")
+        only = _names_from_env("LITHOPS_LOAD_PLUGINS")
+        for ep in entry_points:
+            dist = getattr(ep, "dist", None)
+            package = dist.metadata["Name"] if dist is not None else ep.name
+            version = dist.version if dist is not None else ""
+            names = {ep.name, package}
+            if names & disabled or (only and not names & only):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not break the others
+                self._record_failure(ep.name, package, version, f"{type(exc).__name__}: {exc}")
+                continue
+            self.register(module, name=ep.name, package=package, version=version)
+
+    def register(self, module: ModuleType | object, *, name: str, package: str, version: str = "") -> None:
+        """Register a plugin object (normally a module of hook implementations) and collect its specs."""
+        info = PluginInfo(name=name, package=package, version=version)
+        self.plugins[name] = info
+        try:
+            self._pm.register(module, name=name)
+        except Exception as exc:
+            info.error = f"{type(exc).__name__}: {exc}"
+            return
+        for kind, (hook_name, spec_type) in _HOOKS.items():
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is not module:
+                    continue
+                try:
+                    specs = list(impl.function() or ())
+                    for spec in specs:
+                        if not isinstance(spec, spec_type):
+                            raise TypeError(f"{hook_name}() returned {spec!r}, expected {spec_type.__name__}")
+                except Exception as exc:
+                    info.error = f"{hook_name}() failed: {type(exc).__name__}: {exc}"
+                    info.backends = [r for r in info.backends if r.kind != kind]
+                    continue
+                for spec in specs:
+                    reg = Registration(kind=kind, spec=spec, package=package, version=version)
+                    info.backends.append(reg)
+                    regs = self._by_name.setdefault((kind, spec.name), [])
+                    if all(r.package != package for r in regs):
+                        regs.append(reg)
+
+    def _record_failure(self, name: str, package: str, version: str, error: str) -> None:
+        self.plugins[name] = PluginInfo(name=name, package=package, version=version, error=error)
+
+    def names(self, kind: str) -> list[str]:
+        """Names of the installed backends of ``kind`` ('compute', 'storage' or 'runtime')."""
+        return sorted(name for (k, name) in self._by_name if k == kind)
+
+    def find(self, kind: str, name: str) -> Registration:
+        """Return the registration of backend ``name``, or raise an error that says what to do."""
+        regs = self._by_name.get((kind, name), [])
+        if len(regs) == 1:
+            return regs[0]
+        label = {"compute": "compute backend", "storage": "storage backend", "runtime": "runtime builder"}[kind]
+        if len(regs) > 1:
+            owners = " and ".join(f"{r.package} {r.version}".strip() for r in regs)
+            raise PluginConflictError(
+                f"{label} {name!r} is registered by both {owners}. "
+                f"Uninstall the one you do not want (pip uninstall {regs[-1].package}), "
+                f"or set LITHOPS_DISABLED_PLUGINS to its name."
+            )
+        package = providing_package(kind if kind != "runtime" else "compute", name)
+        failed = [p for p in self.plugins.values() if p.error]
+        for plugin in failed:
+            if package and plugin.package == package:
+                raise PluginLoadError(
+                    f"{plugin.package} {plugin.version} is installed but failed to load: {plugin.error}. "
+                    f"Reinstall it with its dependencies: pip install --force-reinstall {plugin.package}"
+                )
+        if package:
+            raise BackendNotInstalledError(
+                f"{label} {name!r} is provided by {package}, which is not installed.\n    pip install {package}"
+            )
+        installed = self.names(kind)
+        candidates = set(installed) | set(KNOWN_BACKENDS.get(kind, {}))
+        close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        broken = "".join(f" Plugin {p.package} failed to load ({p.error})." for p in failed)
+        raise BackendNotFoundError(
+            f"unknown {label} {name!r}.{hint} Installed: {', '.join(installed) or 'none'}.{broken} "
+            f"Run 'lithops plugins' to see every installed plugin."
+        )
+
+    def compute_backend(self, name: str) -> ComputeBackendSpec:
+        """The spec of compute backend ``name``."""
+        spec: ComputeBackendSpec = self.find("compute", name).spec
+        return spec
+
+    def storage_backend(self, name: str) -> StorageBackendSpec:
+        """The spec of storage backend ``name``."""
+        spec: StorageBackendSpec = self.find("storage", name).spec
+        return spec
+
+    def runtime_builder(self, name: str) -> RuntimeBuilderSpec:
+        """The spec of the runtime builder for compute backend ``name``."""
+        spec: RuntimeBuilderSpec = self.find("runtime", name).spec
+        return spec
+
+
+_registry: PluginRegistry | None = None
+_lock = threading.Lock()
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry, loading entry points on first call."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            registry = PluginRegistry()
+            registry.load_entry_points()
+            _registry = registry
+        return _registry
+
+
+def reset_registry(registry: PluginRegistry | None = None) -> None:
+    """Forget the loaded registry (or install ``registry``); the next :func:`get_registry` reloads."""
+    global _registry
+    with _lock:
+        _registry = registry

@@ -1,0 +1,119 @@
+"""Typed records that plugins return from the registration hooks.
+
+A spec names a backend and points at its class by import string (``"package.module:Class"``), so that
+registering a backend costs nothing: the class, and the cloud SDK behind it, is imported only when a user
+asks for that backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lithops.constants import MODES
+
+_NO_DEFAULT: Any = object()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigKey:
+    """One key of a backend's config section.
+
+    Attributes:
+        type: accepted Python type(s) of the value (``int`` also accepts a whole ``float`` such as ``2.0``).
+        default: value used when the key is absent; leave unset for a required key with no default.
+        doc: one line for the config reference.
+        secret: masked wherever the config is shown.
+        choices: the only values allowed, if any.
+        minimum: smallest allowed number, if any.
+    """
+
+    type: type | tuple[type, ...]
+    doc: str
+    default: Any = _NO_DEFAULT
+    required: bool = False
+    secret: bool = False
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+
+    @property
+    def has_default(self) -> bool:
+        """Whether the key has a default value."""
+        return self.default is not _NO_DEFAULT
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    if not attr:
+        raise ValueError(f"import string {path!r} must look like 'package.module:Name'")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class _BackendSpec:
+    name: str
+    backend: str
+    config: Mapping[str, ConfigKey] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"backend name {self.name!r} must be letters, digits and underscores")
+        if ":" not in self.backend:
+            raise ValueError(f"backend {self.backend!r} of {self.name!r} must be an import string 'module:Class'")
+
+    def load(self) -> type:
+        """Import and return the backend class."""
+        cls: type = import_object(self.backend)
+        return cls
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeBackendSpec(_BackendSpec):
+    """A compute backend: where calls run.
+
+    Attributes:
+        name: the name users put in ``lithops.backend`` and the name of its config section.
+        mode: ``localhost``, ``serverless`` or ``standalone``; picks the executor class that uses it.
+        backend: import string of a :class:`lithops.backends.compute.ComputeBackend` subclass.
+        config: schema of the backend's config section.
+        default_storage: storage backend used with it when ``lithops.storage`` is not set.
+        description: one line shown by ``lithops plugins``.
+    """
+
+    mode: str
+    default_storage: str = "localhost"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} of compute backend {self.name!r} must be one of {MODES}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageBackendSpec(_BackendSpec):
+    """A storage backend: where objects live.
+
+    Attributes:
+        name: the name users put in ``lithops.storage`` and the name of its config section.
+        backend: import string of a :class:`lithops.backends.storage.StorageBackend` subclass.
+        config: schema of the backend's config section.
+        description: one line shown by ``lithops plugins``.
+    """
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeBuilderSpec(_BackendSpec):
+    """A runtime builder: builds and deploys the environment workers run in for one compute backend.
+
+    Attributes:
+        name: the compute backend it builds runtimes for.
+        backend: import string of a :class:`lithops.backends.runtime.RuntimeBuilder` subclass.
+    """

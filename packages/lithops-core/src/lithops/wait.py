@@ -1,0 +1,147 @@
+"""``wait`` and ``get_result`` over futures of one or several executors."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from lithops.errors import WaitTimeoutError
+from lithops.futures import CHANGED, FuturesList, ResponseFuture
+
+ALWAYS = 0
+ANY_COMPLETED = -1
+ALL_COMPLETED = 100
+
+THREADPOOL_SIZE = 64
+WAIT_DUR_SEC = 1
+
+
+def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[ResponseFuture]:
+    if fs is None:
+        return []
+    if isinstance(fs, ResponseFuture):
+        return [fs]
+    return list(fs)
+
+
+def _expand(fs: list[ResponseFuture]) -> list[ResponseFuture]:
+    """Replace futures whose call returned futures by those futures (in place of their parent)."""
+    if not any(f._new_futures for f in fs):
+        return fs
+    out: list[ResponseFuture] = []
+    for f in fs:
+        out.append(f)
+        if f._new_futures:
+            out.extend(_expand(f._new_futures))
+    return out
+
+
+def _needed(return_when: Any, total: int) -> int:
+    if return_when == ANY_COMPLETED:
+        return min(1, total)
+    if return_when == ALWAYS:
+        return 0
+    pct = float(return_when)
+    if not 0 <= pct <= 100:
+        raise ValueError(
+            f"return_when must be ALWAYS, ANY_COMPLETED, ALL_COMPLETED or a percentage 0-100, got {return_when!r}."
+        )
+    return math.ceil(pct * total / 100)
+
+
+def wait(
+    fs: ResponseFuture | Iterable[ResponseFuture] | None,
+    throw_except: bool = True,
+    return_when: Any = ALL_COMPLETED,
+    download_results: bool = False,
+    timeout: float | None = None,
+    threadpool_size: int = THREADPOOL_SIZE,
+    wait_dur_sec: float = WAIT_DUR_SEC,
+    show_progressbar: bool = True,
+    internal_storage: Any = None,
+    job_monitor: Any = None,
+) -> tuple[FuturesList, FuturesList]:
+    """Wait until ``return_when`` of the futures have finished; return ``(done, not_done)``.
+
+    Args:
+        fs: a future or futures, possibly from several executors.
+        throw_except: re-raise the exception of the first failed call found.
+        return_when: ``ALL_COMPLETED``, ``ANY_COMPLETED``, ``ALWAYS`` (check once) or a percentage.
+        download_results: also read (deserialize) the results of the finished calls.
+        timeout: seconds to wait at most; then :class:`lithops.errors.WaitTimeoutError` is raised and the
+            calls keep running (their futures stay usable).
+        threadpool_size, wait_dur_sec, show_progressbar, internal_storage, job_monitor: accepted for
+            compatibility; statuses are pushed to futures, so there is nothing to poll or tune here.
+    """
+    futures = _as_list(fs)
+    if not futures:
+        return FuturesList(), FuturesList()
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    pending = futures
+    total, finished = len(futures), 0
+    while True:
+        with CHANGED:
+            still: list[ResponseFuture] = []
+            for f in pending:
+                if not f.finished:
+                    still.append(f)
+                    continue
+                finished += 1
+                if f._new_futures:
+                    total += len(f._new_futures)
+                    still.extend(f._new_futures)
+                if f.error and throw_except:
+                    raise f.exception()  # type: ignore[misc]
+            pending = still
+            if finished >= _needed(return_when, total):
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeoutError(
+                    f"timeout of {timeout:g} s exceeded waiting for calls to finish ({finished} of {total} "
+                    f"done). The calls keep running: wait again, or raise timeout."
+                )
+            CHANGED.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
+        if len(pending) > 1000:
+            time.sleep(0.005)  # let statuses accumulate rather than rescanning per status
+    futures = _expand(futures)
+    done = [f for f in futures if f.finished]
+    if download_results:
+        for f in done:
+            if f.ready:
+                f.result(throw_except=False)
+    return FuturesList(done), FuturesList(f for f in futures if not f.finished)
+
+
+def get_result(
+    fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    throw_except: bool = True,
+    timeout: float | None = None,
+    threadpool_size: int = THREADPOOL_SIZE,
+    wait_dur_sec: float = WAIT_DUR_SEC,
+    show_progressbar: bool = True,
+    internal_storage: Any = None,
+) -> list[Any]:
+    """Wait for the futures and return the list of their results, in call order.
+
+    Futures whose call returned futures are replaced by the results of those; futures of map stages that fed
+    a later stage (``map_reduce``, chained ``.map``) are skipped.
+    """
+    futures = _as_list(fs)
+    done, _ = wait(futures, throw_except=throw_except, timeout=timeout, download_results=True,
+                   show_progressbar=show_progressbar)
+    return [f.result(throw_except=throw_except) for f in done if not f.futures and f._produce_output]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``lithops.wait`` be both this module (``lithops.wait.ALL_COMPLETED``) and the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[FuturesList, FuturesList]:
+        return wait(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

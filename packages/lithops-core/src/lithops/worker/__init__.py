@@ -1,0 +1,1 @@
+"""The worker side: what runs the user's function, wherever the backend starts it."""

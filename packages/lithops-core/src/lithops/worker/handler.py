@@ -1,0 +1,77 @@
+"""The worker entry point of the storage transport: run a payload's calls, write their status to storage.
+
+A serverless or standalone backend delivers the JSON payload of :meth:`lithops.job.JobRequest.worker_payload`
+to :func:`run_payload` in its worker (Lambda handler, HTTP service, container command). See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lithops.constants import PROTOCOL_VERSION
+from lithops.job.job import job_prefix
+from lithops.plugins.specs import import_object
+from lithops.worker.calls import CallRunner
+
+logger = logging.getLogger(__name__)
+
+
+def status_key(executor_id: str, job_id: str, call_id: str) -> str:
+    """Storage key of a call's ``status.json``."""
+    return f"{job_prefix(executor_id, job_id)}/{call_id}/status.json"
+
+
+def output_key(executor_id: str, job_id: str, call_id: str) -> str:
+    """Storage key of a call's pickled result."""
+    return f"{job_prefix(executor_id, job_id)}/{call_id}/output.pickle"
+
+
+def open_storage(payload: dict[str, Any]) -> tuple[Any, str]:
+    """The storage backend and bucket named by a payload, without plugin discovery."""
+    config = payload["config"]
+    name = config["lithops"]["storage"]
+    section = config.get(name) or {}
+    cls = import_object(payload["storage_backend"])
+    backend = cls(section)
+    return backend, section.get("storage_bucket") or backend.default_bucket()
+
+
+def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
+    """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
+
+    Each call's ``status.json`` (and ``output.pickle`` on success) is written to storage, so the client sees
+    the call finish whatever happens to this invocation afterwards.
+    """
+    version = payload.get("protocol")
+    if version != PROTOCOL_VERSION:
+        raise ValueError(
+            f"this worker speaks job protocol {PROTOCOL_VERSION}, the payload is version {version}. "
+            f"Rebuild the runtime with the client's lithops-core version."
+        )
+    storage, bucket = open_storage(payload)
+    function = storage.get_object(bucket, payload["func_key"])
+    runner = CallRunner(payload, function)
+    executor_id, job_id = payload["executor_id"], payload["job_id"]
+
+    def run_one(call_id: str) -> bool:
+        start, end = payload["data_byte_ranges"][call_id]
+        data = storage.get_object(
+            bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"}
+        )
+        status = runner.run(call_id, data)
+        if status.output is not None:
+            key = output_key(executor_id, job_id, call_id)
+            storage.put_object(bucket, key, status.output)
+            status.output, status.output_key = None, key
+        storage.put_object(bucket, status_key(executor_id, job_id, call_id), status.to_json().encode())
+        return status.success
+
+    call_ids = list(payload["call_ids"])
+    if parallelism > 1 and len(call_ids) > 1:
+        with ThreadPoolExecutor(parallelism) as pool:
+            outcomes = list(pool.map(run_one, call_ids))
+    else:
+        outcomes = [run_one(cid) for cid in call_ids]
+    return {"call_ids": call_ids, "succeeded": sum(outcomes), "failed": len(outcomes) - sum(outcomes)}

@@ -1,0 +1,1 @@
+"""Lithops backends for this machine: ``localhost`` compute (warm process pool) and storage (folders)."""

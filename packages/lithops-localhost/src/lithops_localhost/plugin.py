@@ -1,0 +1,51 @@
+"""Registers the localhost compute and storage backends with Lithops."""
+
+from __future__ import annotations
+
+import os
+
+from lithops.constants import TEMP_DIR
+from lithops.plugins import ComputeBackendSpec, ConfigKey, StorageBackendSpec, hookimpl
+
+COMPUTE_CONFIG = {
+    "runtime": ConfigKey(type=(str, type(None)), default=None,
+                         doc="Python interpreter that runs the workers (default: the one running the client)"),
+    "worker_processes": ConfigKey(type=(int, type(None)), default=None, minimum=1,
+                                  doc="number of warm worker processes (default: one per CPU)"),
+    "max_workers": ConfigKey(type=(int, type(None)), default=None, minimum=1,
+                             doc="used as worker_processes when that is not set"),
+    "runtime_memory": ConfigKey(type=(int, type(None)), default=None, doc="accepted for compatibility; not enforced"),
+}
+STORAGE_CONFIG = {
+    "storage_root": ConfigKey(type=str, default=os.path.join(TEMP_DIR, "storage"),
+                              doc="folder that holds one sub-folder per bucket"),
+    "storage_bucket": ConfigKey(type=str, default="storage", doc="default bucket (created if missing)"),
+}
+
+
+@hookimpl
+def lithops_compute_backends() -> list[ComputeBackendSpec]:
+    """The ``localhost`` compute backend."""
+    return [
+        ComputeBackendSpec(
+            name="localhost",
+            mode="localhost",
+            backend="lithops_localhost.compute:LocalhostBackend",
+            config=COMPUTE_CONFIG,
+            default_storage="localhost",
+            description="warm worker processes on this machine",
+        )
+    ]
+
+
+@hookimpl
+def lithops_storage_backends() -> list[StorageBackendSpec]:
+    """The ``localhost`` storage backend."""
+    return [
+        StorageBackendSpec(
+            name="localhost",
+            backend="lithops_localhost.storage:LocalhostStorage",
+            config=STORAGE_CONFIG,
+            description="a folder per bucket on this machine",
+        )
+    ]

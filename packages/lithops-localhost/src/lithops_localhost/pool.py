@@ -1,0 +1,376 @@
+"""A pool of warm worker processes on this machine, fed by one dispatcher thread.
+
+Each worker is a separate Python process connected by a socket pair. The dispatcher hands each worker small
+batches of calls (larger when many calls wait, one at a time near the end of a job), keeps a record of which
+calls each worker holds, and turns statuses into reports. Nothing is polled: the dispatcher sleeps in
+``multiprocessing.connection.wait`` until a worker sends something or new work arrives.
+
+A worker that dies (SIGKILL, out of memory, a crash in native code) fails the call it was running with
+:class:`lithops.errors.WorkerDiedError`; the calls queued behind it go back to the queue, and a new worker
+takes its place. A call that overstays its timeout by more than :data:`KILL_GRACE_SEC` (native code that
+ignores the in-process alarm) has its worker killed and is failed with FunctionTimeoutError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from lithops.errors import FunctionTimeoutError, WorkerDiedError
+from lithops.job.job import JobRequest, call_id_of
+from lithops.job.status import CallStatus, encode_exception
+
+logger = logging.getLogger(__name__)
+
+#: Seconds past a call's timeout before its worker is killed from outside.
+KILL_GRACE_SEC = 5.0
+#: Largest batch of calls sent to one worker at a time.
+MAX_BATCH = 64
+#: A batch stops growing at this many bytes of call data; a worker that is still busy only gets batches of
+#: calls smaller than this, so a send never waits on a worker that is itself waiting to send results.
+BATCH_BYTES = 64 * 1024
+
+Reporter = Callable[[CallStatus], None]
+
+
+class _Job:
+    def __init__(self, job: JobRequest, report: Reporter) -> None:
+        self.request = job
+        self.report = report
+        self.meta = {
+            "executor_id": job.executor_id,
+            "job_id": job.job_id,
+            "inject": job.inject,
+            "extra_env": job.extra_env,
+            "execution_timeout": job.execution_timeout,
+            "result_limit": job.result_limit,
+            "config": job.config,
+            "storage_backend": job.storage_backend,
+            "host_submit_tstamp": job.submitted,
+        }
+        self.next = 0
+        self.requeued: deque[int] = deque()
+        self.unfinished = job.total_calls
+        self.cancelled = False
+
+    def has_pending(self) -> bool:
+        return not self.cancelled and (bool(self.requeued) or self.next < self.request.total_calls)
+
+    def peek(self) -> int:
+        return self.requeued[0] if self.requeued else self.next
+
+    def take(self, n: int) -> list[int]:
+        taken: list[int] = []
+        size = 0
+        data = self.request.call_data
+        while len(taken) < n and self.has_pending():
+            index = self.peek()
+            size += len(data[index])
+            if taken and size > BATCH_BYTES:
+                break
+            if self.requeued:
+                self.requeued.popleft()
+            else:
+                self.next += 1
+            taken.append(index)
+        return taken
+
+
+class _Worker:
+    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.outstanding: deque[tuple[_Job, int]] = deque()
+        self.jobs: set[str] = set()
+        self.last_progress = time.monotonic()
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGKILL":
+            return "was killed by SIGKILL (the out-of-memory killer, or a kill -9)"
+        return f"was killed by {name}"
+    return f"exited with code {returncode} (os._exit() or a crash in native code)"
+
+
+class LocalPool:
+    """Warm worker processes that run the calls of submitted jobs.
+
+    Args:
+        size: number of worker processes.
+        python: interpreter that runs the workers.
+        env: environment of the workers.
+        cwd: working directory of the workers.
+    """
+
+    def __init__(self, size: int, python: str, env: dict[str, str], cwd: str) -> None:
+        self.size = size
+        self.python = python
+        self.env = env
+        self.cwd = cwd
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._queue: deque[_Job] = deque()
+        self._workers: list[_Worker] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    # -- client side -----------------------------------------------------------------------------------
+    def submit(self, job: JobRequest, report: Reporter) -> None:
+        """Queue every call of ``job``; ``report`` receives each call's status."""
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the localhost pool is closed")
+            state = _Job(job, report)
+            self._jobs[job.job_key] = state
+            self._queue.append(state)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lithops-localhost-pool", daemon=True)
+                self._thread.start()
+        self._wake()
+
+    def cancel(self, job_keys: set[str]) -> None:
+        """Drop the queued calls of these jobs and kill the workers running their calls."""
+        with self._lock:
+            for key in job_keys:
+                state = self._jobs.pop(key, None)
+                if state is not None:
+                    state.cancelled = True
+            for w in self._workers:
+                if any(job.cancelled for job, _ in w.outstanding):
+                    self._kill(w)
+        self._wake()
+
+    def close(self, wait_calls: bool = True) -> None:
+        """Stop the workers: at once, or once the queued and running calls are done (``wait_calls``)."""
+        with self._lock:
+            self._closing = True
+            if not wait_calls:
+                for state in self._jobs.values():
+                    state.cancelled = True
+                self._jobs.clear()
+                self._queue.clear()
+                for w in self._workers:
+                    self._kill(w)
+        self._wake()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any call is queued or running."""
+        with self._lock:
+            return bool(self._jobs)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    # -- dispatcher thread -------------------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        parent, child = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [self.python, "-m", "lithops_localhost.worker_main", str(child.fileno())],
+                pass_fds=(child.fileno(),), env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+            )
+        finally:
+            child.close()
+        return _Worker(proc, Connection(parent.detach()))
+
+    def _kill(self, w: _Worker) -> None:
+        try:
+            w.proc.kill()
+        except OSError:
+            pass
+
+    def _batch_size(self, waiting: int) -> int:
+        return max(1, min(MAX_BATCH, waiting // (2 * max(1, len(self._workers)))))
+
+    def _dispatch(self) -> None:
+        """Top up every worker's batch (called with the lock held)."""
+        while self._queue and not self._queue[0].has_pending():
+            self._queue.popleft()
+        if not self._queue:
+            return
+        if len(self._workers) < self.size:
+            waiting = sum(s.request.total_calls - s.next + len(s.requeued) for s in self._queue)
+            busy = sum(1 for w in self._workers if w.outstanding)
+            for _ in range(min(self.size - len(self._workers), max(0, waiting - (len(self._workers) - busy)))):
+                self._workers.append(self._spawn())
+        for w in sorted(self._workers, key=lambda w: len(w.outstanding)):
+            while self._queue and not self._queue[0].has_pending():
+                self._queue.popleft()
+            if not self._queue:
+                return
+            waiting = sum(s.request.total_calls - s.next + len(s.requeued) for s in self._queue)
+            size = self._batch_size(waiting)
+            if len(w.outstanding) > size // 2:
+                continue
+            state = self._queue[0]
+            if w.outstanding and len(state.request.call_data[state.peek()]) > BATCH_BYTES:
+                continue
+            indexes = state.take(size)
+            key = state.request.job_key
+            try:
+                if key not in w.jobs:
+                    w.conn.send(("job", key, state.meta, state.request.function))
+                    w.jobs.add(key)
+                data = state.request.call_data
+                w.conn.send(("calls", key, [(call_id_of(i), data[i]) for i in indexes]))
+            except OSError:  # the worker is gone; its death is handled when its socket reports EOF
+                state.requeued.extendleft(reversed(indexes))
+                continue
+            if not w.outstanding:
+                w.last_progress = time.monotonic()
+            w.outstanding.extend((state, i) for i in indexes)
+
+    def _on_results(self, w: _Worker, statuses: list[CallStatus]) -> None:
+        w.last_progress = time.monotonic()
+        for status in statuses:
+            state, _ = w.outstanding.popleft()
+            self._finish(state, status)
+
+    def _finish(self, state: _Job, status: CallStatus) -> None:
+        state.unfinished -= 1
+        if not state.cancelled:
+            state.report(status)
+        if state.unfinished <= 0:
+            key = state.request.job_key
+            self._jobs.pop(key, None)
+            for w in self._workers:
+                if key in w.jobs:
+                    w.jobs.discard(key)
+                    try:
+                        w.conn.send(("forget", key))
+                    except OSError:
+                        pass
+
+    def _on_death(self, w: _Worker, error: Exception | None = None) -> None:
+        try:
+            returncode = w.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._kill(w)
+            returncode = w.proc.wait()
+        w.conn.close()
+        self._workers.remove(w)
+        if w.outstanding:
+            state, index = w.outstanding.popleft()
+            if error is None:
+                error = WorkerDiedError(
+                    f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
+                    f"{state.request.job_key} ({state.request.function_name}) {_describe_exit(returncode)}. "
+                    f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
+                    f"worker_processes."
+                )
+            req = state.request
+            self._finish(state, CallStatus(req.executor_id, req.job_id, call_id_of(index), success=False,
+                                           exception=encode_exception(error)))
+            for other, i in reversed(w.outstanding):
+                other.requeued.appendleft(i)
+                if other not in self._queue:
+                    self._queue.appendleft(other)
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        for w in list(self._workers):
+            if not w.outstanding:
+                continue
+            state, index = w.outstanding[0]
+            limit = state.request.execution_timeout + KILL_GRACE_SEC
+            if now - w.last_progress > limit:
+                self._kill(w)
+                self._on_death(w, FunctionTimeoutError(
+                    f"call {call_id_of(index)} of job {state.request.job_key} exceeded its execution timeout of "
+                    f"{state.request.execution_timeout:g} s and its worker was killed. Raise it with timeout=... "
+                    f"or lithops.execution_timeout."
+                ))
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing and not self._jobs:
+                    break
+                self._dispatch()
+                conns = {w.conn: w for w in self._workers}
+            ready = wait([*conns, self._wake_r], timeout=1.0)
+            with self._lock:
+                for obj in ready:
+                    if obj is self._wake_r:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        continue
+                    w = conns[obj]  # type: ignore[index]
+                    if w not in self._workers:
+                        continue
+                    try:
+                        msg = w.conn.recv()
+                    except (EOFError, OSError):
+                        self._on_death(w)
+                        continue
+                    self._on_results(w, msg[1])
+                self._watchdog()
+        self._stop_workers()
+
+    def _stop_workers(self) -> None:
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for w in workers:
+            try:
+                w.conn.send(("stop",))
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        for w in workers:
+            try:
+                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._kill(w)
+                w.proc.wait()
+            w.conn.close()
+
+
+def worker_environment(python: str) -> dict[str, str]:
+    """The workers' environment: this one, plus this interpreter's import path when workers use it too."""
+    env = dict(os.environ)
+    paths = [p or os.getcwd() for p in sys.path] if python == sys.executable else [os.getcwd()]
+    existing = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
+    return env
+
+
+def ensure_python(python: str) -> str:
+    """Resolve the configured interpreter, or raise an error that says what to configure."""
+    from shutil import which
+
+    from lithops.errors import ConfigError
+
+    resolved = python if os.path.isabs(python) else which(python)
+    if not resolved or not os.access(resolved, os.X_OK):
+        raise ConfigError(
+            f"localhost.runtime is {python!r}, which is not an executable Python interpreter here. Set it to a "
+            f"path such as {sys.executable} or remove the key to use this interpreter."
+        )
+    return resolved
+
