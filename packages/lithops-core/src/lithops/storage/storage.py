@@ -34,26 +34,31 @@ class Storage:
     ) -> None:
         if storage_config is None:
             storage_config = load_storage_config(config, backend)
-        self.storage_config = dict(storage_config)
-        self.backend: str = self.storage_config["backend"]
-        cls = get_registry().storage_backend(self.backend).load()
-        self._init(cls)
+        name = storage_config["backend"]
+        cls = get_registry().storage_backend(name).load()
+        self._attach(cls(storage_config.get(name) or {}), name, storage_config.get("bucket"))
 
-    def _init(self, cls: type[StorageBackend]) -> None:
-        section = self.storage_config.get(self.backend) or {}
-        self.storage_handler: StorageBackend = cls(section)
-        self.bucket: str = self.storage_config.get("bucket") or self.storage_handler.default_bucket()
+    def _attach(self, handler: StorageBackend, name: str, bucket: str | None) -> None:
+        self.storage_handler: StorageBackend = handler
+        self.backend: str = name
+        self.bucket: str = bucket or handler.default_bucket()
+        self.storage_config = {"backend": name, "bucket": self.bucket, name: handler.config}
+
+    @classmethod
+    def from_handler(cls, handler: StorageBackend, bucket: str | None = None) -> Storage:
+        """A Storage over an existing backend instance (default bucket: the backend's)."""
+        self = cls.__new__(cls)
+        self._attach(handler, handler.name, bucket)
+        return self
 
     @classmethod
     def for_worker(cls, config: Mapping[str, Any], backend_class: str) -> Storage:
         """A Storage inside a worker: the backend class is given by import string (no plugin discovery)."""
         name = config["lithops"]["storage"]
         section = config.get(name) or {}
-        self = cls.__new__(cls)
-        self.storage_config = {"backend": name, "bucket": section.get("storage_bucket"), name: section}
-        self.backend = name
-        self._init(import_object(backend_class))
-        return self
+        handler = import_object(backend_class)(section)
+        handler.name = name
+        return cls.from_handler(handler, section.get("storage_bucket"))
 
     def get_client(self) -> Any:
         """The backend's underlying client."""

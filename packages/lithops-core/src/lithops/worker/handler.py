@@ -12,7 +12,7 @@ from typing import Any
 
 from lithops.constants import PROTOCOL_VERSION
 from lithops.job.job import job_prefix
-from lithops.plugins.specs import import_object
+from lithops.storage.storage import Storage
 from lithops.worker.calls import CallRunner
 
 logger = logging.getLogger(__name__)
@@ -28,16 +28,6 @@ def output_key(executor_id: str, job_id: str, call_id: str) -> str:
     return f"{job_prefix(executor_id, job_id)}/{call_id}/output.pickle"
 
 
-def open_storage(payload: dict[str, Any]) -> tuple[Any, str]:
-    """The storage backend and bucket named by a payload, without plugin discovery."""
-    config = payload["config"]
-    name = config["lithops"]["storage"]
-    section = config.get(name) or {}
-    cls = import_object(payload["storage_backend"])
-    backend = cls(section)
-    return backend, section.get("storage_bucket") or backend.default_bucket()
-
-
 def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
 
@@ -50,7 +40,8 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
             f"this worker speaks job protocol {PROTOCOL_VERSION}, the payload is version {version}. "
             f"Rebuild the runtime with the client's lithops-core version."
         )
-    storage, bucket = open_storage(payload)
+    client = Storage.for_worker(payload["config"], payload["storage_backend"])
+    storage, bucket = client.storage_handler, client.bucket
     function = storage.get_object(bucket, payload["func_key"])
     runner = CallRunner(payload, function)
     executor_id, job_id = payload["executor_id"], payload["job_id"]

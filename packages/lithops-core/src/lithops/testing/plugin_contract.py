@@ -1,0 +1,62 @@
+"""The registration contract: a plugin package is installed, registers what it says, and stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import metadata
+from typing import ClassVar
+
+from lithops.backends.compute import ComputeBackend
+from lithops.backends.storage import StorageBackend
+from lithops.plugins.manager import ENTRY_POINT_GROUP, PluginRegistry
+
+#: Top-level modules of cloud SDKs that registering a plugin must never import.
+CLOUD_SDK_MODULES = ("boto3", "botocore", "google.cloud", "azure", "ibm_boto3", "ibm_cloud_sdk_core", "kubernetes")
+
+
+class PluginContract:
+    """Subclass and set ``package`` (distribution name) and the backend names it registers."""
+
+    package: ClassVar[str] = ""
+    compute_backends: ClassVar[set[str]] = set()
+    storage_backends: ClassVar[set[str]] = set()
+
+    def _entry_points(self) -> list[metadata.EntryPoint]:
+        dist = metadata.distribution(self.package)
+        return [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+
+    def test_plugin_is_installed(self) -> None:
+        assert self._entry_points(), f"{self.package} declares no entry point in group '{ENTRY_POINT_GROUP}'"
+
+    def test_registers_its_backends(self) -> None:
+        registry = PluginRegistry()
+        registry.load_entry_points(self._entry_points())
+        failed = {name: p.error for name, p in registry.plugins.items() if p.error}
+        assert not failed, f"plugin failed to load: {failed}"
+        assert set(registry.names("compute")) == self.compute_backends
+        assert set(registry.names("storage")) == self.storage_backends
+
+    def test_backend_classes_honour_the_contract(self) -> None:
+        registry = PluginRegistry()
+        registry.load_entry_points(self._entry_points())
+        for name in self.compute_backends:
+            assert issubclass(registry.compute_backend(name).load(), ComputeBackend)
+        for name in self.storage_backends:
+            assert issubclass(registry.storage_backend(name).load(), StorageBackend)
+
+    def test_registration_imports_no_cloud_sdk(self) -> None:
+        modules = [ep.value.split(":")[0] for ep in self._entry_points()]
+        code = (
+            "import importlib, json, sys\n"
+            "import lithops\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "from lithops.plugins import get_registry\n"
+            "get_registry()\n"
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {CLOUD_SDK_MODULES!r} "
+            f"or any(m.startswith(s + '.') or m == s for s in {CLOUD_SDK_MODULES!r})]\n"
+            "print(json.dumps(bad))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert json.loads(out) == [], f"registering {self.package} imported cloud SDK modules"
