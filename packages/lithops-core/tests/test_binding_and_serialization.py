@@ -16,7 +16,7 @@ def _bind(func, args=(), kwargs=None):
 
 
 def test_positional_args_become_keywords_so_injection_cannot_collide():
-    def f(id, x):  # noqa: A002
+    def f(id, x):
         return x
 
     assert _bind(f, (5,)) == ((), {"x": 5})

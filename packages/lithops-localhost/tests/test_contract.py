@@ -1,6 +1,6 @@
 import pytest
-from lithops.testing import ComputeContract, StorageContract
 
+from lithops.testing import ComputeContract, StorageContract
 from lithops_localhost.storage import LocalhostStorage
 
 

@@ -21,9 +21,9 @@ __all__ = [
     "ServerlessExecutor",
     "StandaloneExecutor",
     "Storage",
+    "__version__",
     "get_result",
     "wait",
-    "__version__",
 ]
 
 _LAZY = {

@@ -258,8 +258,8 @@ def setup_logger(config: Mapping[str, Any]) -> None:
     lithops = config.get("lithops", {})
     level = lithops.get("log_level", "INFO")
     root_logger = logging.getLogger("lithops")
-    if not level or root_logger.handlers:
-        return
+    if not level or root_logger.handlers or logging.getLogger().handlers:
+        return  # off, or the application configured logging itself
     if lithops.get("log_filename"):
         handler: logging.Handler = logging.FileHandler(lithops["log_filename"])
     else:

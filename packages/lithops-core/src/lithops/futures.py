@@ -152,7 +152,9 @@ class ResponseFuture:
             self._exception_bytes = None
         return self._exception
 
-    def status(self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False) -> dict[str, Any]:
+    def status(
+        self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False
+    ) -> dict[str, Any]:
         """Wait for the call to finish and return its statistics; raise its exception if ``throw_except``."""
         if check_only and not self.finished:
             return self.stats

@@ -91,7 +91,8 @@ class RetryingFunctionExecutor:
     def map(self, map_function: Callable[..., Any], map_iterdata: Iterable[Any], *, retries: int | None = None,
             **kwargs: Any) -> list[RetryingFuture]:
         """Like ``FunctionExecutor.map``, returning RetryingFutures; ``retries`` defaults to
-        ``lithops.retries`` of the config (0)."""
+        ``lithops.retries`` of the config (0).
+        """
         inputs = list(map_iterdata)
         futures = self.executor.map(map_function, inputs, **kwargs)
         if retries is None:
@@ -99,7 +100,7 @@ class RetryingFunctionExecutor:
         call_kwargs = {k: v for k, v in kwargs.items()
                        if k in ("extra_env", "runtime_memory", "timeout", "include_modules", "exclude_modules")}
         return [RetryingFuture(f, map_function=map_function, input=i, retries=retries, **call_kwargs)
-                for i, f in zip(inputs, futures)]
+                for i, f in zip(inputs, futures, strict=True)]
 
     def wait(self, fs: list[RetryingFuture], throw_except: bool = True, return_when: Any = ALL_COMPLETED,
              show_progressbar: bool = True) -> tuple[set[RetryingFuture], set[RetryingFuture]]:

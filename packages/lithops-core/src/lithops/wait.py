@@ -74,14 +74,17 @@ def wait(
         download_results: also read (deserialize) the results of the finished calls.
         timeout: seconds to wait at most; then :class:`lithops.errors.WaitTimeoutError` is raised and the
             calls keep running (their futures stay usable).
-        threadpool_size, wait_dur_sec, show_progressbar, internal_storage, job_monitor: accepted for
-            compatibility; statuses are pushed to futures, so there is nothing to poll or tune here.
+        threadpool_size: accepted for compatibility (statuses are pushed to futures: nothing to tune).
+        wait_dur_sec: accepted for compatibility (nothing is polled here).
+        show_progressbar: accepted for compatibility.
+        internal_storage: accepted for compatibility.
+        job_monitor: accepted for compatibility.
     """
     futures = _as_list(fs)
     if not futures:
         return FuturesList(), FuturesList()
     deadline = None if timeout is None else time.monotonic() + float(timeout)
-    pending = futures
+    pending = list(futures)
     total, finished = len(futures), 0
     while True:
         with CHANGED:
@@ -93,7 +96,7 @@ def wait(
                 finished += 1
                 if f._new_futures:
                     total += len(f._new_futures)
-                    still.extend(f._new_futures)
+                    pending.extend(f._new_futures)  # checked in this same pass (they are usually done)
                 if f.error and throw_except:
                     raise f.exception()  # type: ignore[misc]
             pending = still
@@ -107,7 +110,10 @@ def wait(
                 )
             CHANGED.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
         if len(pending) > 1000:
-            time.sleep(0.005)  # let statuses accumulate rather than rescanning per status
+            # Let statuses accumulate rather than rescanning per status; a rescan costs time in proportion to
+            # len(pending) (holding CHANGED), so pause in proportion too, keeping rescans a small share of the time.
+            pause = min(0.1, max(0.005, len(pending) * 2e-6))
+            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
     futures = _expand(futures)
     done = [f for f in futures if f.finished]
     if download_results:

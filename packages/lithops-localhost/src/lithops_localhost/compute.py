@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.job.job import JobRequest
-
 from lithops_localhost.pool import LocalPool, ensure_python, worker_environment
 
 _pools: dict[tuple[str, int, str], tuple[LocalPool, int]] = {}

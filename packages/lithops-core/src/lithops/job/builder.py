@@ -34,7 +34,7 @@ def _as_call(item: Any, extra_args: Any) -> tuple[tuple[Any, ...], dict[str, Any
         elif isinstance(extra_args, (tuple, list)):
             args = tuple(args) + tuple(extra_args)
         else:
-            args = tuple(args) + (extra_args,)
+            args = (*args, extra_args)
     return tuple(args), kwargs
 
 

@@ -45,7 +45,7 @@ def _children(obj: Any) -> Iterable[tuple[str, Any]]:
             yield f"[{i}]", v
     elif isinstance(obj, types.FunctionType):
         closure = obj.__closure__ or ()
-        for name, cell in zip(obj.__code__.co_freevars, closure):
+        for name, cell in zip(obj.__code__.co_freevars, closure, strict=False):
             try:
                 yield f" (closure variable {name!r})", cell.cell_contents
             except ValueError:

@@ -21,7 +21,7 @@ def _add(x: int, y: int) -> int:
     return x + y
 
 
-def _call_index(x: int, id: int) -> tuple[int, int]:  # noqa: A002 - Lithops injects 'id' by name
+def _call_index(x: int, id: int) -> tuple[int, int]:
     return x, id
 
 

@@ -23,7 +23,8 @@ MIB = 1024 * 1024
 
 class _CallTimeout(BaseException):
     """Raised into the running function when its time is up (a BaseException, so ``except Exception`` in
-    user code does not swallow it)."""
+    user code does not swallow it).
+    """
 
 
 def is_lithops_worker() -> bool:
@@ -66,7 +67,8 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 
 class FollowedFutures:
     """What a worker returns when the function returned futures: their results, which the client expands
-    into one done future each (so ``get_result`` follows them, as in Lithops)."""
+    into one done future each (so ``get_result`` follows them, as in Lithops).
+    """
 
     def __init__(self, results: list[Any], single: bool) -> None:
         self.results = results
@@ -137,6 +139,8 @@ class CallRunner:
                 finally:
                     stats["worker_func_end_tstamp"] = time.time()
                 value = _follow_futures(value)
+                if isinstance(value, FollowedFutures):
+                    stats["new_futures"] = len(value.results)  # tells the client to expand the results
             output = serialize.dumps(value)
             if self.result_limit is not None and len(output) > self.result_limit:
                 raise PayloadTooLargeError(
