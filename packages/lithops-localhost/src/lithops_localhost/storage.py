@@ -179,7 +179,7 @@ class LocalhostStorage(StorageBackend):
         base = self._bucket_dir(bucket)
         prefix = prefix or ""
         start_dir = os.path.join(base, os.path.dirname(prefix)) if "/" in prefix else base
-        found = []
+        found: list[dict[str, Any]] = []
         for folder, dirs, files in os.walk(start_dir):
             rel = os.path.relpath(folder, base)
             rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"

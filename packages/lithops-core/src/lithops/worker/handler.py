@@ -6,7 +6,6 @@ to :func:`run_payload` in its worker (Lambda handler, HTTP service, container co
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,8 +13,6 @@ from lithops.constants import PROTOCOL_VERSION
 from lithops.job.job import job_prefix
 from lithops.storage.storage import Storage
 from lithops.worker.calls import CallRunner
-
-logger = logging.getLogger(__name__)
 
 
 def status_key(executor_id: str, job_id: str, call_id: str) -> str:
@@ -43,6 +40,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     client = Storage.for_worker(payload["config"], payload["storage_backend"])
     storage, bucket = client.storage_handler, client.bucket
     function = storage.get_object(bucket, payload["func_key"])
+    assert isinstance(function, bytes)
     runner = CallRunner(payload, function)
     executor_id, job_id = payload["executor_id"], payload["job_id"]
 
@@ -51,6 +49,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
         data = storage.get_object(
             bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"}
         )
+        assert isinstance(data, bytes)
         status = runner.run(call_id, data)
         if status.output is not None:
             key = output_key(executor_id, job_id, call_id)
