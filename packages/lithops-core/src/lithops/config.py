@@ -49,13 +49,13 @@ LITHOPS_SECTION: dict[str, ConfigKey] = {
                             doc="where log lines go"),
     "log_filename": ConfigKey(type=(str, type(None)), default=None, doc="write log lines to this file instead"),
     "data_cleaner": ConfigKey(type=bool, default=True, doc="delete a job's temporary objects when it is done"),
-    "monitoring": ConfigKey(type=str, default="storage", choices=("storage", "rabbitmq"),
-                            doc="how storage-protocol backends report status"),
+    "monitoring": ConfigKey(type=str, default="storage", choices=("storage",),
+                            doc="how storage-transport backends report status (RabbitMQ is not supported yet)"),
     "monitoring_interval": ConfigKey(type=(int, float), default=2, minimum=0.05,
                                      doc="seconds between status polls of storage-protocol backends"),
     "chunksize": ConfigKey(type=int, default=1, minimum=1, doc="calls per worker invocation when map() is not told"),
-    "include_modules": ConfigKey(type=(list, type(None)), default=None, doc="modules always shipped with functions"),
-    "exclude_modules": ConfigKey(type=(list, type(None)), default=None, doc="modules never shipped"),
+    "retries": ConfigKey(type=int, default=0, minimum=0,
+                         doc="resubmissions of a failed call (RetryingFunctionExecutor)"),
 }
 
 

@@ -148,7 +148,11 @@ class FunctionExecutor:
         self.close()
 
     def close(self) -> None:
-        """Release the backend's workers once running calls finish; the executor takes no new work."""
+        """Release the backend's workers once running calls finish; with ``lithops.data_cleaner`` (the
+        default) also delete the finished jobs' temporary objects from storage.
+        """
+        if self.config["lithops"].get("data_cleaner") and self.compute.transport == "storage":
+            self.clean()
         self.compute.close()
         self.monitor.close()
 
