@@ -104,3 +104,34 @@ def test_worker_refuses_another_protocol_version(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lithops.worker", str(path)], capture_output=True, text=True)
     assert proc.returncode != 0
     assert "speaks job protocol 1, the payload is version 99" in proc.stderr
+
+
+def test_wrong_protocol_writes_failed_statuses_instead_of_silence(sim_config, tmp_path):
+    with lithops.FunctionExecutor(config=sim_config, log_level=None) as fexec:
+        fexec.call_async(square, 2).result()
+        payload = dict(fexec.compute.payloads[0], protocol=99)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(payload))
+    proc = subprocess.run([sys.executable, "-m", "lithops.worker", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0
+    storage = lithops.Storage(config=sim_config)
+    key = f"lithops.jobs/{payload['executor_id']}/{payload['job_id']}/00000/status.json"
+    status = json.loads(storage.get_object(storage.bucket, key))
+    assert status["success"] is False and status["exception"]
+
+
+def slow_square(x):
+    import time
+
+    time.sleep(x)
+    return x * x
+
+
+def test_clean_keeps_the_data_of_a_running_job(sim_config):
+    with lithops.FunctionExecutor(config=sim_config, log_level=None) as fexec:
+        futures = fexec.map(slow_square, [0, 2])
+        fexec.wait(futures, return_when=lithops.wait.ANY_COMPLETED)
+        fexec.clean()
+        assert fexec.get_result(futures) == [0, 4]  # the slow call still found its data
+        fexec.clean()
+        assert fexec.storage.list_keys(fexec.storage.bucket, f"lithops.jobs/{fexec.executor_id}/") == []

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from lithops import constants as C
-from lithops.errors import ConfigError
+from lithops.errors import ConfigError, LithopsError
 from lithops.plugins.manager import get_registry
 from lithops.plugins.specs import ConfigKey
 
@@ -200,7 +200,6 @@ def default_config(
         PluginError: the backend asked for is unknown or not installed; the message says what to install.
     """
     config, source = _load(config_data)
-    configured_backend = (config.get("lithops") or {}).get("backend")
     if config_overwrite:
         _merge(config, config_overwrite)
     lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source)
@@ -209,9 +208,11 @@ def default_config(
 
     mode = lithops.get("mode")
     backend = lithops.get("backend") or C.DEFAULT_BACKEND_BY_MODE.get(mode or "", C.DEFAULT_BACKEND)
-    if mode and backend == configured_backend and not _backend_in_mode(backend, mode):
-        # e.g. ServerlessExecutor() with a localhost backend in the config file: use the mode's default
-        backend = C.DEFAULT_BACKEND_BY_MODE[mode]
+    requested = (config_overwrite or {}).get("lithops") or {}
+    requested_mode = requested.get("mode")
+    if requested_mode and "backend" not in requested and not _backend_in_mode(backend, requested_mode):
+        # e.g. LocalhostExecutor() while the config file names a serverless backend: use the mode's default
+        backend = C.DEFAULT_BACKEND_BY_MODE[requested_mode]
     spec = registry.compute_backend(backend)
     if backend_overwrite:
         _merge(config, {backend: backend_overwrite})
@@ -225,21 +226,38 @@ def default_config(
     storage = lithops.get("storage") or spec.default_storage
     lithops["storage"] = storage
     schema = dict(spec.config)
+    shared = spec.shared_sections
     if load_storage_config:
         storage_spec = registry.storage_backend(storage)
         if storage == backend:
             schema.update(storage_spec.config)
+            shared += storage_spec.shared_sections
         else:
-            config[storage] = validate_section(storage, config.get(storage), storage_spec.config, source)
-    config[backend] = validate_section(backend, config.get(backend), schema, source)
+            values = _with_shared(config, storage, storage_spec.shared_sections, storage_spec.config)
+            config[storage] = validate_section(storage, values, storage_spec.config, source)
+    config[backend] = validate_section(backend, _with_shared(config, backend, shared, schema), schema, source)
     return config
 
 
+def _with_shared(config: Mapping[str, Any], name: str, shared: tuple[str, ...], schema: Mapping[str, Any]) -> Any:
+    """Section ``name`` of ``config``, with the keys of its shared sections (e.g. ``aws``) that it does not set."""
+    values = config.get(name)
+    inherited: dict[str, Any] = {}
+    for other in shared:
+        section = config.get(other)
+        if isinstance(section, Mapping):
+            inherited.update({k: v for k, v in section.items() if k in schema})
+    if not inherited or not (values is None or isinstance(values, Mapping)):
+        return values
+    return {**inherited, **(values or {})}
+
+
 def _backend_in_mode(backend: str, mode: str) -> bool:
+    """Whether ``backend`` is installed and runs in ``mode``."""
     try:
         return get_registry().compute_backend(backend).mode == mode
-    except Exception:
-        return True  # let the normal lookup report the problem
+    except LithopsError:
+        return False
 
 def get_mode(backend: str) -> str:
     """The mode (localhost, serverless or standalone) of an installed compute backend."""
@@ -288,7 +306,7 @@ def load_storage_config(
         compute = lithops.get("backend")
         name = registry.compute_backend(compute).default_storage if compute else C.DEFAULT_STORAGE
     spec = registry.storage_backend(name)
-    section = validate_section(name, config.get(name), spec.config, source)
+    section = validate_section(name, _with_shared(config, name, spec.shared_sections, spec.config), spec.config, source)
     if bucket:
         section["storage_bucket"] = bucket
     return {"backend": name, "bucket": section.get("storage_bucket"), name: section}

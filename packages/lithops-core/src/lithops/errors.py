@@ -35,7 +35,15 @@ class WaitTimeoutError(LithopsError, TimeoutError):
 
 
 class JobCancelledError(LithopsError):
-    """The call was cancelled before it finished (Ctrl-C, ``clean(force=True)``, executor closed)."""
+    """The call was cancelled before it finished (Ctrl-C while waiting, ``clean(force=True)``)."""
+
+
+class PartitionError(LithopsError, ValueError):
+    """A data-map input cannot be split into chunks; raised before any call runs."""
+
+
+class ProtocolMismatchError(LithopsError):
+    """The worker and the client speak different job protocol versions (docs/protocol.md)."""
 
 
 class BackendError(LithopsError):

@@ -13,17 +13,19 @@ from typing import Any
 from lithops.backends.compute import ComputeBackend
 from lithops.config import default_config, extract_storage_config, setup_logger
 from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
-from lithops.errors import BackendError, JobCancelledError, PluginLoadError
+from lithops.errors import BackendError, JobCancelledError
 from lithops.futures import FuturesList, ResponseFuture
 from lithops.job.builder import create_job
-from lithops.job.job import JobRequest, call_id_of
+from lithops.job.job import JobRequest, call_id_of, job_prefix
+from lithops.job.partitioner import Partitioner, data_param, wants_partitioning
 from lithops.monitor import JobMonitor
 from lithops.plugins.manager import get_registry
+from lithops.storage.chunks import ObjectChunk
 from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC, wait
 
 logger = logging.getLogger(__name__)
 
-_SESSION_ID = uuid.uuid4().hex[:6]
+_SESSION_ID = uuid.uuid4().hex[:10]
 _executor_counter = itertools.count()
 _live_backends: weakref.WeakSet[ComputeBackend] = weakref.WeakSet()
 
@@ -75,8 +77,6 @@ class FunctionExecutor:
         **kwargs: further keys of the backend's config section.
     """
 
-    _default_mode: str | None = None
-
     def __init__(
         self,
         mode: str | None = None,
@@ -93,7 +93,6 @@ class FunctionExecutor:
         **kwargs: Any,
     ) -> None:
         lithops_ow: dict[str, Any] = {}
-        mode = mode or self._default_mode
         if mode is not None:
             lithops_ow["mode"] = mode
         if backend is not None:
@@ -102,11 +101,12 @@ class FunctionExecutor:
             lithops_ow["storage"] = storage
         if monitoring is not None:
             lithops_ow["monitoring"] = monitoring
-        if log_level:
+        if log_level and log_level is not True:  # True: the config's level
             lithops_ow["log_level"] = log_level
         section_ow = {k: v for k, v in kwargs.items() if v is not None}
+        # remote_invoker is accepted for compatibility; no backend here invokes from a remote process
         for key, value in (("runtime", runtime), ("runtime_memory", runtime_memory), ("max_workers", max_workers),
-                           ("worker_processes", worker_processes), ("remote_invoker", remote_invoker)):
+                           ("worker_processes", worker_processes)):
             if value is not None:
                 section_ow[key] = value
         self.config = default_config(config, {"lithops": lithops_ow}, backend_overwrite=section_ow)
@@ -116,17 +116,10 @@ class FunctionExecutor:
         self.backend: str = lithops_cfg["backend"]
         self.mode: str = lithops_cfg["mode"]
         registry = get_registry()
-        spec = registry.compute_backend(self.backend)
-        try:
-            backend_cls = spec.load()
-        except ImportError as exc:
-            reg = registry.find("compute", self.backend)
-            raise PluginLoadError(
-                f"{reg.package} {reg.version} is installed but its backend '{self.backend}' failed to import: {exc}. "
-                f"Reinstall it with its dependencies: pip install --force-reinstall {reg.package}"
-            ) from exc
+        backend_cls = registry.load_class("compute", self.backend)
         self.compute: ComputeBackend = backend_cls(self.config[self.backend], self.config)
         _live_backends.add(self.compute)
+        weakref.finalize(self, self.compute.close)  # an executor dropped without close() releases its workers
         self.storage_config = extract_storage_config(self.config)
         self._storage_backend_path = registry.storage_backend(self.storage_config["backend"]).backend
         self._internal_storage: Any = None
@@ -135,6 +128,7 @@ class FunctionExecutor:
         self.futures: list[ResponseFuture] = []
         self.last_call: str | None = None
         self._job_counter = itertools.count()
+        self._cleaned_jobs: set[str] = set()
         logger.info("%s executor created with ID %s (backend %s, storage %s)", self.mode.capitalize(),
                     self.executor_id, self.backend, self.storage_config["backend"])
 
@@ -171,6 +165,8 @@ class FunctionExecutor:
         return f"{kind}{next(self._job_counter):03d}"
 
     def _build(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> JobRequest:
+        # the request carries the effective memory: the call's own, else the backend section's
+        options["runtime_memory"] = options.get("runtime_memory") or self.compute.config.get("runtime_memory")
         return create_job(
             executor_id=self.executor_id,
             job_id=job_id,
@@ -210,6 +206,7 @@ class FunctionExecutor:
                 self._upload(job)
             self.compute.invoke(job, self.monitor.report)
         except Exception as exc:
+            self.monitor.unwatch(job.job_key)
             error = exc if isinstance(exc, BackendError) else BackendError(
                 f"backend '{self.backend}' could not start job {job.job_key}: {type(exc).__name__}: {exc}"
             )
@@ -299,7 +296,32 @@ class FunctionExecutor:
             upstream = [map_iterdata] if isinstance(map_iterdata, ResponseFuture) else list(map_iterdata)
             return self._submit_after(upstream, job_id, len(upstream), lambda: [f.result() for f in upstream],
                                       map_function, **options)
-        return self._submit(job_id, map_function, _as_iterdata(map_iterdata), **options)
+        items = self._data_inputs(map_function, map_iterdata, obj_chunk_size, obj_chunk_number, obj_newline)
+        return self._submit(job_id, map_function, items, **options)
+
+    def _open_storage(self, backend: str) -> tuple[Any, str]:
+        """A Storage client for a data-map input, and the backend's class path for the workers."""
+        if backend == self.storage_config["backend"]:
+            return self.storage, self._storage_backend_path
+        from lithops.storage.storage import Storage
+
+        storage = Storage(config=self.config, backend=backend)
+        self.config[backend] = storage.storage_config[backend]  # workers read the validated section
+        return storage, get_registry().storage_backend(backend).backend
+
+    def _data_inputs(self, func: Callable[..., Any], map_iterdata: Any, chunk_size: int | None,
+                     chunk_number: int | None, newline: str | None) -> list[Any]:
+        """The iterdata as a list; data-map inputs (``obj``/``url`` functions) split into one call per chunk."""
+        param = data_param(func)
+        if param is not None and isinstance(map_iterdata, str):
+            map_iterdata = [map_iterdata]
+        items = _as_iterdata(map_iterdata)
+        if param is None or not wants_partitioning(items, param):
+            return items
+        partitioner = Partitioner(self._open_storage, self.storage_config["backend"],
+                                  local_files=not self.compute.ships_modules, chunk_size=chunk_size,
+                                  chunk_number=chunk_number, newline=newline)
+        return partitioner.expand(items, param)
 
     def map_reduce(
         self,
@@ -323,25 +345,40 @@ class FunctionExecutor:
     ) -> FuturesList:
         """Map, then run ``reduce_function`` once on the list of all map results (in call order).
 
-        Returns the map futures followed by the reducer's; ``get_result`` returns only the reducer's result.
-        The reducer is submitted when the last map call finishes (``spawn_reducer`` is accepted for
+        With ``obj_reduce_by_key`` and a data map, one reducer runs per object, on the results of its chunks.
+        Returns the map futures followed by the reducers'; ``get_result`` returns only the reducers' results.
+        Reducers are submitted when the last map call finishes (``spawn_reducer`` is accepted for
         compatibility).
         """
-        map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
-                               extra_env=extra_env, runtime_memory=map_runtime_memory, timeout=timeout,
-                               include_modules=include_modules, exclude_modules=exclude_modules)
+        if _has_futures(map_iterdata):  # futures as input (e.g. FuturesList.map_reduce): map once they finish
+            map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
+                                   extra_env=extra_env, runtime_memory=map_runtime_memory, timeout=timeout,
+                                   include_modules=include_modules, exclude_modules=exclude_modules)
+            items: list[Any] = [None] * len(map_futures)
+        else:
+            items = self._data_inputs(map_function, map_iterdata, obj_chunk_size, obj_chunk_number, obj_newline)
+            map_futures = self._submit(self._new_job_id("M"), map_function, items, chunksize=chunksize,
+                                       extra_args=extra_args, extra_env=extra_env,
+                                       runtime_memory=map_runtime_memory, execution_timeout=timeout,
+                                       include_modules=include_modules, exclude_modules=exclude_modules)
         self.last_call = "map_reduce"
         for f in map_futures:
             f._produce_output = False
         upstream = list(map_futures)
+        groups: dict[str, list[ResponseFuture]] = {}
+        param = data_param(map_function)
+        for item, future in zip(items, upstream, strict=True):
+            chunk = item.get(param) if obj_reduce_by_key and param and isinstance(item, dict) else None
+            groups.setdefault(chunk.name if isinstance(chunk, ObjectChunk) else "", []).append(future)
 
         def reduce_input() -> list[Any]:
-            return [([f.result() for f in upstream],)]
+            return [([f.result() for f in group],) for group in groups.values()]
 
         reduce_futures = self._submit_after(
-            upstream, self._new_job_id("R"), 1, reduce_input, reduce_function,
-            extra_args=extra_args_reduce, extra_env=extra_env, runtime_memory=reduce_runtime_memory,
-            execution_timeout=timeout, include_modules=include_modules, exclude_modules=exclude_modules,
+            upstream, self._new_job_id("R"), max(1, len(groups)), reduce_input, reduce_function,
+            check_data_limit=False, extra_args=extra_args_reduce, extra_env=extra_env,
+            runtime_memory=reduce_runtime_memory, execution_timeout=timeout, include_modules=include_modules,
+            exclude_modules=exclude_modules,
         )
         return FuturesList(upstream + list(reduce_futures), executor=self)
 
@@ -435,7 +472,8 @@ class FunctionExecutor:
         force: bool = False,
         on_exit: bool = False,
     ) -> None:
-        """Delete the temporary objects of finished jobs; ``force=True`` first cancels unfinished calls.
+        """Delete the temporary objects of jobs whose calls have all finished; ``force=True`` first cancels
+        unfinished calls.
 
         ``cs`` lists CloudObjects to delete as well.
         """
@@ -444,11 +482,12 @@ class FunctionExecutor:
             self._cancel_pending(futures)
         if self.compute.transport == "storage":
             storage = self.storage
-            for job_id in sorted({f.job_id for f in futures if f.finished}):
-                prefix = f"lithops.jobs/{self.executor_id}/{job_id}/"
-                keys = storage.list_keys(storage.bucket, prefix)
+            running = {f.job_id for f in self.futures if not f.finished}
+            for job_id in sorted({f.job_id for f in futures} - running - self._cleaned_jobs):
+                keys = storage.list_keys(storage.bucket, job_prefix(self.executor_id, job_id) + "/")
                 if keys:
                     storage.delete_objects(storage.bucket, keys)
+                self._cleaned_jobs.add(job_id)  # a running job is skipped: it still needs its data
         if cs and clean_cloudobjects:
             self.storage.delete_cloudobjects(cs)
 
@@ -456,17 +495,56 @@ class FunctionExecutor:
 class LocalhostExecutor(FunctionExecutor):
     """A FunctionExecutor on this machine (the ``localhost`` backend)."""
 
-    _default_mode = LOCALHOST
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        runtime: str | None = None,
+        storage: str | None = None,
+        monitoring: str | None = None,
+        max_workers: int | None = None,
+        worker_processes: int | None = None,
+        log_level: str | bool | None = False,
+    ) -> None:
+        super().__init__(mode=LOCALHOST, config=config, runtime=runtime, storage=storage, monitoring=monitoring,
+                         max_workers=max_workers, worker_processes=worker_processes, log_level=log_level)
 
 
 class ServerlessExecutor(FunctionExecutor):
     """A FunctionExecutor on the configured serverless backend (``aws_lambda`` when none is set)."""
 
-    _default_mode = SERVERLESS
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        runtime: str | None = None,
+        runtime_memory: int | None = None,
+        backend: str | None = None,
+        storage: str | None = None,
+        max_workers: int | None = None,
+        worker_processes: int | None = None,
+        monitoring: str | None = None,
+        remote_invoker: bool | None = None,
+        log_level: str | bool | None = False,
+    ) -> None:
+        super().__init__(mode=SERVERLESS, config=config, runtime=runtime, runtime_memory=runtime_memory,
+                         backend=backend, storage=storage, max_workers=max_workers,
+                         worker_processes=worker_processes, monitoring=monitoring, remote_invoker=remote_invoker,
+                         log_level=log_level)
 
 
 class StandaloneExecutor(FunctionExecutor):
     """A FunctionExecutor on the configured standalone backend (``aws_ec2`` when none is set)."""
 
-    _default_mode = STANDALONE
-
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        backend: str | None = None,
+        runtime: str | None = None,
+        storage: str | None = None,
+        max_workers: int | None = None,
+        worker_processes: int | None = None,
+        monitoring: str | None = None,
+        log_level: str | bool | None = False,
+    ) -> None:
+        super().__init__(mode=STANDALONE, config=config, backend=backend, runtime=runtime, storage=storage,
+                         max_workers=max_workers, worker_processes=worker_processes, monitoring=monitoring,
+                         log_level=log_level)

@@ -14,14 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lithops.errors import WorkerDiedError
+from lithops.errors import ProtocolMismatchError, WorkerDiedError
 from lithops.futures import CHANGED, ResponseFuture
 from lithops.job.job import JobRequest
-from lithops.job.status import CallStatus
+from lithops.job.status import CallStatus, encode_exception
 
 logger = logging.getLogger(__name__)
 
-#: Seconds past a call's execution timeout after which a storage-transport call with no status is failed.
+#: Seconds past a call's execution timeout after which a storage-transport call with no status is failed. The
+#: clock starts at the job's submission and restarts whenever one of its calls reports, so calls queued behind
+#: a concurrency limit are not mistaken for dead ones.
 STATUS_GRACE_SEC = 60
 
 
@@ -39,7 +41,11 @@ class _PolledJob:
         self.storage = storage
         self.bucket = bucket
         self.missing = set(job.call_ids)
-        self.deadline = job.submitted + job.execution_timeout + STATUS_GRACE_SEC
+        self.last_progress = job.submitted
+
+    @property
+    def deadline(self) -> float:
+        return self.last_progress + self.job.execution_timeout + STATUS_GRACE_SEC
 
 
 class JobMonitor:
@@ -77,6 +83,11 @@ class JobMonitor:
         """Record a call's outcome (thread-safe; backends call this)."""
         ready: list[_Deferred] = []
         with CHANGED:
+            polled = self._polled.get(status.job_key)
+            if polled is not None:
+                polled.missing.discard(status.call_id)
+                if not polled.missing:
+                    del self._polled[status.job_key]
             future = self._futures.get((status.job_id, status.call_id))
             if future is None or future.finished:
                 return
@@ -139,11 +150,18 @@ class JobMonitor:
                 )
                 self._poller.start()
 
+    def unwatch(self, job_key: str) -> None:
+        """Stop polling a job (its invocation failed)."""
+        with CHANGED:
+            self._polled.pop(job_key, None)
+
     def _poll_loop(self) -> None:
         with ThreadPoolExecutor(16, thread_name_prefix=f"lithops-{self.executor_id}-fetch") as pool:
-            while not self._stop.is_set():
+            while True:
                 with CHANGED:
                     jobs = list(self._polled.values())
+                if self._stop.is_set() and not jobs:
+                    break  # closed, and nothing left to watch
                 for polled in jobs:
                     try:
                         self._poll_job(polled, pool)
@@ -159,21 +177,26 @@ class JobMonitor:
         new = [k for k in keys if k.endswith("/status.json") and k.rsplit("/", 2)[-2] in polled.missing]
 
         def fetch(key: str) -> CallStatus:
-            status = CallStatus.from_json(polled.storage.get_object(polled.bucket, key))
+            try:
+                status = CallStatus.from_json(polled.storage.get_object(polled.bucket, key))
+            except ProtocolMismatchError as exc:
+                return CallStatus(job.executor_id, job.job_id, key.rsplit("/", 2)[-2], success=False,
+                                  exception=encode_exception(exc))
             if status.output_key:
                 status.output = polled.storage.get_object(polled.bucket, status.output_key)
             return status
 
         for status in pool.map(fetch, new):
             self.storage_requests += 1 + (1 if status.output_key else 0)
-            polled.missing.discard(status.call_id)
+            polled.last_progress = time.time()
             self.report(status)
         if polled.missing and time.time() > polled.deadline:
             lost = [self._futures[(job.job_id, cid)] for cid in sorted(polled.missing)]
             self.fail(lost, WorkerDiedError(
                 f"no status from {len(lost)} call(s) of job {job.job_key} within the execution timeout "
-                f"({job.execution_timeout:g} s) plus {STATUS_GRACE_SEC} s: their workers died (out of memory, "
-                f"killed) or could not write to storage. Check the backend's logs; raise runtime_memory if needed."
+                f"({job.execution_timeout:g} s) plus {STATUS_GRACE_SEC} s of the job's last progress: their "
+                f"workers died (out of memory, killed) or could not write to storage. Check the backend's logs; "
+                f"raise runtime_memory if needed."
             ))
             polled.missing.clear()
         if not polled.missing:
@@ -181,7 +204,7 @@ class JobMonitor:
                 self._polled.pop(job.job_key, None)
 
     def close(self) -> None:
-        """Stop polling and the dependent-job thread."""
+        """Stop the dependent-job thread; polling stops once every watched job has reported."""
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)

@@ -7,7 +7,8 @@ from typing import Any
 
 from lithops.executors import FunctionExecutor
 from lithops.futures import ResponseFuture
-from lithops.wait import ALL_COMPLETED, ANY_COMPLETED, wait
+from lithops.storage.utils import CloudObject
+from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC, wait
 
 
 class RetryingFuture:
@@ -18,7 +19,7 @@ class RetryingFuture:
         map_function: the function, for resubmission.
         input: the call's input, for resubmission.
         retries: how many times to resubmit after a failure.
-        **kwargs: ``call_async`` options used for each resubmission.
+        **kwargs: ``map`` options used for each resubmission.
     """
 
     def __init__(self, response_future: ResponseFuture, map_function: Callable[..., Any], input: Any,
@@ -27,47 +28,49 @@ class RetryingFuture:
         self.map_function = map_function
         self.input = input
         self.retries = retries or 0
-        self.failure_count = 0
         self.map_kwargs = kwargs
+        self.failure_count = 0
+        self.cancelled = False
 
     def _inc_failure_count(self) -> None:
         self.failure_count += 1
 
     def _should_retry(self) -> bool:
-        return self.failure_count <= self.retries
+        return not self.cancelled and self.failure_count <= self.retries
 
     def _retry(self, function_executor: FunctionExecutor) -> None:
-        self._inc_failure_count()
-        if self._should_retry():
-            self.response_future = function_executor.call_async(self.map_function, self.input, **self.map_kwargs)
+        self.response_future = function_executor.map(self.map_function, [self.input], **self.map_kwargs)[0]
 
     def cancel(self) -> None:
-        """Not supported (as in Lithops)."""
-        raise NotImplementedError("cannot cancel dispatched futures")
+        """Make no further attempts (an attempt already running is not stopped)."""
+        self.cancelled = True
 
-    def cancelled(self) -> bool:
-        """Always False."""
-        return False
-
-    def running(self) -> bool:
-        """Whether the current attempt is still running."""
-        return self.response_future.running
-
+    @property
     def done(self) -> bool:
-        """Whether the current attempt finished (successfully or not)."""
+        """Whether the current attempt finished, successfully or not."""
         return self.response_future.finished
 
+    @property
     def error(self) -> bool:
         """Whether the current attempt failed."""
         return self.response_future.error
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Statistics of the current attempt."""
+        return self.response_future.stats
+
+    def exception(self) -> BaseException | None:
         """The current attempt's exception, if any."""
         return self.response_future.exception()
 
-    def result(self, throw_except: bool = True, timeout: float | None = None) -> Any:
-        """The current attempt's result."""
-        return self.response_future.result(throw_except=throw_except, timeout=timeout)
+    def status(self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False) -> Any:
+        """Statistics of the current attempt (waits for it); raises its exception if ``throw_except``."""
+        return self.response_future.status(throw_except=throw_except, check_only=check_only)
+
+    def result(self, throw_except: bool = True, internal_storage: Any = None) -> Any:
+        """The current attempt's result (waits for it)."""
+        return self.response_future.result(throw_except=throw_except)
 
 
 class RetryingFunctionExecutor:
@@ -88,43 +91,78 @@ class RetryingFunctionExecutor:
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         self.executor.__exit__(exc_type, exc_value, traceback)
 
-    def map(self, map_function: Callable[..., Any], map_iterdata: Iterable[Any], *, retries: int | None = None,
-            **kwargs: Any) -> list[RetryingFuture]:
-        """Like ``FunctionExecutor.map``, returning RetryingFutures; ``retries`` defaults to
-        ``lithops.retries`` of the config (0).
+    def map(
+        self,
+        map_function: Callable[..., Any],
+        map_iterdata: Iterable[Any],
+        chunksize: int | None = None,
+        extra_args: Any = None,
+        extra_env: dict[str, str] | None = None,
+        runtime_memory: int | None = None,
+        obj_chunk_size: int | None = None,
+        obj_chunk_number: int | None = None,
+        obj_newline: str | None = "\n",
+        timeout: float | None = None,
+        include_modules: list[str] | None = [],  # noqa: B006 - Lithops' signature
+        exclude_modules: list[str] | None = [],  # noqa: B006
+        retries: int | None = None,
+    ) -> list[RetryingFuture]:
+        """Like ``FunctionExecutor.map``, returning one RetryingFuture per input.
+
+        ``retries`` defaults to ``lithops.retries`` of the config (0).
         """
         inputs = list(map_iterdata)
-        futures = self.executor.map(map_function, inputs, **kwargs)
+        options: dict[str, Any] = dict(
+            chunksize=chunksize, extra_args=extra_args, extra_env=extra_env, runtime_memory=runtime_memory,
+            obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number, obj_newline=obj_newline,
+            timeout=timeout, include_modules=include_modules, exclude_modules=exclude_modules,
+        )
+        futures = self.executor.map(map_function, inputs, **options)
         if retries is None:
             retries = int(self.config.get("lithops", {}).get("retries", 0))
-        call_kwargs = {k: v for k, v in kwargs.items()
-                       if k in ("extra_env", "runtime_memory", "timeout", "include_modules", "exclude_modules")}
-        return [RetryingFuture(f, map_function=map_function, input=i, retries=retries, **call_kwargs)
+        return [RetryingFuture(f, map_function=map_function, input=i, retries=retries, **options)
                 for i, f in zip(inputs, futures, strict=True)]
 
-    def wait(self, fs: list[RetryingFuture], throw_except: bool = True, return_when: Any = ALL_COMPLETED,
-             show_progressbar: bool = True) -> tuple[set[RetryingFuture], set[RetryingFuture]]:
-        """Wait for the calls, resubmitting failed ones while they have retries left.
+    def wait(
+        self,
+        fs: list[RetryingFuture],
+        throw_except: bool = True,
+        return_when: Any = ALL_COMPLETED,
+        download_results: bool = False,
+        timeout: float | None = None,
+        threadpool_size: int = THREADPOOL_SIZE,
+        wait_dur_sec: float = WAIT_DUR_SEC,
+        show_progressbar: bool = True,
+    ) -> tuple[list[RetryingFuture], list[RetryingFuture]]:
+        """Wait for the calls, resubmitting failed ones while they have retries left; return ``(done, pending)``.
 
-        Returns ``(done, pending)`` sets. A call that failed on its last attempt is done; with
-        ``throw_except`` its exception is raised.
+        A call that failed on its last attempt counts as done; with ``throw_except`` its exception is raised.
+        ``return_when`` is ALL_COMPLETED, ANY_COMPLETED or ALWAYS (check once, resubmit what failed).
         """
-        pending = set(fs)
-        done: set[RetryingFuture] = set()
+        pending = list(fs)
+        done: list[RetryingFuture] = []
         while pending:
             by_future = {rf.response_future: rf for rf in pending}
-            finished, _ = wait(list(by_future), throw_except=False, return_when=ANY_COMPLETED,
+            finished, _ = wait(list(by_future), throw_except=False, return_when=ALWAYS if return_when == ALWAYS
+                               else ANY_COMPLETED, download_results=download_results, timeout=timeout,
                                show_progressbar=False)
             for f in finished:
                 rf = by_future[f]
                 if f.error:
-                    rf._retry(self.executor)
+                    rf._inc_failure_count()
                     if rf._should_retry():
+                        rf._retry(self.executor)
                         continue
                     if throw_except:
                         raise f.exception()  # type: ignore[misc]
-                pending.discard(rf)
-                done.add(rf)
-            if return_when == ANY_COMPLETED and done:
+                pending.remove(rf)
+                done.append(rf)
+            if return_when == ALWAYS or (return_when == ANY_COMPLETED and done):
                 break
-        return done, pending
+        order = {id(rf): i for i, rf in enumerate(fs)}
+        return sorted(done, key=lambda rf: order[id(rf)]), pending
+
+    def clean(self, fs: Any = None, cs: list[CloudObject] | None = None, clean_cloudobjects: bool = True,
+              clean_fn: bool = False, force: bool = False) -> None:
+        """Delete temporary data of the wrapped executor (see ``FunctionExecutor.clean``)."""
+        self.executor.clean(fs, cs, clean_cloudobjects, clean_fn, force)

@@ -14,17 +14,18 @@ ignores the in-process alarm) has its worker killed and is failed with FunctionT
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
-from typing import Any
 
 from lithops.errors import FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
@@ -39,6 +40,8 @@ MAX_BATCH = 64
 #: A batch stops growing at this many bytes of call data; a worker that is still busy only gets batches of
 #: calls smaller than this, so a send never waits on a worker that is itself waiting to send results.
 BATCH_BYTES = 64 * 1024
+#: What a worker's progress counter holds until the worker starts counting (one that cannot count stays so).
+PROGRESS_UNKNOWN = 2**64 - 1
 
 Reporter = Callable[[CallStatus], None]
 
@@ -87,12 +90,29 @@ class _Job:
 
 
 class _Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection, progress: mmap.mmap) -> None:
         self.proc = proc
         self.conn = conn
+        self.progress = progress  # shared with the worker: how many calls it has started
+        self.received = 0  # how many statuses it has sent us
         self.outstanding: deque[tuple[_Job, int]] = deque()
         self.jobs: set[str] = set()
         self.last_progress = time.monotonic()
+
+    def running(self) -> int:
+        """Position in ``outstanding`` of the call the worker started last and has not reported, -1 if none.
+
+        Not always 0: a worker holds the statuses of quick calls to send them together.
+        """
+        started = int.from_bytes(self.progress[:8], "little")
+        if started == PROGRESS_UNKNOWN:  # the worker never started counting (it failed to start)
+            return 0
+        return started - 1 - self.received
+
+    def runs_cancelled(self) -> bool:
+        """Whether the call the worker is running belongs to a cancelled job."""
+        running = self.running()
+        return 0 <= running < len(self.outstanding) and self.outstanding[running][0].cancelled
 
 
 def _describe_exit(returncode: int | None) -> str:
@@ -155,7 +175,7 @@ class LocalPool:
                 if state is not None:
                     state.cancelled = True
             for w in self._workers:
-                if any(job.cancelled for job, _ in w.outstanding):
+                if w.runs_cancelled():  # calls of other jobs queued in its batch would die with it
                     self._kill(w)
         self._wake()
 
@@ -187,14 +207,20 @@ class LocalPool:
     # -- dispatcher thread -------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         parent, child = socket.socketpair()
+        progress_file = tempfile.TemporaryFile()
         try:
+            progress_file.write(PROGRESS_UNKNOWN.to_bytes(8, "little"))
+            progress_file.flush()
+            progress = mmap.mmap(progress_file.fileno(), 8)
             proc = subprocess.Popen(
-                [self.python, "-m", "lithops_localhost.worker_main", str(child.fileno())],
-                pass_fds=(child.fileno(),), env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                [self.python, "-m", "lithops_localhost.worker_main", str(child.fileno()), str(progress_file.fileno())],
+                pass_fds=(child.fileno(), progress_file.fileno()), env=self.env, cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
             )
         finally:
             child.close()
-        return _Worker(proc, Connection(parent.detach()))
+            progress_file.close()
+        return _Worker(proc, Connection(parent.detach()), progress)
 
     def _kill(self, w: _Worker) -> None:
         try:
@@ -245,6 +271,7 @@ class LocalPool:
 
     def _on_results(self, w: _Worker, statuses: list[CallStatus]) -> None:
         w.last_progress = time.monotonic()
+        w.received += len(statuses)
         for status in statuses:
             state, _ = w.outstanding.popleft()
             self._finish(state, status)
@@ -272,18 +299,23 @@ class LocalPool:
             returncode = w.proc.wait()
         w.conn.close()
         self._workers.remove(w)
+        running = w.running()
+        w.progress.close()
         if w.outstanding:
-            state, index = w.outstanding.popleft()
-            if error is None:
-                error = WorkerDiedError(
-                    f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
-                    f"{state.request.job_key} ({state.request.function_name}) {_describe_exit(returncode)}. "
-                    f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
-                    f"worker_processes."
-                )
-            req = state.request
-            self._finish(state, CallStatus(req.executor_id, req.job_id, call_id_of(index), success=False,
-                                           exception=encode_exception(error)))
+            # Calls before the running one finished, but their statuses died with the worker: they run again.
+            if 0 <= running < len(w.outstanding):
+                state, index = w.outstanding[running]
+                del w.outstanding[running]
+                if error is None:
+                    error = WorkerDiedError(
+                        f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
+                        f"{state.request.job_key} ({state.request.function_name}) {_describe_exit(returncode)}. "
+                        f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
+                        f"worker_processes."
+                    )
+                req = state.request
+                self._finish(state, CallStatus(req.executor_id, req.job_id, call_id_of(index), success=False,
+                                               exception=encode_exception(error)))
             for other, i in reversed(w.outstanding):
                 other.requeued.appendleft(i)
                 if other not in self._queue:
@@ -294,7 +326,10 @@ class LocalPool:
         for w in list(self._workers):
             if not w.outstanding:
                 continue
-            state, index = w.outstanding[0]
+            if w.runs_cancelled():  # it got to a cancelled call that was queued behind another job's call
+                self._kill(w)
+                continue
+            state, index = w.outstanding[min(max(w.running(), 0), len(w.outstanding) - 1)]
             limit = state.request.execution_timeout + KILL_GRACE_SEC
             if now - w.last_progress > limit:
                 self._kill(w)
@@ -349,6 +384,7 @@ class LocalPool:
                 self._kill(w)
                 w.proc.wait()
             w.conn.close()
+            w.progress.close()
 
 
 def worker_environment(python: str) -> dict[str, str]:

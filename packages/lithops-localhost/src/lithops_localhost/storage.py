@@ -9,9 +9,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import itertools
 import os
 import shutil
-import tempfile
+import threading
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -20,6 +21,29 @@ from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyErro
 
 _TMP_PREFIX = ".lithops-tmp-"
 _CHUNK = 1024 * 1024
+_tmp_counter = itertools.count()
+
+
+def _copy_into(fd: int, body: BinaryIO) -> None:
+    """Copy a readable body into ``fd``: in the kernel (sendfile) for real files, in 1 MiB blocks otherwise."""
+    try:
+        src = body.fileno()
+        offset = body.tell()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        src = -1
+    if src >= 0:
+        while (sent := os.sendfile(fd, src, offset, 1 << 30)) > 0:
+            offset += sent
+        body.seek(offset)
+        return
+    with open(fd, "wb", closefd=False) as out:
+        shutil.copyfileobj(body, out, _CHUNK)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:
@@ -67,15 +91,25 @@ class LocalhostStorage(StorageBackend):
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.root = os.path.abspath(os.path.expanduser(self.config["storage_root"]))
+        self._known_buckets: set[str] = set()
         os.makedirs(os.path.join(self.root, self.default_bucket()), exist_ok=True)
 
     def _bucket_dir(self, bucket: str, must_exist: bool = True) -> str:
         if not bucket or "/" in bucket or bucket in (".", ".."):
             raise ValueError(f"invalid bucket name {bucket!r}: use a plain name without '/'")
         path = os.path.join(self.root, bucket)
-        if must_exist and not os.path.isdir(path):
-            raise StorageNoSuchBucketError(bucket)
+        if must_exist and bucket not in self._known_buckets:
+            if not os.path.isdir(path):
+                raise StorageNoSuchBucketError(bucket)
+            self._known_buckets.add(bucket)
         return path
+
+    def _missing(self, bucket: str, key: str) -> Exception:
+        """The error for a path that is not there: the key, or the whole bucket (which may have been removed)."""
+        if not os.path.isdir(os.path.join(self.root, bucket)):
+            self._known_buckets.discard(bucket)
+            return StorageNoSuchBucketError(bucket)
+        return StorageNoSuchKeyError(bucket, key)
 
     def _path(self, bucket: str, key: str) -> str:
         base = self._bucket_dir(bucket)
@@ -87,25 +121,32 @@ class LocalhostStorage(StorageBackend):
         return path
 
     def put_object(self, bucket: str, key: str, body: bytes | str | BinaryIO) -> None:
-        """Write atomically (temporary file, then rename)."""
+        """Write atomically (temporary file in the same folder, then rename)."""
         path = self._path(bucket, key)
         folder = os.path.dirname(path)
+        tmp = os.path.join(folder, f"{_TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{next(_tmp_counter)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            os.makedirs(folder, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise ValueError(
-                f"cannot store key {key!r}: a part of it is already an object in bucket {bucket!r} "
-                f"(localhost storage keeps keys as paths)"
-            ) from None
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+            fd = os.open(tmp, flags, 0o666)
+        except (FileNotFoundError, NotADirectoryError):
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise ValueError(
+                    f"cannot store key {key!r}: a part of it is already an object in bucket {bucket!r} "
+                    f"(localhost storage keeps keys as paths)"
+                ) from None
+            fd = os.open(tmp, flags, 0o666)
         try:
-            with os.fdopen(fd, "wb") as f:
+            try:
                 if isinstance(body, str):
-                    f.write(body.encode())
+                    _write_all(fd, body.encode())
                 elif isinstance(body, (bytes, bytearray, memoryview)):
-                    f.write(body)
+                    _write_all(fd, body)
                 else:
-                    shutil.copyfileobj(body, f, _CHUNK)
+                    _copy_into(fd, body)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -122,7 +163,7 @@ class LocalhostStorage(StorageBackend):
         try:
             f = open(path, "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise StorageNoSuchKeyError(bucket, key) from None
+            raise self._missing(bucket, key) from None
         rng = (extra_get_args or {}).get("Range")
         if rng:
             start, end = parse_range(rng, os.fstat(f.fileno()).st_size)
@@ -136,13 +177,24 @@ class LocalhostStorage(StorageBackend):
         with f:
             return f.read()
 
+    def download_file(self, bucket: str, key: str, file_name: str | None = None) -> None:
+        """Copy the object's file (in the kernel where the platform allows)."""
+        target = file_name or key
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        try:
+            shutil.copyfile(self._path(bucket, key), target)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            if os.path.exists(self._path(bucket, key)):
+                raise  # the target folder is the problem
+            raise self._missing(bucket, key) from None
+
     def head_object(self, bucket: str, key: str) -> dict[str, str]:
         """Size, modification time and an etag derived from them."""
         path = self._path(bucket, key)
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            raise StorageNoSuchKeyError(bucket, key) from None
+            raise self._missing(bucket, key) from None
         if not os.path.isfile(path):
             raise StorageNoSuchKeyError(bucket, key)
         etag = hashlib.md5(f"{st.st_size}-{st.st_mtime_ns}".encode(), usedforsecurity=False).hexdigest()

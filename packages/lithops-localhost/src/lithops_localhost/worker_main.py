@@ -1,13 +1,15 @@
 """The loop of one warm worker process: receive batches of calls over a socket, run them, send statuses.
 
-Started by :mod:`lithops_localhost.pool` as ``python -m lithops_localhost.worker_main FD``. Messages are pickled
-tuples: ``("job", job_key, meta, function)``, ``("calls", job_key, [(call_id, data), ...])``,
-``("forget", job_key)`` and ``("stop",)`` in; ``("results", [CallStatus, ...])`` out.
+Started by :mod:`lithops_localhost.pool` as ``python -m lithops_localhost.worker_main FD [PROGRESS_FD]``.
+Messages are pickled tuples: ``("job", job_key, meta, function)``, ``("calls", job_key, [(call_id, data), ...])``,
+``("forget", job_key)`` and ``("stop",)`` in; ``("results", [CallStatus, ...])`` out. PROGRESS_FD is an 8-byte
+file, mapped by both sides, where the worker counts the calls it has started.
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
 import signal
 import sys
 import time
@@ -31,9 +33,16 @@ def _die_with_parent() -> None:
             pass
 
 
-def serve(conn: Connection) -> None:
-    """Run calls until the driver says stop or goes away."""
+def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
+    """Run calls until the driver says stop or goes away.
+
+    ``progress``, shared with the pool, counts the calls started: if this process dies, the pool knows which call
+    was running even when the statuses of quick calls before it were still held here to be sent together.
+    """
     runners: dict[str, CallRunner] = {}
+    started = 0
+    if progress is not None:
+        progress[:8] = started.to_bytes(8, "little")
     while True:
         try:
             msg = conn.recv()
@@ -45,6 +54,9 @@ def serve(conn: Connection) -> None:
             out = []
             last_flush = time.monotonic()
             for call_id, data in msg[2]:
+                started += 1
+                if progress is not None:
+                    progress[:8] = started.to_bytes(8, "little")
                 status = runner.run(call_id, data)
                 out.append(status)
                 now = time.monotonic()
@@ -63,10 +75,11 @@ def serve(conn: Connection) -> None:
 
 
 def main() -> None:
-    """Entry point: ``python -m lithops_localhost.worker_main FD``."""
+    """Entry point: ``python -m lithops_localhost.worker_main FD [PROGRESS_FD]``."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    serve(Connection(int(sys.argv[1])))
+    progress = mmap.mmap(int(sys.argv[2]), 8) if len(sys.argv) > 2 else None
+    serve(Connection(int(sys.argv[1])), progress)
 
 
 if __name__ == "__main__":

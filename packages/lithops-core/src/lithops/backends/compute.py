@@ -47,7 +47,9 @@ class ComputeBackend(ABC):
         """Start every call of ``job`` and return once they are submitted, not finished.
 
         Push backends call ``report`` once per call, from any thread, when it ends (a call whose worker died
-        is reported failed with :class:`lithops.errors.WorkerDiedError`). Storage backends never call it.
+        is reported failed with :class:`lithops.errors.WorkerDiedError`). Storage backends may call it to fail
+        calls that could not be started (a rejected invocation); the executor then stops waiting for their
+        status documents.
 
         Raises:
             BackendError: the calls could not be submitted; nothing of this job is running.

@@ -9,10 +9,11 @@ function's signature here, so a call that could never run fails at submit, befor
 from __future__ import annotations
 
 import inspect
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
-from lithops.errors import PayloadTooLargeError
+from lithops.errors import ConfigError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.job import JobRequest
 
@@ -86,9 +87,11 @@ def bind_arguments(
     return tuple(out_args), out_kwargs
 
 
-def _limit_bytes(value: Any) -> int | None:
+def _limit_bytes(value: Any, key: str) -> int | None:
     if value is False or value is None:
         return None
+    if value is True:
+        raise ConfigError(f"lithops.{key} is true, which is not a size: give a number of MiB, or false for no limit.")
     return int(float(value) * MIB)
 
 
@@ -98,17 +101,19 @@ def build_calls(func: Any, iterdata: Iterable[Any], extra_args: Any, data_limit:
     inject = injected_params(func)
     name = getattr(func, "__qualname__", repr(func))
     bound = []
-    for i, item in enumerate(iterdata):
+    items = list(iterdata)
+    for i, item in enumerate(items):
         args, kwargs = _as_call(item, extra_args)
         try:
             bound.append(bind_arguments(sig, args, kwargs, inject))
         except TypeError as exc:
             raise TypeError(
-                f"call {i} of {name}() cannot be made with input {item!r}: {exc}. A tuple is passed as positional "
+                f"call {i} of {name}() cannot be made with input {reprlib.repr(item)}: {exc}. A tuple is passed "
+                f"as positional "
                 f"arguments, a dict as keyword arguments, anything else as the one argument."
             ) from None
-    data = serialize.serialize_call_data(bound)
-    limit = _limit_bytes(data_limit)
+    data = serialize.serialize_call_data(bound, inputs=items, extra_args=extra_args)
+    limit = _limit_bytes(data_limit, "data_limit")
     if limit is not None:
         for i, blob in enumerate(data):
             if len(blob) > limit:
@@ -136,18 +141,21 @@ def create_job(
     exclude_modules: list[str] | None = None,
     runtime_memory: int | None = None,
     ships_modules: bool = True,
+    check_data_limit: bool = True,
 ) -> JobRequest:
     """Serialize a function and its calls into a :class:`JobRequest`.
 
     Raises:
         TypeError: ``func`` is not callable or a call's arguments do not fit its signature.
         SerializationError: the function or an argument cannot be serialized (the message names it).
-        PayloadTooLargeError: a call's input is over ``lithops.data_limit``.
+        PayloadTooLargeError: a call's input is over ``lithops.data_limit`` (unless ``check_data_limit`` is
+            False, as for reducers, whose inputs are results already held to ``result_limit``).
     """
     if not callable(func):
         raise TypeError(f"the function to run must be callable, got {type(func).__name__} {func!r}.")
     lithops_cfg = config.get("lithops", {})
-    call_data, inject = build_calls(func, iterdata, extra_args, lithops_cfg.get("data_limit"))
+    data_limit = lithops_cfg.get("data_limit") if check_data_limit else False
+    call_data, inject = build_calls(func, iterdata, extra_args, data_limit)
     if include_modules == [] and not ships_modules:
         include_modules = None  # workers import the user's modules from the same file system
     modules = serialize.modules_to_ship(func, include_modules, exclude_modules)
@@ -166,7 +174,7 @@ def create_job(
         extra_env={str(k): str(v) for k, v in (extra_env or {}).items()},
         execution_timeout=float(timeout),
         runtime_memory=runtime_memory,
-        result_limit=_limit_bytes(lithops_cfg.get("result_limit")),
+        result_limit=_limit_bytes(lithops_cfg.get("result_limit"), "result_limit"),
         config=config,
         storage_backend=storage_backend,
     )

@@ -31,6 +31,14 @@ def dumps(obj: Any) -> bytes:
     return cloudpickle.dumps(obj, protocol=_PROTOCOL)
 
 
+def dump_result(value: Any, call_id: str) -> bytes:
+    """Serialize a call's return value; a failure names the part of it that cannot be serialized."""
+    try:
+        return dumps(value)
+    except Exception:
+        raise _describe_failure(f"the result of call {call_id}", value, "result") from None
+
+
 def loads(data: bytes) -> Any:
     """Inverse of :func:`dumps`."""
     return pickle.loads(data)
@@ -143,12 +151,23 @@ def serialize_function(func: Any, modules: list[types.ModuleType]) -> bytes:
             cloudpickle.unregister_pickle_by_value(mod)
 
 
-def serialize_call_data(items: list[Any], label: str = "iterdata") -> list[bytes]:
-    """Serialize each call's input; a failure names the call and the part of its input that failed."""
+def serialize_call_data(
+    items: list[Any], label: str = "iterdata", inputs: list[Any] | None = None, extra_args: Any = None
+) -> list[bytes]:
+    """Serialize each call's input; a failure names the call and the part of its input that failed.
+
+    ``inputs`` (the user's elements, before binding) and ``extra_args`` let the message point into what the user
+    passed (``iterdata[3]['conn']``) rather than into the bound ``(args, kwargs)`` of ``items``.
+    """
     out = []
     for i, item in enumerate(items):
         try:
             out.append(dumps(item))
         except Exception:
-            raise _describe_failure(f"the input of call {i}", item, f"{label}[{i}]") from None
+            what = f"the input of call {i}"
+            if inputs is not None and find_unpicklable(inputs[i], "") is not None:
+                raise _describe_failure(what, inputs[i], f"{label}[{i}]") from None
+            if extra_args is not None and find_unpicklable(extra_args, "") is not None:
+                raise _describe_failure(what, extra_args, "extra_args") from None
+            raise _describe_failure(what, item, f"{label}[{i}]") from None
     return out

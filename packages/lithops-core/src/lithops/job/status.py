@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lithops.constants import PROTOCOL_VERSION
+from lithops.errors import ProtocolMismatchError
 from lithops.job import serialize
 
 
@@ -29,13 +30,19 @@ class RemoteError(Exception):
     def __init__(self, type_name: str, message: str) -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message))
 
 
 def encode_exception(exc: BaseException) -> bytes:
     """Pickle an exception with its formatted traceback (falling back to a RemoteError)."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
-        return serialize.dumps((exc, tb))
+        data = serialize.dumps((exc, tb))
+        serialize.loads(data)  # an exception that pickles but cannot be rebuilt (custom __init__) fails here
+        return data
     except Exception:
         return serialize.dumps((RemoteError(type(exc).__qualname__, str(exc)), tb))
 
@@ -96,6 +103,11 @@ class CallStatus:
     def from_json(cls, text: str | bytes) -> CallStatus:
         """Parse a ``status.json`` document."""
         doc = json.loads(text)
+        if doc.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolMismatchError(
+                f"the worker wrote a call status in job protocol {doc.get('protocol')}, this client speaks "
+                f"{PROTOCOL_VERSION}. Rebuild the runtime with the same lithops-core version as the client."
+            )
         exc = doc.get("exception")
         return cls(
             executor_id=doc["executor_id"],

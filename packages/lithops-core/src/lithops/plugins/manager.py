@@ -164,6 +164,17 @@ class PluginRegistry:
             f"Run 'lithops plugins' to see every installed plugin."
         )
 
+    def load_class(self, kind: str, name: str) -> type:
+        """Import the class of backend ``name``; an import failure names the package and the fix."""
+        reg = self.find(kind, name)
+        try:
+            return reg.spec.load()  # type: ignore[no-any-return]
+        except ImportError as exc:
+            raise PluginLoadError(
+                f"{reg.package} {reg.version} is installed but its {kind} backend '{name}' failed to import: {exc}. "
+                f"Reinstall it with its dependencies: pip install --force-reinstall {reg.package}"
+            ) from exc
+
     def compute_backend(self, name: str) -> ComputeBackendSpec:
         """The spec of compute backend ``name``."""
         spec: ComputeBackendSpec = self.find("compute", name).spec

@@ -62,6 +62,9 @@ class _BackendSpec:
     backend: str
     config: Mapping[str, ConfigKey] = field(default_factory=dict)
     description: str = ""
+    #: Config sections shared by several backends of one provider (e.g. ``("aws",)``): their keys that this
+    #: backend's schema declares fill in the keys its own section does not set (credentials, region).
+    shared_sections: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():

@@ -35,7 +35,7 @@ class Storage:
         if storage_config is None:
             storage_config = load_storage_config(config, backend)
         name = storage_config["backend"]
-        cls = get_registry().storage_backend(name).load()
+        cls = get_registry().load_class("storage", name)
         self._attach(cls(storage_config.get(name) or {}), name, storage_config.get("bucket"))
 
     def _attach(self, handler: StorageBackend, name: str, bucket: str | None) -> None:
@@ -52,9 +52,12 @@ class Storage:
         return self
 
     @classmethod
-    def for_worker(cls, config: Mapping[str, Any], backend_class: str) -> Storage:
-        """A Storage inside a worker: the backend class is given by import string (no plugin discovery)."""
-        name = config["lithops"]["storage"]
+    def for_worker(cls, config: Mapping[str, Any], backend_class: str, name: str | None = None) -> Storage:
+        """A Storage inside a worker: the backend class is given by import string (no plugin discovery).
+
+        ``name`` is the storage backend (the config's ``lithops.storage`` when None).
+        """
+        name = name or config["lithops"]["storage"]
         section = config.get(name) or {}
         handler = import_object(backend_class)(section)
         handler.name = name

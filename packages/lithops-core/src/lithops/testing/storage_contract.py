@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 import pytest
 
 from lithops.backends.storage import StorageBackend
+from lithops.job.partitioner import Partitioner
+from lithops.storage.chunks import storage_opener
 from lithops.storage.storage import Storage
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
 
@@ -152,3 +154,21 @@ class StorageContract:
         facade.delete_cloudobject(co)
         with pytest.raises(StorageNoSuchKeyError):
             facade.get_cloudobject(co)
+
+    @pytest.mark.parametrize("chunk_size", [1, 5, 64, 10_000])
+    def test_data_map_chunks_read_every_record_once(
+        self, storage: StorageBackend, bucket: str, chunk_size: int
+    ) -> None:
+        records = [f"record {i} " + "x" * (i % 13) for i in range(300)]
+        storage.put_object(bucket, "chunked/lines.txt", "\n".join(records) + "\n")
+        storage.put_object(bucket, "chunked/crlf.txt", "\r\n".join(records))
+        facade = Storage.from_handler(storage, bucket)
+        for key, sep in (("chunked/lines.txt", "\n"), ("chunked/crlf.txt", "\r\n")):
+            partitioner = Partitioner(lambda _: (facade, ""), storage.name, local_files=False,
+                                      chunk_size=chunk_size, newline=sep)
+            chunks = partitioner.partition(f"{bucket}/{key}")
+            read: list[str] = []
+            for chunk in chunks:
+                chunk.bind(storage_opener(storage, bucket, key))
+                read.extend(r for r in chunk.data_stream.read().decode().split(sep) if r)
+            assert read == records, f"{key} with {chunk_size}-byte chunks"

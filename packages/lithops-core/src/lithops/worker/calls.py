@@ -16,6 +16,7 @@ from lithops.constants import WORKER_CONFIG_ENV
 from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.status import CallStatus, encode_exception
+from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 
 WORKER_ENV = "LITHOPS_WORKER"
 MIB = 1024 * 1024
@@ -117,6 +118,23 @@ class CallRunner:
             self._storage = Storage.for_worker(self.config, self.storage_backend)
         return self._storage
 
+    def _bind_chunks(self, kwargs: dict[str, Any]) -> None:
+        """Give data-map chunks (the ``obj``/``url`` argument) a way to read their bytes."""
+        for value in kwargs.values():
+            if not isinstance(value, ObjectChunk):
+                continue
+            if value.backend == "url":
+                value.bind(url_opener(value.url or ""))
+            elif value.backend == "file":
+                value.bind(file_opener(value.path or ""))
+            else:
+                storage = self._get_storage()
+                if value.backend != storage.backend:
+                    from lithops.storage.storage import Storage
+
+                    storage = Storage.for_worker(self.config, value.backend_class or "", value.backend)
+                value.bind(storage_opener(storage.storage_handler, value.bucket or "", value.key or ""))
+
     def run(self, call_id: str, data: bytes) -> CallStatus:
         """Run one call and return its status with the pickled output inline (never raises)."""
         stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "worker_id": self.worker_id}
@@ -128,6 +146,7 @@ class CallRunner:
                 if self._func is None:
                     self._func = serialize.loads(self._function)
                 args, kwargs = serialize.loads(data)
+                self._bind_chunks(kwargs)
                 if "id" in self.inject and "id" not in kwargs:
                     kwargs["id"] = int(call_id)
                 if "storage" in self.inject and "storage" not in kwargs:
@@ -141,7 +160,7 @@ class CallRunner:
                 value = _follow_futures(value)
                 if isinstance(value, FollowedFutures):
                     stats["new_futures"] = len(value.results)  # tells the client to expand the results
-            output = serialize.dumps(value)
+            output = serialize.dump_result(value, call_id)
             if self.result_limit is not None and len(output) > self.result_limit:
                 raise PayloadTooLargeError(
                     f"the result of call {call_id} is {len(output) / MIB:.1f} MiB, over lithops.result_limit of "

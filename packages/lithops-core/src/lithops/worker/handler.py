@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lithops.constants import PROTOCOL_VERSION
+from lithops.errors import ProtocolMismatchError
 from lithops.job.job import job_prefix
+from lithops.job.status import CallStatus, encode_exception
 from lithops.storage.storage import Storage
 from lithops.worker.calls import CallRunner
 
@@ -29,36 +31,59 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
 
     Each call's ``status.json`` (and ``output.pickle`` on success) is written to storage, so the client sees
-    the call finish whatever happens to this invocation afterwards.
+    the call finish whatever happens to this invocation afterwards. A call that cannot even start (wrong
+    protocol version, unreadable function or data) gets a failed status saying why, rather than no status.
+    ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced.
     """
     version = payload.get("protocol")
+    mismatch = None
     if version != PROTOCOL_VERSION:
-        raise ValueError(
+        mismatch = ProtocolMismatchError(
             f"this worker speaks job protocol {PROTOCOL_VERSION}, the payload is version {version}. "
             f"Rebuild the runtime with the client's lithops-core version."
         )
-    client = Storage.for_worker(payload["config"], payload["storage_backend"])
+    try:
+        client = Storage.for_worker(payload["config"], payload["storage_backend"])
+        executor_id, job_id = payload["executor_id"], payload["job_id"]
+        call_ids = list(payload["call_ids"])
+    except Exception:
+        if mismatch is not None:
+            raise mismatch from None
+        raise
     storage, bucket = client.storage_handler, client.bucket
-    function = storage.get_object(bucket, payload["func_key"])
-    assert isinstance(function, bytes)
+
+    def write(status: CallStatus) -> bool:
+        if status.output is not None:
+            key = output_key(executor_id, job_id, status.call_id)
+            storage.put_object(bucket, key, status.output)
+            status.output, status.output_key = None, key
+        storage.put_object(bucket, status_key(executor_id, job_id, status.call_id), status.to_json().encode())
+        return status.success
+
+    def fail_all(error: BaseException) -> None:
+        for call_id in call_ids:
+            write(CallStatus(executor_id, job_id, call_id, success=False, exception=encode_exception(error)))
+
+    if mismatch is not None:
+        fail_all(mismatch)
+        raise mismatch
+    try:
+        function = storage.get_object(bucket, payload["func_key"])
+        assert isinstance(function, bytes)
+    except Exception as exc:
+        fail_all(exc)
+        raise
     runner = CallRunner(payload, function)
-    executor_id, job_id = payload["executor_id"], payload["job_id"]
 
     def run_one(call_id: str) -> bool:
         start, end = payload["data_byte_ranges"][call_id]
-        data = storage.get_object(
-            bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"}
-        )
-        assert isinstance(data, bytes)
-        status = runner.run(call_id, data)
-        if status.output is not None:
-            key = output_key(executor_id, job_id, call_id)
-            storage.put_object(bucket, key, status.output)
-            status.output, status.output_key = None, key
-        storage.put_object(bucket, status_key(executor_id, job_id, call_id), status.to_json().encode())
-        return status.success
+        try:
+            data = storage.get_object(bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"})
+            assert isinstance(data, bytes)
+        except Exception as exc:
+            return write(CallStatus(executor_id, job_id, call_id, success=False, exception=encode_exception(exc)))
+        return write(runner.run(call_id, data))
 
-    call_ids = list(payload["call_ids"])
     if parallelism > 1 and len(call_ids) > 1:
         with ThreadPoolExecutor(parallelism) as pool:
             outcomes = list(pool.map(run_one, call_ids))

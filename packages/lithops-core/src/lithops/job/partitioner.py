@@ -1,0 +1,205 @@
+"""Turns data-map inputs (stored objects, prefixes, buckets, URLs, local files) into one ``obj`` chunk per call.
+
+Activated, as in Lithops, when the function declares a parameter named ``obj`` (or ``url``) and the inputs
+name data as strings (alone, or under the ``obj``/``url`` key of a dict whose other keys are passed on):
+
+* ``"bucket"`` (every object), ``"bucket/prefix/"`` (a trailing slash means prefix), ``"bucket/key"``, each
+  optionally with a storage scheme: ``"s3://bucket/key"``, ``"localhost://bucket/prefix/"``;
+* ``"http://..."``/``"https://..."`` URLs (split with ranged GETs);
+* local paths ``/abs/path``, ``./rel``, ``~/x`` or ``file://...``, files or folders (localhost backend only).
+
+Every input is checked before any call runs: a missing object, an empty prefix, a chunk size of 0, a URL that
+answers an error, or one that cannot serve ranges when chunks were asked for, is a clear error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from lithops.errors import PartitionError
+from lithops.storage.chunks import ObjectChunk
+
+#: URL schemes that name a storage backend.
+SCHEMES = {
+    "s3": "aws_s3",
+    "cos": "ibm_cos",
+    "gs": "gcp_storage",
+    "gcs": "gcp_storage",
+    "azure": "azure_storage",
+    "localhost": "localhost",
+}
+DATA_PARAMS = ("obj", "url")
+_LOCAL_PREFIXES = ("/", "./", "../", "~", "file://")
+
+
+def data_param(func: Callable[..., Any]) -> str | None:
+    """The reserved data parameter ``func`` declares (``obj`` or ``url``), if any."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+    for name in DATA_PARAMS:
+        if name in params:
+            return name
+    return None
+
+
+def wants_partitioning(items: list[Any], param: str) -> bool:
+    """Whether the inputs name data (strings) rather than carrying ready-made values."""
+    def names_data(item: Any) -> bool:
+        value = item.get(param) if isinstance(item, dict) else item
+        return isinstance(value, str)
+
+    return bool(items) and all(names_data(i) for i in items)
+
+
+def _split(size: int, chunk_size: int | None, chunk_number: int | None) -> list[tuple[int, int] | None]:
+    if not chunk_size and not chunk_number:
+        return [None]
+    if size == 0:
+        return [(0, -1)]
+    if chunk_number:
+        chunk_size = math.ceil(size / chunk_number)
+    assert chunk_size
+    return [(start, min(size, start + chunk_size) - 1) for start in range(0, size, chunk_size)]
+
+
+class Partitioner:
+    """Splits data-map inputs into chunks.
+
+    Args:
+        open_storage: returns a ``(Storage, backend class import string)`` for a storage backend name.
+        default_storage: storage backend of bare ``bucket/key`` inputs.
+        local_files: whether local paths are allowed (workers share this machine's file system).
+        chunk_size: bytes per chunk, or None.
+        chunk_number: chunks per object, or None.
+        newline: record separator kept whole at chunk edges; None splits at exact byte offsets.
+    """
+
+    def __init__(
+        self,
+        open_storage: Callable[[str], tuple[Any, str]],
+        default_storage: str,
+        local_files: bool,
+        chunk_size: int | None = None,
+        chunk_number: int | None = None,
+        newline: str | None = "\n",
+    ) -> None:
+        for name, value in (("obj_chunk_size", chunk_size), ("obj_chunk_number", chunk_number)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise PartitionError(f"{name} must be a positive whole number of bytes/chunks, got {value!r}.")
+        if chunk_size and chunk_number:
+            raise PartitionError("give obj_chunk_size or obj_chunk_number, not both.")
+        self.open_storage = open_storage
+        self.default_storage = default_storage
+        self.local_files = local_files
+        self.chunk_size = chunk_size
+        self.chunk_number = chunk_number
+        self.newline = newline
+
+    def _chunks(self, size: int, **fields: Any) -> list[ObjectChunk]:
+        ranges = _split(size, self.chunk_size, self.chunk_number)
+        chunk_size = (ranges[0][1] - ranges[0][0] + 1) if ranges[0] else size
+        return [
+            ObjectChunk(part=i, total_parts=len(ranges), data_byte_range=rng, chunk_size=chunk_size,
+                        content_length=size, newline=self.newline if rng else None, **fields)
+            for i, rng in enumerate(ranges)
+        ]
+
+    def partition(self, name: str) -> list[ObjectChunk]:
+        """All chunks of one input string."""
+        if name.startswith(("http://", "https://")):
+            return self._url(name)
+        if name.startswith(_LOCAL_PREFIXES):
+            return self._local(name)
+        backend = self.default_storage
+        scheme, sep, rest = name.partition("://")
+        if sep:
+            if scheme not in SCHEMES:
+                raise PartitionError(
+                    f"unknown scheme in {name!r}: use one of {', '.join(s + '://' for s in SCHEMES)}, "
+                    f"http(s)://, file:// or a bare 'bucket/key'."
+                )
+            backend, name = SCHEMES[scheme], rest
+        return self._stored(backend, name)
+
+    def _stored(self, backend: str, name: str) -> list[ObjectChunk]:
+        storage, backend_class = self.open_storage(backend)
+        bucket, _, key = name.partition("/")
+        if not bucket:
+            raise PartitionError(f"no bucket in data input {name!r}: write 'bucket/key' or 'bucket/prefix/'.")
+        if key and not key.endswith("/"):
+            meta = storage.head_object(bucket, key)  # raises StorageNoSuchKeyError naming the key
+            objects = [(key, int(meta["content-length"]))]
+        else:
+            objects = [(o["Key"], int(o["Size"])) for o in storage.list_objects(bucket, key or None)
+                       if not o["Key"].endswith("/")]
+            if not objects:
+                where = f"{backend}://{bucket}/{key}"
+                raise PartitionError(f"no objects under {where}: check the bucket and prefix (list_keys shows "
+                                     f"what exists).")
+        chunks = []
+        for obj_key, size in objects:
+            chunks += self._chunks(size, backend=backend, backend_class=backend_class, bucket=bucket, key=obj_key)
+        return chunks
+
+    def _url(self, url: str) -> list[ObjectChunk]:
+        request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                ranged = response.status == 206
+                if ranged:
+                    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+                    size = int(total) if total.isdigit() else 0
+                else:
+                    size = int(response.headers.get("Content-Length") or 0)
+        except urllib.error.HTTPError as exc:
+            raise PartitionError(f"{url} answered HTTP {exc.code} {exc.reason}: check the URL.") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise PartitionError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}.") from None
+        chunked = bool(self.chunk_size or self.chunk_number)
+        if chunked and not ranged:
+            raise PartitionError(
+                f"{url} does not serve byte ranges, so it cannot be split into chunks. Drop obj_chunk_size / "
+                f"obj_chunk_number to process it whole."
+            )
+        return self._chunks(size, backend="url", url=url) if chunked else [
+            ObjectChunk(backend="url", url=url, part=0, total_parts=1, data_byte_range=None, chunk_size=size,
+                        content_length=size, newline=None)
+        ]
+
+    def _local(self, name: str) -> list[ObjectChunk]:
+        if not self.local_files:
+            raise PartitionError(
+                f"local path {name!r} can only be processed by the localhost backend, whose workers share this "
+                f"machine's files. Upload it first (Storage.upload_file) and pass 'bucket/key'."
+            )
+        path = os.path.abspath(os.path.expanduser(name[len("file://"):] if name.startswith("file://") else name))
+        if os.path.isdir(path):
+            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+            if not files:
+                raise PartitionError(f"folder {path} holds no files.")
+        elif os.path.isfile(path):
+            files = [path]
+        else:
+            raise PartitionError(f"no such file or folder: {path}.")
+        chunks = []
+        for file in files:
+            chunks += self._chunks(os.path.getsize(file), backend="file", path=file)
+        return chunks
+
+    def expand(self, items: list[Any], param: str) -> list[dict[str, Any]]:
+        """Replace each input by one call per chunk: ``{param: chunk, **other keys of the input}``."""
+        calls = []
+        for item in items:
+            extra = dict(item) if isinstance(item, dict) else {}
+            name = extra.pop(param) if extra else item
+            for chunk in self.partition(name):
+                calls.append({param: chunk, **extra})
+        return calls

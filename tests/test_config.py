@@ -1,0 +1,289 @@
+"""Config discovery, validation and backend lookup, as a user meets them through the public API."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lithops
+from lithops.config import default_config, extract_storage_config, load_yaml_config
+from lithops.constants import CONFIG_FILE_GLOBAL, CONFIG_FILE_USER
+from lithops.errors import BackendNotFoundError, BackendNotInstalledError, ConfigError, PluginError
+
+EMPTY_CONFIG = str(Path(__file__).parent / "data" / "empty_config.yaml")
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def ident(x: Any) -> Any:
+    return x
+
+
+def worker_execution_timeout() -> Any:
+    return default_config()["lithops"]["execution_timeout"]
+
+
+# -- defaults and discovery --------------------------------------------------------------------------------------
+
+
+def test_default_config_is_localhost() -> None:
+    config = default_config()
+    assert config["lithops"]["backend"] == "localhost"
+    assert config["lithops"]["storage"] == "localhost"
+    assert config["lithops"]["mode"] == "localhost"
+    assert "localhost" in config
+
+
+def test_default_config_defaults_filled_in() -> None:
+    lithops_section = default_config()["lithops"]
+    assert lithops_section["execution_timeout"] == 1800
+    assert lithops_section["data_limit"] == 4
+    assert lithops_section["result_limit"] == 512
+
+
+def test_no_config_file_at_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if os.path.isfile(CONFIG_FILE_USER) or os.path.isfile(CONFIG_FILE_GLOBAL):
+        pytest.skip("this machine has a user or global Lithops config file")
+    monkeypatch.delenv("LITHOPS_CONFIG_FILE")
+    monkeypatch.chdir(tmp_path)
+    config = default_config()
+    assert (config["lithops"]["backend"], config["lithops"]["storage"], config["lithops"]["mode"]) == (
+        "localhost", "localhost", "localhost"
+    )
+
+
+def test_local_config_file_in_cwd_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write(tmp_path / ".lithops_config", "lithops:\n  execution_timeout: 77\nlocalhost:\n  worker_processes: 3\n")
+    monkeypatch.delenv("LITHOPS_CONFIG_FILE")
+    monkeypatch.chdir(tmp_path)
+    config = default_config()
+    assert config["lithops"]["execution_timeout"] == 77
+    assert config["localhost"]["worker_processes"] == 3
+
+
+def test_config_file_env_wins_over_local_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write(tmp_path / ".lithops_config", "lithops:\n  execution_timeout: 77\n")
+    named = write(tmp_path / "named.yaml", "lithops:\n  execution_timeout: 55\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", named)
+    assert default_config()["lithops"]["execution_timeout"] == 55
+
+
+def test_config_dict_wins_over_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    named = write(tmp_path / "named.yaml", "lithops:\n  execution_timeout: 55\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", named)
+    assert default_config({"lithops": {"execution_timeout": 12}})["lithops"]["execution_timeout"] == 12
+    assert default_config({})["lithops"]["execution_timeout"] == 1800
+
+
+def test_config_file_reaches_the_executor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    named = write(tmp_path / "named.yaml", "lithops:\n  data_limit: 1\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", named)
+    with lithops.FunctionExecutor(log_level=None) as fexec:
+        assert fexec.config["lithops"]["data_limit"] == 1
+
+
+def test_executor_arguments_override_config() -> None:
+    config = {"lithops": {"backend": "localhost"}, "localhost": {"worker_processes": 1}}
+    fexec = lithops.FunctionExecutor(config=config, worker_processes=3, runtime_memory=256, log_level=None)
+    try:
+        assert fexec.config["localhost"]["worker_processes"] == 3
+        assert fexec.config["localhost"]["runtime_memory"] == 256
+        assert fexec.backend == "localhost" and fexec.mode == "localhost"
+        # the dict passed in is not modified
+        assert config["localhost"] == {"worker_processes": 1}
+    finally:
+        fexec.close()
+
+
+def test_executor_uses_the_storage_root_of_its_config(storage_config: dict[str, Any]) -> None:
+    with lithops.FunctionExecutor(config=storage_config, log_level=None) as fexec:
+        storage = fexec.storage
+        storage.put_object(storage.bucket, "probe", b"x")
+    root = storage_config["localhost"]["storage_root"]
+    assert os.path.isfile(os.path.join(root, storage.bucket, "probe"))
+
+
+def test_worker_sees_the_executor_config() -> None:
+    """Inside a worker, config discovery returns the config of the executor that started the call."""
+    with lithops.FunctionExecutor(config={"lithops": {"execution_timeout": 123}}, log_level=None) as fexec:
+        assert fexec.call_async(worker_execution_timeout, ()).result() == 123
+
+
+# -- load_yaml_config / extract_storage_config ---------------------------------------------------------------
+
+
+def test_load_yaml_config(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "lithops:\n  backend: localhost\nlocalhost:\n  worker_processes: 2\n")
+    assert load_yaml_config(path) == {"lithops": {"backend": "localhost"}, "localhost": {"worker_processes": 2}}
+    assert load_yaml_config(EMPTY_CONFIG) == {}
+
+
+def test_extract_storage_config(tmp_path: Path) -> None:
+    config = default_config({"localhost": {"storage_root": str(tmp_path), "storage_bucket": "bkt"}})
+    storage_config = extract_storage_config(config)
+    assert storage_config["backend"] == "localhost"
+    assert storage_config["bucket"] == "bkt"
+    assert storage_config["localhost"]["storage_root"] == str(tmp_path)
+    storage = lithops.Storage(storage_config=storage_config)
+    assert storage.bucket == "bkt"
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+
+def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere" / "config.yaml")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", missing)
+    with pytest.raises(ConfigError) as info:
+        default_config()
+    assert missing in str(info.value)
+    with pytest.raises(ConfigError, match="nowhere"):
+        lithops.FunctionExecutor(log_level=None)
+
+
+def test_yaml_syntax_error_names_file_and_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.yaml", "lithops:\n  backend: localhost\n  storage: [unclosed\nlocalhost: {}\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", bad)
+    with pytest.raises(ConfigError) as info:
+        default_config()
+    message = str(info.value)
+    assert bad in message
+    assert "line 4" in message or "line 3" in message
+
+
+def test_yaml_top_level_not_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path / "list.yaml", "- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml"):
+        load_yaml_config(path)
+
+
+def test_wrong_type_names_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        default_config({"localhost": {"worker_processes": "two"}})
+    assert "localhost.worker_processes" in str(info.value)
+    assert "'two'" in str(info.value)
+    with pytest.raises(ConfigError, match="worker_processes"):
+        lithops.FunctionExecutor(config={"localhost": {"worker_processes": "two"}}, log_level=None)
+
+
+def test_wrong_type_in_lithops_section() -> None:
+    with pytest.raises(ConfigError, match=r"lithops.execution_timeout"):
+        default_config({"lithops": {"execution_timeout": "soon"}})
+
+
+def test_bad_choice_and_minimum() -> None:
+    with pytest.raises(ConfigError, match=r"lithops.mode"):
+        default_config({"lithops": {"mode": "cloudy"}})
+    with pytest.raises(ConfigError, match=r"localhost.worker_processes"):
+        default_config({"localhost": {"worker_processes": 0}})
+
+
+def test_wrong_type_from_file_names_file_and_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path / "typed.yaml", "localhost:\n  worker_processes: two\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", path)
+    with pytest.raises(ConfigError) as info:
+        default_config()
+    assert path in str(info.value) and "worker_processes" in str(info.value)
+
+
+def test_unknown_key_warns_with_did_you_mean() -> None:
+    with pytest.warns(UserWarning, match="Did you mean 'execution_timeout'"):
+        config = default_config({"lithops": {"execution_timout": 10}})
+    assert config["lithops"]["execution_timeout"] == 1800
+    with pytest.warns(UserWarning, match="Did you mean 'worker_processes'"):
+        default_config({"localhost": {"worker_procesess": 2}})
+
+
+def test_known_keys_do_not_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default_config({"lithops": {"execution_timeout": 10, "log_level": None}, "localhost": {"worker_processes": 2}})
+
+
+def test_backend_not_installed() -> None:
+    with pytest.raises(BackendNotInstalledError) as info:
+        lithops.FunctionExecutor(backend="aws_lambda", log_level=None)
+    assert "pip install lithops-aws" in str(info.value)
+    assert isinstance(info.value, PluginError)
+
+
+def test_backend_not_installed_from_config() -> None:
+    with pytest.raises(BackendNotInstalledError, match="pip install lithops-gcp"):
+        lithops.FunctionExecutor(config={"lithops": {"backend": "gcp_functions"}}, log_level=None)
+
+
+def test_storage_backend_not_installed() -> None:
+    with pytest.raises(BackendNotInstalledError, match="pip install lithops-aws"):
+        lithops.FunctionExecutor(storage="aws_s3", log_level=None)
+    with pytest.raises(BackendNotInstalledError, match="lithops-aws"):
+        lithops.Storage(backend="aws_s3")
+
+
+def test_backend_typo_suggests_the_right_name() -> None:
+    with pytest.raises(BackendNotFoundError) as info:
+        lithops.FunctionExecutor(backend="localhst", log_level=None)
+    assert "Did you mean 'localhost'" in str(info.value)
+
+
+def test_serverless_and_standalone_executor_need_their_plugin() -> None:
+    with pytest.raises(BackendNotInstalledError, match="lithops-aws"):
+        lithops.ServerlessExecutor(log_level=None)
+    with pytest.raises(BackendNotInstalledError, match="lithops-aws"):
+        lithops.StandaloneExecutor(log_level=None)
+
+
+def test_mode_and_backend_mismatch() -> None:
+    with pytest.raises(ConfigError, match="backend 'localhost' runs in localhost mode, not serverless"):
+        lithops.FunctionExecutor(mode="serverless", backend="localhost", log_level=None)
+
+
+def test_mode_executor_ignores_a_backend_of_another_mode_in_the_config() -> None:
+    with pytest.raises(BackendNotInstalledError, match="'aws_lambda'"):
+        lithops.ServerlessExecutor(config={"lithops": {"backend": "localhost"}}, log_level=None)
+    with lithops.LocalhostExecutor(config={"lithops": {"backend": "localhost"}}, log_level=None) as fexec:
+        assert fexec.backend == "localhost"
+
+
+def test_config_not_a_dict() -> None:
+    with pytest.raises(ConfigError):
+        lithops.FunctionExecutor(config=["localhost"], log_level=None)  # type: ignore[arg-type]
+
+
+def test_executor_with_file_config_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    named = write(tmp_path / "named.yaml", f"lithops:\n  backend: localhost\nlocalhost:\n  storage_root: {root}\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", named)
+    with lithops.FunctionExecutor(log_level=None) as fexec:
+        assert fexec.config["localhost"]["storage_root"] == str(root)
+        assert fexec.call_async(ident, "from-file-config").result() == "from-file-config"
+
+
+def test_localhost_executor_takes_config_first_and_falls_back_to_localhost() -> None:
+    with lithops.LocalhostExecutor({"lithops": {"backend": "aws_lambda"}}, log_level=None) as fexec:
+        assert (fexec.backend, fexec.mode) == ("localhost", "localhost")
+        assert fexec.call_async(ident, 3).result() == 3
+
+
+def test_mode_and_backend_clash_in_one_config() -> None:
+    with pytest.raises(ConfigError, match="backend 'localhost' runs in localhost mode, not serverless"):
+        lithops.FunctionExecutor(config={"lithops": {"mode": "serverless", "backend": "localhost"}}, log_level=None)
+
+
+def test_compatibility_arguments_draw_no_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with lithops.FunctionExecutor(remote_invoker=True, log_level=None) as fexec:
+            assert fexec.call_async(ident, 1).result() == 1
+
+
+def test_log_level_true_uses_the_configured_level() -> None:
+    with lithops.FunctionExecutor(log_level=True) as fexec:
+        assert fexec.call_async(ident, 2).result() == 2
