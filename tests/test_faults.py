@@ -64,8 +64,8 @@ def task(kind: str, arg: Any = None) -> Any:
         os._exit(arg)
     if kind == "allocate_over_limit":
         return _allocate_over_limit(arg)
-    if kind == "block_alarm":  # as native code that never returns to the interpreter's signal handling would
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+    if kind == "block_alarm":  # as native code that never lets the interpreter run its alarm handler would
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         deadline = time.monotonic() + arg
         while time.monotonic() < deadline:
             time.sleep(0.05)
@@ -480,3 +480,16 @@ def test_killed_driver_takes_its_workers_with_it(tmp_path: Path) -> None:
     assert driver.returncode == -signal.SIGKILL
     assert not left, f"orphaned workers {left}"
     assert elapsed < 2, elapsed
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("spare", [1, 3])
+def test_a_worker_that_cannot_start_fails_calls_instead_of_hanging(spare: int) -> None:
+    script = Path(__file__).parent / "fault_scripts" / "no_file_descriptors.py"
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, str(script), str(spare)], capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - start < 30
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr
+    assert line.startswith("BackendError: cannot start a localhost worker process") or line.startswith(
+        "BackendError cannot start a localhost worker process"), line
+    assert "Too many open files" in line and "ulimit -n" in line

@@ -137,3 +137,23 @@ def test_one_failure_does_not_affect_other_calls(module_fexec: Any) -> None:
     results = module_fexec.get_result(futures, throw_except=False)
     assert results == [1.0, 0.5, None, 0.25, None, 0.2]
     assert [f.error for f in futures] == [x == 0 for x in data]
+
+
+def exits(code: int) -> None:
+    import sys
+
+    sys.exit(code)
+
+
+def interrupts() -> None:
+    raise KeyboardInterrupt("from inside the function")
+
+
+def test_sys_exit_in_a_function_does_not_end_the_client(fexec: Any) -> None:
+    from lithops.job.status import RemoteError
+
+    with pytest.raises(RemoteError, match=r"SystemExit: the function raised SystemExit\(3\)"):
+        fexec.call_async(exits, 3).result()
+    with pytest.raises(RemoteError, match="KeyboardInterrupt"):
+        fexec.call_async(interrupts, ()).result()
+    assert fexec.call_async(exits, 0).exception() is not None

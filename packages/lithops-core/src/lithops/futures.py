@@ -145,8 +145,9 @@ class ResponseFuture:
 
         wait([self], throw_except=False, timeout=timeout, show_progressbar=False)
 
-    def exception(self) -> BaseException | None:
-        """The exception the call raised (re-created with its remote traceback), or None."""
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait for the call; return the exception it raised (with its remote traceback), or None."""
+        self._wait_finished(timeout)
         if self._exception is None and self._exception_bytes is not None:
             self._exception = decode_exception(self._exception_bytes)
             self._exception_bytes = None

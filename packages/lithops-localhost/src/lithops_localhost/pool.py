@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 
-from lithops.errors import FunctionTimeoutError, WorkerDiedError
+from lithops.errors import BackendError, FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
 from lithops.job.status import CallStatus, encode_exception
 
@@ -241,7 +241,18 @@ class LocalPool:
             waiting = sum(s.request.total_calls - s.next + len(s.requeued) for s in self._queue)
             busy = sum(1 for w in self._workers if w.outstanding)
             for _ in range(min(self.size - len(self._workers), max(0, waiting - (len(self._workers) - busy)))):
-                self._workers.append(self._spawn())
+                try:
+                    self._workers.append(self._spawn())
+                except OSError as exc:  # no file descriptors, memory or temporary space left
+                    if self._workers:
+                        logger.warning("could not start another localhost worker (%s); going on with %d",
+                                       exc, len(self._workers))
+                        break
+                    self._fail_queued(BackendError(
+                        f"cannot start a localhost worker process ({self.python}): {exc}. Check the machine's "
+                        f"free memory, file descriptors (ulimit -n) and temporary disk space."
+                    ))
+                    return
         for w in sorted(self._workers, key=lambda w: len(w.outstanding)):
             while self._queue and not self._queue[0].has_pending():
                 self._queue.popleft()
@@ -268,6 +279,32 @@ class LocalPool:
             if not w.outstanding:
                 w.last_progress = time.monotonic()
             w.outstanding.extend((state, i) for i in indexes)
+
+    def _fail(self, state: _Job, index: int, error: Exception) -> None:
+        req = state.request
+        self._finish(state, CallStatus(req.executor_id, req.job_id, call_id_of(index), success=False,
+                                       exception=encode_exception(error)))
+
+    def _fail_queued(self, error: Exception) -> None:
+        """Fail every call that no worker holds yet."""
+        for state in list(self._queue):
+            indexes = [*state.requeued, *range(state.next, state.request.total_calls)]
+            state.requeued.clear()
+            state.next = state.request.total_calls
+            for index in indexes:
+                self._fail(state, index, error)
+        self._queue.clear()
+
+    def _fail_everything(self, error: Exception) -> None:
+        """Kill every worker and fail every unfinished call: the pool is left empty but usable."""
+        for w in list(self._workers):
+            self._kill(w)
+            w.conn.close()
+            w.progress.close()
+            self._workers.remove(w)
+            for state, index in w.outstanding:
+                self._fail(state, index, error)
+        self._fail_queued(error)
 
     def _on_results(self, w: _Worker, statuses: list[CallStatus]) -> None:
         w.last_progress = time.monotonic()
@@ -313,9 +350,7 @@ class LocalPool:
                         f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
                         f"worker_processes."
                     )
-                req = state.request
-                self._finish(state, CallStatus(req.executor_id, req.job_id, call_id_of(index), success=False,
-                                               exception=encode_exception(error)))
+                self._fail(state, index, error)
             for other, i in reversed(w.outstanding):
                 other.requeued.appendleft(i)
                 if other not in self._queue:
@@ -341,32 +376,46 @@ class LocalPool:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                if self._closing and not self._jobs:
+            try:
+                if not self._serve_once():
                     break
-                self._dispatch()
-                conns = {w.conn: w for w in self._workers}
-            ready = wait([*conns, self._wake_r], timeout=1.0)
-            with self._lock:
-                for obj in ready:
-                    if obj is self._wake_r:
-                        try:
-                            while self._wake_r.recv(4096):
-                                pass
-                        except BlockingIOError:
-                            pass
-                        continue
-                    w = conns[obj]  # type: ignore[index]
-                    if w not in self._workers:
-                        continue
-                    try:
-                        msg = w.conn.recv()
-                    except (EOFError, OSError):
-                        self._on_death(w)
-                        continue
-                    self._on_results(w, msg[1])
-                self._watchdog()
+            except Exception as exc:  # a bug here must not leave every wait hanging
+                logger.exception("localhost pool failed")
+                with self._lock:
+                    self._fail_everything(BackendError(
+                        f"the localhost worker pool failed ({type(exc).__name__}: {exc}); its unfinished calls "
+                        f"were failed. Submit them again; please report this with the log's traceback."
+                    ))
         self._stop_workers()
+
+    def _serve_once(self) -> bool:
+        """One round: dispatch, wait for messages, handle them. False once the pool is closed and idle."""
+        with self._lock:
+            if self._closing and not self._jobs:
+                return False
+            self._dispatch()
+            conns = {w.conn: w for w in self._workers}
+        ready = wait([*conns, self._wake_r], timeout=1.0)
+        with self._lock:
+            for obj in ready:
+                if obj is self._wake_r:
+                    try:
+                        while self._wake_r.recv(4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    continue
+                w = conns[obj]  # type: ignore[index]
+                if w not in self._workers:
+                    continue
+                try:
+                    msg = w.conn.recv()
+                except (EOFError, OSError):
+                    self._on_death(w)
+                    continue
+                self._on_results(w, msg[1])
+            self._watchdog()
+        return True
 
     def _stop_workers(self) -> None:
         with self._lock:

@@ -12,9 +12,11 @@ import ctypes
 import mmap
 import signal
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 
+from lithops.job.status import CallStatus
 from lithops.worker.calls import CallRunner
 
 #: A finished call's status is sent at once if the call took longer than this (seconds) ...
@@ -33,6 +35,53 @@ def _die_with_parent() -> None:
             pass
 
 
+class Outbox:
+    """Statuses on their way to the pool: sent together, but never held longer than FLUSH_SEC.
+
+    A background thread sends what a quick call left behind while the next (maybe slow) call runs.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._items: list[CallStatus] = []
+        self._since = 0.0
+        self._pending = threading.Event()
+        threading.Thread(target=self._flush_late, name="lithops-outbox", daemon=True).start()
+
+    def add(self, status: CallStatus, urgent: bool) -> None:
+        """Queue a status; send now if ``urgent`` or if the oldest queued one waited long enough."""
+        with self._lock:
+            if not self._items:
+                self._since = time.monotonic()
+            self._items.append(status)
+            if urgent or time.monotonic() - self._since > FLUSH_SEC:
+                self._send()
+            else:
+                self._pending.set()
+
+    def flush(self) -> None:
+        """Send everything queued."""
+        with self._lock:
+            self._send()
+
+    def _send(self) -> None:
+        if self._items:
+            self._conn.send(("results", self._items))
+            self._items = []
+
+    def _flush_late(self) -> None:
+        while True:
+            self._pending.wait()
+            time.sleep(FLUSH_SEC)
+            with self._lock:
+                self._pending.clear()
+                try:
+                    self._send()
+                except OSError:  # the pool is gone; the main loop notices and exits
+                    return
+
+
 def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
     """Run calls until the driver says stop or goes away.
 
@@ -40,6 +89,7 @@ def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
     was running even when the statuses of quick calls before it were still held here to be sent together.
     """
     runners: dict[str, CallRunner] = {}
+    outbox = Outbox(conn)
     started = 0
     if progress is not None:
         progress[:8] = started.to_bytes(8, "little")
@@ -51,21 +101,14 @@ def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
         kind = msg[0]
         if kind == "calls":
             runner = runners[msg[1]]
-            out = []
-            last_flush = time.monotonic()
             for call_id, data in msg[2]:
                 started += 1
                 if progress is not None:
                     progress[:8] = started.to_bytes(8, "little")
                 status = runner.run(call_id, data)
-                out.append(status)
-                now = time.monotonic()
                 took = status.stats.get("worker_end_tstamp", 0) - status.stats.get("worker_start_tstamp", 0)
-                if took > SLOW_CALL_SEC or now - last_flush > FLUSH_SEC:
-                    conn.send(("results", out))
-                    out, last_flush = [], now
-            if out:
-                conn.send(("results", out))
+                outbox.add(status, urgent=took > SLOW_CALL_SEC)
+            outbox.flush()
         elif kind == "job":
             runners[msg[1]] = CallRunner(msg[2], msg[3])
         elif kind == "forget":

@@ -15,7 +15,7 @@ from typing import Any
 from lithops.constants import WORKER_CONFIG_ENV
 from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
-from lithops.job.status import CallStatus, encode_exception
+from lithops.job.status import CallStatus, RemoteError, encode_exception
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 
 WORKER_ENV = "LITHOPS_WORKER"
@@ -50,6 +50,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])  # in case the function blocked it
 
 
 @contextmanager
@@ -86,6 +87,16 @@ def _follow_futures(value: Any) -> Any:
 
         return FollowedFutures(get_result(value), single=False)
     return value
+
+
+def _exit_as_error(exc: BaseException) -> RemoteError:
+    """A function's own SystemExit/KeyboardInterrupt, as an ordinary error.
+
+    Re-raised in the client as it is, it would end the client program or pass for the user's Ctrl-C.
+    """
+    error = RemoteError(type(exc).__qualname__, f"the function raised {type(exc).__name__}({exc})")
+    error.__traceback__ = exc.__traceback__
+    return error
 
 
 class CallRunner:
@@ -175,8 +186,10 @@ class CallRunner:
                 f"call {call_id} of job {self.executor_id}-{self.job_id} exceeded its execution timeout of "
                 f"{self.timeout:g} s and was stopped. Raise it with timeout=... or lithops.execution_timeout."
             ))
-        except BaseException as exc:  # the user's exception, or sys.exit() in user code
+        except Exception as exc:  # the user's exception
             status.exception = encode_exception(exc)
+        except BaseException as exc:  # sys.exit() or KeyboardInterrupt raised by the function itself
+            status.exception = encode_exception(_exit_as_error(exc))
         stats["worker_end_tstamp"] = time.time()
         if "worker_func_start_tstamp" in stats and "worker_func_end_tstamp" in stats:
             stats["worker_func_exec_time"] = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
