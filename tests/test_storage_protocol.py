@@ -10,6 +10,7 @@ import lithops
 from lithops import monitor
 from lithops.errors import WorkerDiedError
 from lithops.plugins import get_registry, reset_registry
+from lithops.testing import ComputeContract
 from sim_backends import subprocess_serverless
 
 
@@ -135,3 +136,14 @@ def test_clean_keeps_the_data_of_a_running_job(sim_config):
         assert fexec.get_result(futures) == [0, 4]  # the slow call still found its data
         fexec.clean()
         assert fexec.storage.list_keys(fexec.storage.bucket, f"lithops.jobs/{fexec.executor_id}/") == []
+
+
+class TestStorageTransportContract(ComputeContract):
+    """The compute contract, on the storage transport (payloads run by `python -m lithops.worker`)."""
+
+    skip_capabilities = {"worker_death"}  # noticed only after execution_timeout + 60 s on this transport
+
+    @pytest.fixture
+    def config(self, sim_config):
+        # 20 calls per worker invocation, as a serverless user would set for many small calls
+        return {**sim_config, "lithops": {**sim_config["lithops"], "chunksize": 20}}

@@ -53,6 +53,10 @@ def _store(key: str, storage: Any) -> bytes:
     return data
 
 
+def _count_lines(obj: Any) -> int:
+    return int(obj.data_stream.read().count(b"\n"))
+
+
 def _die(code: int) -> None:
     os._exit(code)
 
@@ -116,6 +120,19 @@ class ComputeContract:
 
     def test_many_calls(self, fexec: FunctionExecutor) -> None:
         assert fexec.map(_double, range(300)).get_result() == [x * 2 for x in range(300)]
+
+    def test_data_map_over_the_storage(self, fexec: FunctionExecutor) -> None:
+        storage = fexec.storage
+        lines = "".join(f"line {i}\n" for i in range(500))
+        storage.put_object(storage.bucket, "contract-data/a.txt", lines)
+        storage.put_object(storage.bucket, "contract-data/b.txt", lines[:1000])
+        try:
+            futures = fexec.map_reduce(_count_lines, f"{storage.bucket}/contract-data/", _total,
+                                       obj_chunk_size=700)
+            assert fexec.get_result(futures) == 500 + lines[:1000].count("\n")
+            assert len(futures) > 3  # several chunks per object, then the reducer
+        finally:
+            storage.delete_objects(storage.bucket, ["contract-data/a.txt", "contract-data/b.txt"])
 
     def test_execution_timeout(self, fexec: FunctionExecutor) -> None:
         self._skip_unless("timeout")
