@@ -1,0 +1,176 @@
+"""``Pipe()``: two connection ends over two store lists (one per direction).
+
+End of file: a connection end that was sent to another process (a Process argument, a Pool task argument)
+signals EOF to its peer when that process calls ``close()`` on it; ``recv`` on the peer then raises EOFError
+once the messages sent before are read. Closing an end in the process that created the pipe (the usual
+"close the child's end in the parent" step) signals nothing, as the child may still be using its copy.
+"""
+
+from __future__ import annotations
+
+from multiprocessing import BufferTooShort
+from typing import Any
+
+from lithops.job.serialize import dumps, loads
+from lithops.multiprocessing.shared import SharedObject
+
+_DATA = b"d"
+_EOF = b"e"
+
+
+class _PipeKeys(SharedObject):
+    """The two lists of a pipe; deleted when the creating process has dropped both ends."""
+
+    def __init__(self) -> None:
+        self._attach("pipe", (":1", ":2"))
+
+
+class Connection:
+    """One end of a :func:`Pipe`: ``send``/``recv`` pickled objects, ``send_bytes``/``recv_bytes``, ``poll``."""
+
+    def __init__(self, keys: _PipeKeys, read_key: str | None, write_key: str | None) -> None:
+        self._keys = keys
+        self._read_key = read_key
+        self._write_key = write_key
+        self._closed = False
+        self._transferred = False
+
+    # -- pickling: a copy in another process may signal EOF --------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_closed", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._closed = False
+        self._transferred = True
+
+    # -- state ---------------------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called on this handle."""
+        return self._closed
+
+    @property
+    def readable(self) -> bool:
+        """Whether this end can receive."""
+        return self._read_key is not None
+
+    @property
+    def writable(self) -> bool:
+        """Whether this end can send."""
+        return self._write_key is not None
+
+    def _check(self, reading: bool) -> str:
+        if self._closed:
+            raise OSError("handle is closed")
+        key = self._read_key if reading else self._write_key
+        if key is None:
+            raise OSError("connection is write-only" if reading else "connection is read-only")
+        return key
+
+    # -- sending -------------------------------------------------------------------------------------------
+    def send(self, obj: Any) -> None:
+        """Send a picklable object to the other end."""
+        key = self._check(reading=False)
+        self._keys._store.rpush(key, _DATA + dumps(obj))
+
+    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
+        """Send ``buf[offset:offset + size]`` (any bytes-like object) as one message."""
+        key = self._check(reading=False)
+        view = memoryview(buf).cast("B")
+        if offset < 0:
+            raise ValueError("offset is negative")
+        if len(view) < offset:
+            raise ValueError("buffer length < offset")
+        if size is None:
+            size = len(view) - offset
+        elif size < 0:
+            raise ValueError("size is negative")
+        elif offset + size > len(view):
+            raise ValueError("buffer length < offset + size")
+        self._keys._store.rpush(key, _DATA + bytes(view[offset:offset + size]))
+
+    # -- receiving -----------------------------------------------------------------------------------------
+    def _recv_raw(self) -> bytes:
+        key = self._check(reading=True)
+        store = self._keys._store
+        message = store.pop_wait(key, None)
+        assert message is not None
+        if message == _EOF:
+            store.lpush(key, _EOF)  # stays: every later recv sees the end of file too
+            raise EOFError
+        return message[1:]
+
+    def recv(self) -> Any:
+        """Receive one object, waiting for it; EOFError when the other end was closed and nothing is left."""
+        return loads(self._recv_raw())
+
+    def recv_bytes(self, maxlength: int | None = None) -> bytes:
+        """Receive one message as bytes; OSError if it is longer than ``maxlength``."""
+        if maxlength is not None and maxlength < 0:
+            raise ValueError("negative maxlength")
+        data = self._recv_raw()
+        if maxlength is not None and len(data) > maxlength:
+            self.close()
+            raise OSError("bad message length")
+        return data
+
+    def recv_bytes_into(self, buf: Any, offset: int = 0) -> int:
+        """Receive one message into the writable buffer ``buf`` at ``offset``; return its length."""
+        view = memoryview(buf).cast("B")
+        if offset < 0 or offset > len(view):
+            raise ValueError("offset out of bounds" if offset > len(view) else "negative offset")
+        data = self._recv_raw()
+        if len(data) > len(view) - offset:
+            raise BufferTooShort(data)
+        view[offset:offset + len(data)] = data
+        return len(data)
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether a message (or end of file) is waiting; wait up to ``timeout`` seconds (None: for ever)."""
+        key = self._check(reading=True)
+        store = self._keys._store
+        if timeout is not None and timeout <= 0:
+            return store.llen(key) > 0
+        message = store.pop_wait(key, timeout)
+        if message is None:
+            return False
+        store.lpush(key, message)
+        return True
+
+    # -- closing -------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close this handle; in a process the end was sent to, also signal end of file to the other end."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._transferred and self._write_key is not None:
+            try:
+                self._keys._store.rpush(self._write_key, _EOF)
+            except Exception:  # the store is gone: the peer is gone too
+                pass
+
+    def fileno(self) -> int:
+        """Not available: a store-backed connection has no file descriptor."""
+        raise OSError("lithops.multiprocessing connections are not backed by a file descriptor")
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ("r" if self.readable else "") + ("w" if self.writable else "")
+        return f"<{type(self).__name__} {self._keys._key} {mode}{' closed' if self._closed else ''}>"
+
+
+def Pipe(duplex: bool = True) -> tuple[Connection, Connection]:
+    """A pair of connected ends; with ``duplex=False`` the first only receives and the second only sends."""
+    keys = _PipeKeys()
+    one, two = keys._key + ":1", keys._key + ":2"
+    if duplex:
+        return Connection(keys, one, two), Connection(keys, two, one)
+    return Connection(keys, one, None), Connection(keys, None, one)

@@ -1,0 +1,498 @@
+"""``Manager()``: a ``SyncManager`` whose objects live in the store instead of a server process.
+
+``dict`` is an ordered map (insertion order kept, as a dict's), ``list`` a store list, ``Namespace`` an
+ordered map of attribute names. Each method call is one store operation, atomic on its own; list methods that
+rearrange the whole list (``sort``, ``insert``, ``remove``, slice assignment ...) re-write it with a
+compare-and-swap, retried if another process changed the list meanwhile. Shutting the manager down (or leaving
+its ``with`` block) deletes every object it made.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, MutableSequence
+from typing import Any
+
+from lithops.job.serialize import dumps, loads
+from lithops.multiprocessing.shared import SharedObject
+
+# -- dict keys: equal keys of the common types must give equal bytes ---------------------------------------------
+
+
+def encode_key(key: Any) -> bytes:
+    """Bytes naming a dict key: canonical for str, int, float, bytes, bool, None and tuples of them."""
+    kind = type(key)
+    if kind is str:
+        return b"s" + key.encode("utf-8", "surrogatepass")
+    if kind is int:
+        return b"i" + str(key).encode()
+    if kind is bool:
+        return b"?1" if key else b"?0"
+    if kind is float:
+        return b"f" + key.hex().encode()
+    if kind is bytes:
+        return b"b" + key
+    if key is None:
+        return b"n"
+    if kind is tuple:
+        parts = [encode_key(item) for item in key]
+        return b"t" + b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    return b"p" + dumps(key)
+
+
+def decode_key(data: bytes) -> Any:
+    """Inverse of :func:`encode_key`."""
+    tag, body = data[:1], data[1:]
+    if tag == b"s":
+        return body.decode("utf-8", "surrogatepass")
+    if tag == b"i":
+        return int(body)
+    if tag == b"?":
+        return body == b"1"
+    if tag == b"f":
+        return float.fromhex(body.decode())
+    if tag == b"b":
+        return bytes(body)
+    if tag == b"n":
+        return None
+    if tag == b"t":
+        items, pos = [], 0
+        while pos < len(body):
+            (size,) = struct.unpack(">I", body[pos:pos + 4])
+            items.append(decode_key(body[pos + 4:pos + 4 + size]))
+            pos += 4 + size
+        return tuple(items)
+    return loads(bytes(body))
+
+
+_MISSING = object()
+
+
+class DictProxy(SharedObject, MutableMapping):  # type: ignore[type-arg]
+    """A dict shared by every process. ``keys()``, ``values()`` and ``items()`` return lists (as the standard
+    library's proxy does); ``copy()`` returns a plain dict.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        initial = dict(*args, **kwargs)
+        self._attach("dict")
+        if initial:
+            self.update(initial)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self._store.map_get(self._key, encode_key(key))
+        if value is None:
+            raise KeyError(key)
+        return loads(value)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._store.map_set(self._key, [(encode_key(key), dumps(value))])
+
+    def __delitem__(self, key: Any) -> None:
+        if self._store.map_pop(self._key, encode_key(key)) is None:
+            raise KeyError(key)
+
+    def __len__(self) -> int:
+        return self._store.map_len(self._key)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return self._store.map_contains(self._key, encode_key(key))
+
+    def _items(self) -> list[tuple[Any, Any]]:
+        return [(decode_key(k), loads(v)) for k, v in self._store.map_items(self._key)]
+
+    def keys(self) -> list[Any]:  # type: ignore[override]
+        """The keys, in insertion order."""
+        return [decode_key(k) for k, _ in self._store.map_items(self._key)]
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        """The values, in insertion order of their keys."""
+        return [loads(v) for _, v in self._store.map_items(self._key)]
+
+    def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
+        """``(key, value)`` pairs in insertion order."""
+        return self._items()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+        value = self._store.map_get(self._key, encode_key(key))
+        return default if value is None else loads(value)
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value (``default``, or KeyError, when absent)."""
+        value = self._store.map_pop(self._key, encode_key(key))
+        if value is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return loads(value)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last inserted ``(key, value)``."""
+        item = self._store.map_popitem(self._key)
+        if item is None:
+            raise KeyError("popitem(): dictionary is empty")
+        return decode_key(item[0]), loads(item[1])
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, setting it to ``default`` first if absent (atomically)."""
+        return loads(self._store.map_setdefault(self._key, encode_key(key), dumps(default)))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Set many keys in one operation (same arguments as ``dict.update``)."""
+        values = dict(*args, **kwargs)
+        self._store.map_set(self._key, [(encode_key(k), dumps(v)) for k, v in values.items()])
+
+    def clear(self) -> None:
+        """Remove every key."""
+        self._store.delete(self._key)
+
+    def copy(self) -> dict[Any, Any]:
+        """A plain dict with the current contents."""
+        return dict(self._items())
+
+    def __str__(self) -> str:
+        return str(self.copy())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object, typeid 'dict' at {hex(id(self))}>"
+
+
+class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
+    """A list shared by every process."""
+
+    def __init__(self, sequence: Iterable[Any] = ()) -> None:
+        items = [dumps(x) for x in sequence]
+        self._attach("list")
+        if items:
+            self._store.rpush(self._key, *items)
+
+    def _snapshot(self) -> list[Any]:
+        return [loads(x) for x in self._store.lrange(self._key, 0, -1)]
+
+    def _mutate(self, change: Callable[[list[Any]], Any]) -> Any:
+        """Apply ``change`` to a copy of the list and write it back unless another process changed it first."""
+        while True:
+            raw = self._store.lrange(self._key, 0, -1)
+            values = [loads(x) for x in raw]
+            result = change(values)
+            if self._store.list_replace(self._key, raw, [dumps(x) for x in values]):
+                return result
+
+    def __len__(self) -> int:
+        return self._store.llen(self._key)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self._snapshot()[index]
+        import operator
+
+        value = self._store.lindex(self._key, operator.index(index))
+        if value is None:
+            raise IndexError("list index out of range")
+        return loads(value)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            items = list(value)
+            self._mutate(lambda lst: lst.__setitem__(index, items))
+            return
+        import operator
+
+        if not self._store.lset(self._key, operator.index(index), dumps(value)):
+            raise IndexError("list assignment index out of range")
+
+    def __delitem__(self, index: Any) -> None:
+        self._mutate(lambda lst: lst.__delitem__(index))
+
+    def insert(self, index: int, value: Any) -> None:
+        """Insert ``value`` before ``index``."""
+        self._mutate(lambda lst: lst.insert(index, value))
+
+    def append(self, value: Any) -> None:
+        """Add ``value`` at the end."""
+        self._store.rpush(self._key, dumps(value))
+
+    def extend(self, values: Iterable[Any]) -> None:
+        """Add every element of ``values`` at the end, in one operation."""
+        items = [dumps(x) for x in values]
+        if items:
+            self._store.rpush(self._key, *items)
+
+    def pop(self, index: int = -1) -> Any:
+        """Remove and return the element at ``index`` (the last by default)."""
+        if index in (-1, 0):
+            value = self._store.rpop(self._key) if index == -1 else self._store.lpop(self._key)
+            if value is None:
+                raise IndexError("pop from empty list")
+            return loads(value)
+        return self._mutate(lambda lst: lst.pop(index))
+
+    def remove(self, value: Any) -> None:
+        """Remove the first element equal to ``value``."""
+        self._mutate(lambda lst: lst.remove(value))
+
+    def reverse(self) -> None:
+        """Reverse in place."""
+        self._mutate(lambda lst: lst.reverse())
+
+    def sort(self, *, key: Callable[[Any], Any] | None = None, reverse: bool = False) -> None:
+        """Sort in place."""
+        self._mutate(lambda lst: lst.sort(key=key, reverse=reverse))
+
+    def index(self, value: Any, start: int = 0, stop: int = sys.maxsize) -> int:
+        """Position of the first element equal to ``value``."""
+        return self._snapshot().index(value, start, stop)
+
+    def count(self, value: Any) -> int:
+        """Number of elements equal to ``value``."""
+        return self._snapshot().count(value)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._snapshot())
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(self._snapshot())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._snapshot()
+
+    def __iadd__(self, values: Iterable[Any]) -> ListProxy:
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: int) -> ListProxy:
+        self._mutate(lambda lst: lst.__imul__(n))
+        return self
+
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
+        return self._snapshot() + list(other)
+
+    def __mul__(self, n: int) -> list[Any]:
+        return self._snapshot() * n
+
+    __rmul__ = __mul__
+
+    def __str__(self) -> str:
+        return str(self._snapshot())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object, typeid 'list' at {hex(id(self))}>"
+
+
+class NamespaceProxy(SharedObject):
+    """Attributes shared by every process (names starting with ``_`` stay local to each handle)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._attach("namespace")
+        if kwargs:
+            self._store.map_set(self._key, [(name.encode(), dumps(v)) for name, v in kwargs.items()])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = self._store.map_get(self._key, name.encode())
+        if value is None:
+            raise AttributeError(f"'Namespace' object has no attribute {name!r}")
+        return loads(value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self._store.map_set(self._key, [(name.encode(), dumps(value))])
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+        elif self._store.map_pop(self._key, name.encode()) is None:
+            raise AttributeError(f"'Namespace' object has no attribute {name!r}")
+
+    def __str__(self) -> str:
+        items = ", ".join(f"{k.decode()}={loads(v)!r}" for k, v in self._store.map_items(self._key))
+        return f"Namespace({items})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object, typeid 'Namespace' at {hex(id(self))}>"
+
+
+class ValueProxy(SharedObject):
+    """One picklable value shared by every process (``get``, ``set``, ``.value``)."""
+
+    def __init__(self, typecode: Any, value: Any, lock: Any = True) -> None:
+        self._typecode = typecode
+        self._attach("managedvalue")
+        self.set(value)
+
+    def get(self) -> Any:
+        """The current value."""
+        return loads(self._store.get(self._key) or dumps(None))
+
+    def set(self, value: Any) -> None:
+        """Replace the value."""
+        self._store.set(self._key, dumps(value))
+
+    value = property(get, set, doc="The current value.")
+
+    def __str__(self) -> str:
+        return f"Value({self._typecode!r}, {self.get()!r})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object, typeid 'Value' at {hex(id(self))}>"
+
+
+def _shutdown(objects: list[Any]) -> None:
+    for obj in objects:
+        release = getattr(obj, "_release_keys", None)
+        if release is not None:
+            release()
+    objects.clear()
+
+
+class SyncManager:
+    """Makes shared objects (``dict``, ``list``, ``Namespace``, ``Queue``, ``Lock`` ...). No server process is
+    started: the objects live in the store; ``shutdown()`` deletes them.
+    """
+
+    def __init__(self, address: Any = None, authkey: bytes | None = None, serializer: str = "pickle",
+                 ctx: Any = None, *, shutdown_timeout: float = 1.0) -> None:
+        self._objects: list[Any] = []
+        self._state = "initial"
+        self._finalizer = weakref.finalize(self, _shutdown, self._objects)
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+    def start(self, initializer: Callable[..., Any] | None = None, initargs: Iterable[Any] = ()) -> None:
+        """Mark the manager started (there is no server process; ``initializer`` runs here, once)."""
+        if self._state == "started":
+            raise RuntimeError("Already started manager")
+        if initializer is not None:
+            initializer(*initargs)
+        self._state = "started"
+
+    def connect(self) -> None:
+        """Accepted for compatibility (nothing to connect to)."""
+        self._state = "started"
+
+    def shutdown(self) -> None:
+        """Delete every object this manager made."""
+        _shutdown(self._objects)
+        self._state = "shutdown"
+
+    def join(self, timeout: float | None = None) -> None:
+        """Accepted for compatibility (there is no server process to wait for)."""
+
+    @property
+    def address(self) -> None:
+        """None: there is no manager server."""
+        return None
+
+    def __enter__(self) -> SyncManager:
+        if self._state == "initial":
+            self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    def _track(self, obj: Any) -> Any:
+        if self._state == "shutdown":
+            raise RuntimeError("the manager has been shut down; create a new one")
+        self._objects.append(obj)
+        return obj
+
+    # -- objects ---------------------------------------------------------------------------------------------
+    def dict(self, *args: Any, **kwargs: Any) -> DictProxy:
+        """A shared dict."""
+        return self._track(DictProxy(*args, **kwargs))  # type: ignore[no-any-return]
+
+    def list(self, sequence: Iterable[Any] = ()) -> ListProxy:
+        """A shared list."""
+        return self._track(ListProxy(sequence))  # type: ignore[no-any-return]
+
+    def Namespace(self, **kwargs: Any) -> NamespaceProxy:
+        """A shared namespace."""
+        return self._track(NamespaceProxy(**kwargs))  # type: ignore[no-any-return]
+
+    def Value(self, typecode: Any, value: Any, lock: Any = True) -> ValueProxy:
+        """A shared value of any picklable type (``typecode`` is only recorded)."""
+        return self._track(ValueProxy(typecode, value, lock))  # type: ignore[no-any-return]
+
+    def Array(self, typecode: Any, sequence: Iterable[Any], lock: Any = True) -> Any:
+        """A shared array of ``typecode`` elements."""
+        from lithops.multiprocessing.sharedctypes import Array
+
+        return self._track(Array(typecode, list(sequence), lock=lock))
+
+    def Queue(self, maxsize: int = 0) -> Any:
+        """A shared queue (with ``task_done``/``join``, like ``queue.Queue``)."""
+        from lithops.multiprocessing.queues import JoinableQueue
+
+        return self._track(JoinableQueue(maxsize))
+
+    def JoinableQueue(self, maxsize: int = 0) -> Any:
+        """A shared joinable queue."""
+        from lithops.multiprocessing.queues import JoinableQueue
+
+        return self._track(JoinableQueue(maxsize))
+
+    def Lock(self) -> Any:
+        """A shared lock."""
+        from lithops.multiprocessing.synchronize import Lock
+
+        return self._track(Lock())
+
+    def RLock(self) -> Any:
+        """A shared recursive lock."""
+        from lithops.multiprocessing.synchronize import RLock
+
+        return self._track(RLock())
+
+    def Semaphore(self, value: int = 1) -> Any:
+        """A shared semaphore."""
+        from lithops.multiprocessing.synchronize import Semaphore
+
+        return self._track(Semaphore(value))
+
+    def BoundedSemaphore(self, value: int = 1) -> Any:
+        """A shared bounded semaphore."""
+        from lithops.multiprocessing.synchronize import BoundedSemaphore
+
+        return self._track(BoundedSemaphore(value))
+
+    def Condition(self, lock: Any = None) -> Any:
+        """A shared condition variable."""
+        from lithops.multiprocessing.synchronize import Condition
+
+        return self._track(Condition(lock))
+
+    def Event(self) -> Any:
+        """A shared event."""
+        from lithops.multiprocessing.synchronize import Event
+
+        return self._track(Event())
+
+    def Barrier(self, parties: int, action: Callable[[], Any] | None = None,
+                timeout: float | None = None) -> Any:
+        """A shared barrier."""
+        from lithops.multiprocessing.synchronize import Barrier
+
+        return self._track(Barrier(parties, action, timeout))
+
+    def Pool(self, processes: int | None = None, initializer: Callable[..., Any] | None = None,
+             initargs: Iterable[Any] = (), maxtasksperchild: int | None = None) -> Any:
+        """A :class:`~lithops.multiprocessing.pool.Pool` (not deleted by ``shutdown``; close it yourself)."""
+        from lithops.multiprocessing.pool import Pool
+
+        return Pool(processes, initializer, tuple(initargs), maxtasksperchild)
+
+
+def Manager(*, ctx: Any = None) -> SyncManager:
+    """A started :class:`SyncManager`."""
+    manager = SyncManager()
+    manager.start()
+    return manager

@@ -1,0 +1,475 @@
+"""``Pool``: the standard library's process pool API on a :class:`lithops.FunctionExecutor`.
+
+``apply_async`` is one ``call_async``; ``map``/``starmap``/``imap``/``imap_unordered`` split the input into
+chunks (the standard library's default size for ``map``: about four chunks per process) and run one ``map``
+call per chunk. Results come back through the executor's futures; one thread per pool hands finished futures
+to their ``AsyncResult``s (and runs ``callback``/``error_callback``), so results and callbacks arrive while
+the caller does something else, as with the standard library.
+
+Each chunk carries the ``initializer``: a worker runs it before the first task of this pool it gets (before the
+first task of each job when the initializer is defined in ``__main__``, whose globals travel with the job).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+import threading
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from multiprocessing.pool import ThreadPool  # noqa: F401 - threads of this process, as in the standard library
+from typing import Any
+
+from lithops.futures import CHANGED, ResponseFuture
+
+logger = logging.getLogger(__name__)
+
+#: ``map`` splits its input into about this many chunks per worker process when ``chunksize`` is not given.
+CHUNKS_PER_PROCESS = 4
+
+RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
+
+#: Pools whose initializer already ran in this worker (initializers importable by module name).
+_initialized: set[str] = set()
+
+
+# -- what runs in the workers -------------------------------------------------------------------------------
+class _Task:
+    """The function a pool ships to workers: applies the user function to one call's or one chunk's input."""
+
+    def __init__(self, func: Callable[..., Any], mode: str, initializer: Callable[..., Any] | None,
+                 initargs: tuple[Any, ...], pool_id: str) -> None:
+        self.func = func
+        self.mode = mode
+        self.initializer = initializer
+        self.initargs = initargs
+        self.pool_id = pool_id
+        self._ready = False
+
+    def _initialize(self) -> None:
+        init = self.initializer
+        if init is None or self._ready:
+            return
+        module = sys.modules.get(getattr(init, "__module__", None) or "")
+        by_name = module is not None and getattr(init, "__globals__", None) is vars(module)
+        if by_name and self.pool_id in _initialized:
+            self._ready = True
+            return
+        init(*self.initargs)
+        self._ready = True
+        if by_name:
+            _initialized.add(self.pool_id)
+
+    def __call__(self, payload: Any) -> Any:
+        from lithops.multiprocessing.process import pool_worker, set_current
+
+        previous = set_current(pool_worker())
+        try:
+            self._initialize()
+            func = self.func
+            if self.mode == "apply":
+                args, kwds = payload
+                return func(*args, **kwds)
+            if self.mode == "starmap":
+                return [func(*args) for args in payload]
+            return [func(x) for x in payload]
+        finally:
+            set_current(previous)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+
+
+# -- delivering results -------------------------------------------------------------------------------------
+class _Watcher:
+    """Calls a callback for each future when it finishes, from one thread that sleeps on the kernel's futures
+    condition (notified whenever any future changes state).
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[ResponseFuture, Callable[[ResponseFuture], None]] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def add(self, pairs: Iterable[tuple[ResponseFuture, Callable[[ResponseFuture], None]]]) -> None:
+        """Watch futures; each callback gets its future once it finished."""
+        with CHANGED:
+            self._pending.update(pairs)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lithops-mp-pool-results", daemon=True)
+                self._thread.start()
+            CHANGED.notify_all()
+
+    def pending(self) -> list[ResponseFuture]:
+        """The futures not finished yet."""
+        with CHANGED:
+            return list(self._pending)
+
+    def stop(self) -> None:
+        """End the thread once nothing is pending."""
+        with CHANGED:
+            self._stopping = True
+            CHANGED.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with CHANGED:
+                while True:
+                    done = [f for f in self._pending if f.finished]
+                    if done or (self._stopping and not self._pending):
+                        break
+                    CHANGED.wait(1.0)
+                if not done:
+                    self._thread = None
+                    return
+                calls = [(f, self._pending.pop(f)) for f in done]
+            for future, callback in calls:
+                try:
+                    callback(future)
+                except Exception:  # a user callback failed; the standard library would lose its handler thread
+                    logger.exception("lithops.multiprocessing: a Pool result callback raised")
+
+
+def _outcome(future: ResponseFuture) -> tuple[bool, Any]:
+    try:
+        if future.error:
+            return False, future.exception()
+        return True, future.result()
+    except BaseException as exc:
+        return False, exc
+
+
+class ApplyResult:
+    """The result of ``apply_async`` (also the base of ``map_async``'s): ``get``, ``wait``, ``ready``,
+    ``successful``.
+    """
+
+    def __init__(self, cache: set[ApplyResult], callback: Callable[[Any], Any] | None,
+                 error_callback: Callable[[BaseException], Any] | None, keep: Any = None) -> None:
+        self._event = threading.Event()
+        self._success = False
+        self._value: Any = None
+        self._callback = callback
+        self._error_callback = error_callback
+        self._keep = keep  # the arguments: shared objects among them stay alive until the task is done
+        self._cache = cache
+        cache.add(self)
+
+    def ready(self) -> bool:
+        """Whether the call has finished."""
+        return self._event.is_set()
+
+    def successful(self) -> bool:
+        """Whether the call finished without raising; ValueError if it has not finished."""
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._success
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the result is ready or ``timeout`` seconds pass."""
+        self._event.wait(timeout)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The result; re-raises the call's exception; ``multiprocessing.TimeoutError`` after ``timeout``."""
+        self.wait(timeout)
+        if not self.ready():
+            raise multiprocessing.TimeoutError
+        if self._success:
+            return self._value
+        raise self._value
+
+    def _set(self, success: bool, value: Any) -> None:
+        self._success, self._value = success, value
+        try:
+            if success and self._callback is not None:
+                self._callback(value)
+            if not success and self._error_callback is not None:
+                self._error_callback(value)
+        finally:
+            self._keep = None
+            self._event.set()
+            self._cache.discard(self)
+
+    def _on_future(self, future: ResponseFuture) -> None:
+        self._set(*_outcome(future))
+
+
+AsyncResult = ApplyResult
+
+
+class MapResult(ApplyResult):
+    """The result of ``map_async``/``starmap_async``: the list of results, or the first chunk's exception."""
+
+    def __init__(self, cache: set[ApplyResult], chunks: int, callback: Callable[[Any], Any] | None,
+                 error_callback: Callable[[BaseException], Any] | None, keep: Any = None) -> None:
+        super().__init__(cache, callback, error_callback, keep)
+        self._chunks: list[Any] = [None] * chunks
+        self._left = chunks
+        if chunks == 0:  # as the standard library: ready at once, no callback
+            self._success, self._value = True, []
+            self._event.set()
+            cache.discard(self)
+
+    def _on_chunk(self, index: int, future: ResponseFuture) -> None:
+        if self.ready():
+            return
+        success, value = _outcome(future)
+        if not success:
+            self._set(False, value)
+            return
+        self._chunks[index] = value
+        self._left -= 1
+        if self._left == 0:
+            self._set(True, [item for chunk in self._chunks for item in chunk])
+
+
+class IMapIterator:
+    """The iterator ``imap`` returns: results in input order (``imap_unordered``: as they arrive).
+
+    ``next(timeout)`` raises ``multiprocessing.TimeoutError`` when no result comes in time.
+    """
+
+    def __init__(self, cache: set[Any], chunks: int, ordered: bool, keep: Any = None) -> None:
+        self._cond = threading.Condition()
+        self._ordered = ordered
+        self._chunks = chunks
+        self._arrived: dict[int, tuple[bool, Any]] = {}
+        self._queue: deque[tuple[bool, Any]] = deque()
+        self._next_chunk = 0
+        self._taken = 0
+        self._items: deque[Any] = deque()
+        self._keep = keep
+        self._cache = cache
+        if chunks:
+            cache.add(self)
+
+    def _on_chunk(self, index: int, future: ResponseFuture) -> None:
+        outcome = _outcome(future)
+        with self._cond:
+            if self._ordered:
+                self._arrived[index] = outcome
+            else:
+                self._queue.append(outcome)
+            if len(self._arrived) + len(self._queue) + self._taken >= self._chunks:
+                self._keep = None
+                self._cache.discard(self)
+            self._cond.notify_all()
+
+    def _take_chunk(self) -> tuple[bool, Any] | None:
+        if self._ordered:
+            return self._arrived.pop(self._next_chunk, None)
+        return self._queue.popleft() if self._queue else None
+
+    def __iter__(self) -> IMapIterator:
+        return self
+
+    def next(self, timeout: float | None = None) -> Any:
+        """The next result, waiting up to ``timeout`` seconds (None: for ever)."""
+        with self._cond:
+            while not self._items:
+                if self._taken >= self._chunks:
+                    raise StopIteration
+                outcome = self._take_chunk()
+                if outcome is None:
+                    if not self._cond.wait(timeout):
+                        raise multiprocessing.TimeoutError
+                    continue
+                self._taken += 1
+                self._next_chunk += 1
+                success, value = outcome
+                if not success:
+                    raise value
+                self._items.extend(value)
+            return self._items.popleft()
+
+    __next__ = next
+
+    def ready(self) -> bool:
+        """Whether every chunk has arrived."""
+        with self._cond:
+            return len(self._arrived) + len(self._queue) + self._taken >= self._chunks
+
+
+IMapUnorderedIterator = IMapIterator
+
+
+# -- the pool -------------------------------------------------------------------------------------------------
+def _finalize(executor: Any, watcher: _Watcher) -> None:
+    """Cancel what is still running, release the executor and stop the result thread."""
+    try:
+        pending = watcher.pending()
+        if pending:
+            executor.clean(fs=pending, force=True)
+        executor.close()
+    except Exception:  # at interpreter exit the backend may be gone already
+        pass
+    watcher.stop()
+
+
+class Pool:
+    """A pool of ``processes`` workers of the configured Lithops backend, with the standard library's API.
+
+    Args:
+        processes: number of concurrent calls (default: :func:`lithops.multiprocessing.cpu_count`).
+        initializer: called with ``initargs`` in each worker before it runs this pool's tasks.
+        initargs: arguments of ``initializer``.
+        maxtasksperchild: accepted for compatibility (warm workers are reused).
+        context: accepted for compatibility.
+    """
+
+    def __init__(self, processes: int | None = None, initializer: Callable[..., Any] | None = None,
+                 initargs: Iterable[Any] = (), maxtasksperchild: int | None = None, context: Any = None) -> None:
+        from lithops.multiprocessing.context import get_runtime
+
+        self._state = TERMINATE  # until fully set up, so a failed __init__ leaves nothing running
+        runtime = get_runtime()
+        if processes is None:
+            processes = runtime.cpu_count()
+        if processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None and (not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._processes = processes
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._id = uuid.uuid4().hex
+        self._env = runtime.worker_env()
+        self._executor = runtime.pool_executor(processes)
+        self._cache: set[Any] = set()
+        self._watcher = _Watcher()
+        self._finalizer = weakref.finalize(self, _finalize, self._executor, self._watcher)
+        self._state = RUN
+
+    # -- submitting ----------------------------------------------------------------------------------------
+    def _check_running(self) -> None:
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+
+    def _task(self, func: Callable[..., Any], mode: str) -> _Task:
+        return _Task(func, mode, self._initializer, self._initargs, self._id)
+
+    def apply_async(self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None,
+                    callback: Callable[[Any], Any] | None = None,
+                    error_callback: Callable[[BaseException], Any] | None = None) -> ApplyResult:
+        """Run ``func(*args, **kwds)`` in a worker; return its :class:`AsyncResult` at once."""
+        self._check_running()
+        payload = (tuple(args), dict(kwds or {}))
+        future = self._executor.call_async(self._task(func, "apply"), (payload,), extra_env=self._env)
+        result = ApplyResult(self._cache, callback, error_callback, keep=payload)
+        self._watcher.add([(future, result._on_future)])
+        return result
+
+    def apply(self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None) -> Any:
+        """Run ``func(*args, **kwds)`` in a worker and return its result."""
+        return self.apply_async(func, args, kwds).get()
+
+    def _default_chunksize(self, n: int) -> int:
+        chunksize, extra = divmod(n, self._processes * CHUNKS_PER_PROCESS)
+        return chunksize + 1 if extra else max(chunksize, 1)
+
+    def _submit_chunks(self, func: Callable[..., Any], iterable: Iterable[Any], mode: str,
+                       chunksize: int | None) -> tuple[list[Any], list[ResponseFuture]]:
+        self._check_running()
+        items = list(iterable)
+        if chunksize is None:
+            chunksize = self._default_chunksize(len(items))
+        elif chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize}")
+        chunks = [items[i:i + chunksize] for i in range(0, len(items), chunksize)]
+        if not chunks:
+            return items, []
+        futures = self._executor.map(self._task(func, mode), [(chunk,) for chunk in chunks], extra_env=self._env)
+        return items, list(futures)
+
+    def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: str, chunksize: int | None,
+                   callback: Callable[[Any], Any] | None,
+                   error_callback: Callable[[BaseException], Any] | None) -> MapResult:
+        items, futures = self._submit_chunks(func, iterable, mode, chunksize)
+        result = MapResult(self._cache, len(futures), callback, error_callback, keep=items)
+        self._watcher.add((f, partial(result._on_chunk, i)) for i, f in enumerate(futures))
+        return result
+
+    def map_async(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None,
+                  callback: Callable[[Any], Any] | None = None,
+                  error_callback: Callable[[BaseException], Any] | None = None) -> MapResult:
+        """``func`` applied to every element, asynchronously: an AsyncResult whose ``get()`` is the list."""
+        return self._map_async(func, iterable, "map", chunksize, callback, error_callback)
+
+    def map(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None) -> list[Any]:
+        """``[func(x) for x in iterable]``, computed in the workers; the first exception is raised."""
+        return self.map_async(func, iterable, chunksize).get()  # type: ignore[no-any-return]
+
+    def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]], chunksize: int | None = None,
+                      callback: Callable[[Any], Any] | None = None,
+                      error_callback: Callable[[BaseException], Any] | None = None) -> MapResult:
+        """Like :meth:`map_async` with each element unpacked as the arguments."""
+        return self._map_async(func, [tuple(args) for args in iterable], "starmap", chunksize, callback,
+                               error_callback)
+
+    def starmap(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                chunksize: int | None = None) -> list[Any]:
+        """``[func(*args) for args in iterable]``, computed in the workers."""
+        return self.starmap_async(func, iterable, chunksize).get()  # type: ignore[no-any-return]
+
+    def _imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int,
+              ordered: bool) -> IMapIterator:
+        items, futures = self._submit_chunks(func, iterable, "map", chunksize)
+        iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
+        self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
+        return iterator
+
+    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+        """An iterator over ``func(x)`` for each element, in order, each as soon as it (and those before it)
+        finished.
+        """
+        return self._imap(func, iterable, chunksize, ordered=True)
+
+    def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+                       chunksize: int = 1) -> Iterator[Any]:
+        """An iterator over ``func(x)`` for each element, in the order the results arrive."""
+        return self._imap(func, iterable, chunksize, ordered=False)
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Accept no more tasks; the submitted ones keep running (``join`` waits for them)."""
+        if self._state == RUN:
+            self._state = CLOSE
+
+    def terminate(self) -> None:
+        """Cancel unfinished tasks (their results raise ``JobCancelledError``) and release the workers."""
+        self._state = TERMINATE
+        self._finalizer()
+
+    def join(self) -> None:
+        """Wait for every submitted task (and its callback) after ``close()`` or ``terminate()``."""
+        if self._state == RUN:
+            raise ValueError("Pool is still running")
+        for result in list(self._cache):
+            if isinstance(result, ApplyResult):
+                result.wait()
+            else:
+                with result._cond:
+                    while not result.ready():
+                        result._cond.wait()
+        self._finalizer()
+
+    def __enter__(self) -> Pool:
+        self._check_running()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.terminate()
+
+    def __reduce__(self) -> Any:
+        raise NotImplementedError("pool objects cannot be passed between processes or pickled")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__} state={self._state} pool_size={self._processes}>"

@@ -1,0 +1,267 @@
+"""The store interface that holds all state shared by ``lithops.multiprocessing`` objects, and reaching a store.
+
+Every shared object (queue, lock, value, manager dict, pipe ...) is a few keys in a store. Two implementations
+sit behind :class:`Store`: Redis (:mod:`.redisstore`, for workers on other machines) and a small server started in
+the driver on 127.0.0.1 (:mod:`.localstore`, zero set-up on localhost). A store is named by a *descriptor*, a
+JSON-able dict (``{"kind": "redis", "host": ..., ...}`` or ``{"kind": "local", "address": ..., "authkey": ...}``)
+that travels inside pickled objects and in the ``LITHOPS_MULTIPROCESSING_STORE`` environment variable of workers;
+:func:`connect` turns it back into a client, one per descriptor and process.
+
+The operations are Redis-like on purpose: values are bytes, a key holds a string, a list or a map, empty lists
+and maps do not exist, and a few compound operations (``wake``, ``release_token`` ...) are atomic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import uuid
+import weakref
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from lithops.errors import LithopsError
+
+#: Environment variable holding the descriptor (JSON) of the store that workers of this driver use.
+STORE_ENV = "LITHOPS_MULTIPROCESSING_STORE"
+#: Prefix of every key lithops.multiprocessing writes.
+KEY_PREFIX = "lithops:mp"
+
+
+class StoreError(LithopsError):
+    """A store operation failed."""
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """The store cannot be reached."""
+
+
+class Store:
+    """Operations on shared state. Values are ``bytes``; keys are ``str``.
+
+    Blocking operations take ``timeout`` in seconds: ``None`` waits for ever. Implementations override every
+    method below (the local client forwards them by name to the server's in-memory store).
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, descriptor: dict[str, Any]) -> None:
+        self.descriptor = descriptor
+
+    # -- strings -------------------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        """The string at ``key``, or None."""
+        raise NotImplementedError
+
+    def set(self, key: str, value: bytes) -> None:
+        """Store a string at ``key``."""
+        raise NotImplementedError
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys of any type; return how many existed."""
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds anything."""
+        raise NotImplementedError
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` to the integer at ``key`` (missing: 0) and return the new value."""
+        raise NotImplementedError
+
+    def getrange(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (inclusive) of the string at ``key``."""
+        raise NotImplementedError
+
+    def setrange(self, key: str, offset: int, value: bytes) -> None:
+        """Overwrite the string at ``key`` from ``offset`` (padding with zero bytes)."""
+        raise NotImplementedError
+
+    # -- lists -----------------------------------------------------------------------------------------------
+    def rpush(self, key: str, *values: bytes) -> int:
+        """Append to the list at ``key``; return its new length."""
+        raise NotImplementedError
+
+    def lpush(self, key: str, *values: bytes) -> int:
+        """Prepend to the list at ``key`` (each value in turn); return its new length."""
+        raise NotImplementedError
+
+    def lpop(self, key: str) -> bytes | None:
+        """Remove and return the first element, or None."""
+        raise NotImplementedError
+
+    def rpop(self, key: str) -> bytes | None:
+        """Remove and return the last element, or None."""
+        raise NotImplementedError
+
+    def blpop(self, key: str, timeout: float | None) -> bytes | None:
+        """Remove and return the first element, waiting up to ``timeout`` (> 0, or None: for ever)."""
+        raise NotImplementedError
+
+    def llen(self, key: str) -> int:
+        """Length of the list at ``key``."""
+        raise NotImplementedError
+
+    def lrange(self, key: str, start: int, stop: int) -> list[bytes]:
+        """Elements ``start`` to ``stop`` inclusive (negative counts from the end)."""
+        raise NotImplementedError
+
+    def lindex(self, key: str, index: int) -> bytes | None:
+        """The element at ``index`` (negative counts from the end), or None if out of range."""
+        raise NotImplementedError
+
+    def lset(self, key: str, index: int, value: bytes) -> bool:
+        """Replace the element at ``index``; False if out of range."""
+        raise NotImplementedError
+
+    def list_replace(self, key: str, expected: list[bytes] | None, values: list[bytes]) -> bool:
+        """Replace the whole list with ``values`` if it still equals ``expected`` (None: unconditionally)."""
+        raise NotImplementedError
+
+    def push_bounded(self, key: str, value: bytes, limit: int, waiters: str, wid: str) -> bool:
+        """Append ``value`` if the list holds fewer than ``limit`` elements; else register ``wid`` in the list
+        ``waiters`` (unless ``wid`` is empty) and return False.
+        """
+        raise NotImplementedError
+
+    # -- ordered maps ------------------------------------------------------------------------------------------
+    def map_set(self, key: str, items: list[tuple[bytes, bytes]]) -> None:
+        """Set fields; new fields go after the existing ones, replaced fields keep their place."""
+        raise NotImplementedError
+
+    def map_get(self, key: str, field: bytes) -> bytes | None:
+        """The value of ``field``, or None."""
+        raise NotImplementedError
+
+    def map_setdefault(self, key: str, field: bytes, value: bytes) -> bytes:
+        """Set ``field`` unless present; return its value."""
+        raise NotImplementedError
+
+    def map_pop(self, key: str, field: bytes) -> bytes | None:
+        """Remove ``field`` and return its value, or None if absent."""
+        raise NotImplementedError
+
+    def map_popitem(self, key: str) -> tuple[bytes, bytes] | None:
+        """Remove and return the last inserted field and its value, or None if empty."""
+        raise NotImplementedError
+
+    def map_items(self, key: str) -> list[tuple[bytes, bytes]]:
+        """All fields and values, in insertion order."""
+        raise NotImplementedError
+
+    def map_len(self, key: str) -> int:
+        """Number of fields."""
+        raise NotImplementedError
+
+    def map_contains(self, key: str, field: bytes) -> bool:
+        """Whether ``field`` is set."""
+        raise NotImplementedError
+
+    # -- waking blocked processes ------------------------------------------------------------------------
+    def release_token(self, key: str, limit: int) -> bool:
+        """Append a token to the list at ``key`` unless it already holds ``limit`` (0: no limit)."""
+        raise NotImplementedError
+
+    def wake(self, waiters: str, n: int, value: bytes) -> int:
+        """Pop up to ``n`` (negative: all) waiter ids from the list ``waiters`` and push ``value`` to each
+        one's list ``<waiters>:<id>``, atomically; return how many were woken.
+        """
+        raise NotImplementedError
+
+    def remove_waiter(self, waiters: str, wid: str) -> bool:
+        """Remove ``wid`` from the list ``waiters``; False if it was not there (it was woken)."""
+        raise NotImplementedError
+
+    # -- administration ----------------------------------------------------------------------------------
+    def keys(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (the store itself is not affected)."""
+
+    # -- helpers built on the operations --------------------------------------------------------------------
+    def pop_wait(self, key: str, timeout: float | None) -> bytes | None:
+        """Pop the first element, waiting up to ``timeout`` seconds (None: for ever; <= 0: not at all)."""
+        if timeout is not None and timeout <= 0:
+            return self.lpop(key)
+        return self.blpop(key, timeout)
+
+    def new_key(self, kind: str) -> str:
+        """A fresh key for an object of ``kind`` created in this process."""
+        return f"{KEY_PREFIX}:{_session()}:{next(_counter)}:{kind}"
+
+
+#: Names of the operations a store implements (what the local store server accepts).
+OPERATIONS = (
+    "get", "set", "delete", "exists", "incr", "getrange", "setrange",
+    "rpush", "lpush", "lpop", "rpop", "blpop", "llen", "lrange", "lindex", "lset", "list_replace", "push_bounded",
+    "map_set", "map_get", "map_setdefault", "map_pop", "map_popitem", "map_items", "map_len", "map_contains",
+    "release_token", "wake", "remove_waiter", "keys",
+)
+
+_counter = itertools.count(1)
+_session_id: tuple[int, str] | None = None
+_clients: dict[str, Store] = {}
+_clients_pid = 0
+_clients_lock = threading.Lock()
+
+
+def _session() -> str:
+    """An id unique to this process (renewed after a fork)."""
+    global _session_id
+    pid = os.getpid()
+    if _session_id is None or _session_id[0] != pid:
+        _session_id = (pid, uuid.uuid4().hex[:12])
+    return _session_id[1]
+
+
+def _descriptor_key(descriptor: dict[str, Any]) -> str:
+    return json.dumps(descriptor, sort_keys=True)
+
+
+def connect(descriptor: dict[str, Any]) -> Store:
+    """The client of the store named by ``descriptor`` (cached per process; a forked child makes its own)."""
+    global _clients_pid
+    key = _descriptor_key(descriptor)
+    with _clients_lock:
+        if _clients_pid != os.getpid():
+            _clients.clear()
+            _clients_pid = os.getpid()
+        client = _clients.get(key)
+    if client is not None:
+        return client
+    kind = descriptor.get("kind")
+    if kind == "local":
+        from lithops.multiprocessing.localstore import open_local_store
+
+        client = open_local_store(descriptor)
+    elif kind == "redis":
+        from lithops.multiprocessing.redisstore import RedisStore
+
+        client = RedisStore(descriptor)
+    else:
+        raise StoreError(f"unknown lithops.multiprocessing store kind {kind!r} in {descriptor!r}.")
+    with _clients_lock:
+        return _clients.setdefault(key, client)
+
+
+def store_from_env() -> Store | None:
+    """The store named by ``LITHOPS_MULTIPROCESSING_STORE`` (set in workers), or None."""
+    raw = os.environ.get(STORE_ENV)
+    if not raw:
+        return None
+    return connect(json.loads(raw))
+
+
+def delete_quietly(store_ref: weakref.ReferenceType[Store] | Store, keys: Iterable[str]) -> None:
+    """Delete ``keys``, ignoring an unreachable store (used by finalizers, possibly at interpreter exit)."""
+    store = store_ref() if isinstance(store_ref, weakref.ReferenceType) else store_ref
+    if store is None:
+        return
+    try:
+        store.delete(*keys)
+    except Exception:  # the store went away first (exit, driver gone): nothing is left to clean
+        pass

@@ -1,0 +1,577 @@
+"""Small programs in the style of the standard library's documentation examples.
+
+Each ``prog_*`` function takes a multiprocessing module (the standard library's, through a context, or
+``lithops.multiprocessing``) and returns what a user would look at: printed values, exceptions caught, exit codes.
+The comparison tests run every program with both and expect the same outcome. Functions that run in children
+live at module level so the standard library can pickle them by name.
+"""
+
+import multiprocessing
+import os
+import queue
+import re
+import sys
+import time
+
+import lithops.multiprocessing
+
+# -- functions run in workers ----------------------------------------------------------------------------------
+
+
+def square(x):
+    return x * x
+
+
+def divide(a, b):
+    return a / b
+
+
+def sleepy_square(delay, x):
+    time.sleep(delay)
+    return x * x
+
+
+def sleepy_identity(args):
+    delay, x = args
+    time.sleep(delay)
+    return x
+
+
+_offset = None
+
+
+def init_offset(value):
+    global _offset
+    _offset = value
+
+
+def add_offset(x):
+    return _offset + x
+
+
+def produce(q, n):
+    for i in range(n):
+        q.put(i)
+    q.put(None)
+
+
+def send_hello(conn):
+    conn.send([42, None, "hello"])
+    conn.close()
+
+
+def add_under_lock(counter, lock, times):
+    for _ in range(times):
+        with lock:
+            counter.value += 1
+
+
+def add_with_own_lock(total, times):
+    for _ in range(times):
+        with total.get_lock():
+            total.value += 1.5
+
+
+def fill_dict_reverse_list(d, lst):
+    d[1] = "1"
+    d["2"] = 2
+    d[0.25] = None
+    lst.reverse()
+
+
+def wait_then_report(event, q, name):
+    event.wait()
+    q.put(name)
+
+
+def cross_barrier(barrier, q):
+    q.put(barrier.wait())
+
+
+def consume_joinable(tasks, results):
+    while True:
+        item = tasks.get()
+        if item is None:
+            tasks.task_done()
+            break
+        results.put(item * 2)
+        tasks.task_done()
+
+
+def succeed():
+    pass
+
+
+def raise_value_error():
+    raise ValueError("boom")
+
+
+def exit_three():
+    sys.exit(3)
+
+
+def sleep_long():
+    time.sleep(60)
+
+
+def wait_for_value(cond, value, q):
+    with cond:
+        while value.value == 0:
+            cond.wait()
+        q.put(value.value)
+
+
+def negate_all(n, a):
+    n.value = 3.1415927
+    for i in range(len(a)):
+        a[i] = -a[i]
+
+
+def report_name(q, ours):
+    mp = lithops.multiprocessing if ours else multiprocessing
+    q.put(mp.current_process().name)
+
+
+def set_namespace(ns):
+    ns.y = ns.x + 1
+    ns.z = "set in child"
+
+
+def manager_queue_put(q):
+    for i in range(3):
+        q.put(i * 10)
+
+
+def hold_semaphore(sem, active, peak, lock):
+    with sem:
+        with lock:
+            active.value += 1
+            peak.value = max(peak.value, active.value)
+        time.sleep(0.2)
+        with lock:
+            active.value -= 1
+
+
+class _DoublerMixin:
+    def __init__(self, q, x):
+        super().__init__()
+        self.q = q
+        self.x = x
+
+    def run(self):
+        self.q.put(self.x * 2)
+
+
+class StdDoubler(_DoublerMixin, multiprocessing.context.ForkServerProcess):
+    pass
+
+
+class LithopsDoubler(_DoublerMixin, lithops.multiprocessing.Process):
+    pass
+
+
+def _is_ours(mp):
+    return mp is lithops.multiprocessing
+
+
+# -- the programs ----------------------------------------------------------------------------------------------
+
+
+def prog_pool_map(mp):
+    with mp.Pool(2) as p:
+        return p.map(square, range(10)), p.map(square, []), p.starmap(pow, [(2, 3), (3, 2)])
+
+
+def prog_pool_apply(mp):
+    with mp.Pool(2) as p:
+        ok = p.apply(divide, (6, 3))
+        r = p.apply_async(divide, (1, 0))
+        try:
+            r.get(timeout=60)
+            caught = None
+        except ZeroDivisionError as exc:
+            caught = type(exc).__name__
+        return ok, caught, r.ready(), r.successful(), p.apply_async(square, (7,)).get(timeout=60)
+
+
+def prog_pool_map_exception(mp):
+    with mp.Pool(2) as p:
+        try:
+            p.starmap(divide, [(1, 1), (1, 0), (2, 1)])
+        except ZeroDivisionError as exc:
+            return type(exc).__name__
+    return None
+
+
+def prog_imap_ordering(mp):
+    with mp.Pool(2) as p:
+        p.map(sleepy_identity, [(0.05, 0), (0.05, 0)], chunksize=1)  # both workers up before timing matters
+        ordered = list(p.imap(sleepy_identity, [(0.3, "a"), (0.0, "b"), (0.1, "c"), (0.0, "d")]))
+        it = p.imap_unordered(sleepy_identity, [(0.8, "slow"), (0.0, "fast")])
+        arrival = [next(it), next(it)]
+        chunked = list(p.imap(square, range(7), chunksize=3))
+        it = p.imap(sleepy_identity, [(1.0, "late")])
+        try:
+            it.next(timeout=0.05)
+            timed_out = False
+        except multiprocessing.TimeoutError:
+            timed_out = True
+        return ordered, arrival, chunked, timed_out, it.next(timeout=30)
+
+
+def prog_pool_callbacks(mp):
+    collected, errors = [], []
+    with mp.Pool(2) as p:
+        r = p.map_async(square, range(5), callback=collected.append)
+        value = r.get(timeout=60)
+        e = p.apply_async(divide, (1, 0), error_callback=errors.append)
+        e.wait(timeout=60)
+        p.close()
+        p.join()
+    return value, collected, [type(x).__name__ for x in errors], e.successful()
+
+
+def prog_pool_initializer(mp):
+    with mp.Pool(2, initializer=init_offset, initargs=(10,)) as p:
+        return p.map(add_offset, range(4)), p.apply(add_offset, (100,))
+
+
+def prog_pool_close_join(mp):
+    p = mp.Pool(2)
+    results = [p.apply_async(square, (i,)) for i in range(4)]
+    p.close()
+    try:
+        p.apply_async(square, (1,))
+        after_close = None
+    except ValueError as exc:
+        after_close = str(exc)
+    p.join()
+    running = mp.Pool(2)
+    try:
+        running.join()
+        join_running = None
+    except ValueError as exc:
+        join_running = str(exc)
+    running.terminate()
+    return [r.get() for r in results], after_close, join_running
+
+
+def prog_process_queue(mp):
+    q = mp.Queue()
+    p = mp.Process(target=produce, args=(q, 10))
+    p.start()
+    items = []
+    while True:
+        item = q.get(timeout=60)
+        if item is None:
+            break
+        items.append(item)
+    p.join()
+    return items, p.exitcode, p.is_alive()
+
+
+def prog_queue_timeouts(mp):
+    q = mp.Queue()
+    outcome = []
+    try:
+        q.get(timeout=0.1)
+    except queue.Empty:
+        outcome.append("Empty")
+    try:
+        q.get_nowait()
+    except queue.Empty:
+        outcome.append("Empty")
+    q.put_nowait("x")
+    outcome.append(q.get(timeout=10))
+    bounded = mp.Queue(1)
+    bounded.put(1)
+    try:
+        bounded.put(2, timeout=0.1)
+    except queue.Full:
+        outcome.append("Full")
+    try:
+        bounded.put_nowait(2)
+    except queue.Full:
+        outcome.append("Full")
+    outcome.append(bounded.get(timeout=10))
+    simple = mp.SimpleQueue()
+    simple.put({"a": 1})
+    outcome.append((simple.empty(), simple.get(), simple.empty()))
+    return outcome
+
+
+def prog_pipe(mp):
+    parent, child = mp.Pipe()
+    p = mp.Process(target=send_hello, args=(child,))
+    p.start()
+    message = parent.recv()
+    p.join()
+    child.close()
+    try:
+        parent.recv()
+        eof = False
+    except EOFError:
+        eof = True
+    reader, writer = mp.Pipe(duplex=False)
+    writer.send_bytes(b"0123456789", 2, 5)
+    writer.send({"x": 1})
+    got = reader.recv_bytes(), reader.poll(), reader.recv(), reader.poll(0.05)
+    errors = []
+    for call in (lambda: reader.send(1), lambda: writer.recv()):
+        try:
+            call()
+        except OSError:
+            errors.append("OSError")
+    return message, eof, got, errors, (reader.readable, reader.writable, writer.readable, writer.writable)
+
+
+def prog_lock_counter(mp):
+    counter = mp.Value("i", 0)
+    lock = mp.Lock()
+    procs = [mp.Process(target=add_under_lock, args=(counter, lock, 25)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    total = mp.Value("d", 0.0)
+    more = [mp.Process(target=add_with_own_lock, args=(total, 10)) for _ in range(2)]
+    for p in more:
+        p.start()
+    for p in procs + more:
+        p.join()
+    return counter.value, total.value, [p.exitcode for p in procs + more]
+
+
+def prog_value_array(mp):
+    num = mp.Value("d", 0.0)
+    arr = mp.Array("i", range(10))
+    p = mp.Process(target=negate_all, args=(num, arr))
+    p.start()
+    p.join()
+    chars = mp.Array("c", b"hello")
+    chars[0] = b"j"
+    raw = mp.RawArray("i", 3)
+    raw[1:3] = [7, 8]
+    errors = []
+    calls = (lambda: arr.__setitem__(0, 1.5), lambda: arr.__getitem__(10), lambda: raw.__setitem__(slice(0, 2), [1]))
+    for call in calls:
+        try:
+            call()
+        except (TypeError, IndexError, ValueError) as exc:
+            errors.append(type(exc).__name__)
+    return round(num.value, 7), arr[:], arr[-1], len(arr), chars.value, raw[:], list(raw), errors
+
+
+def prog_manager_dict_list(mp):
+    with mp.Manager() as manager:
+        d = manager.dict()
+        lst = manager.list(range(10))
+        p = mp.Process(target=fill_dict_reverse_list, args=(d, lst))
+        p.start()
+        p.join()
+        printed = str(d), str(lst)
+        d.update({"k": [1, 2]}, z=0)
+        lst.append(99)
+        lst[0] = -1
+        ops = (len(d), d.get("missing", "dflt"), d.pop("z"), sorted(map(str, d.keys())), 1 in d, lst[-1], len(lst),
+               lst[:3], d.setdefault("new", 5), d.setdefault("new", 6))
+        del d[1]
+        lst.sort()
+        lst.insert(0, "first")
+        lst.remove(99)
+        return printed, ops, d.copy(), lst[:3], lst.pop(), lst.pop(0), lst.index(2), lst.count(3)
+
+
+def prog_manager_namespace_queue(mp):
+    with mp.Manager() as manager:
+        ns = manager.Namespace(x=1)
+        p = mp.Process(target=set_namespace, args=(ns,))
+        p.start()
+        p.join()
+        q = manager.Queue()
+        p = mp.Process(target=manager_queue_put, args=(q,))
+        p.start()
+        p.join()
+        items = [q.get(timeout=10) for _ in range(3)]
+        value = manager.Value("i", 5)
+        value.value += 1
+        try:
+            missing = ns.missing
+        except AttributeError:
+            missing = "AttributeError"
+        return (ns.x, ns.y, ns.z), items, value.value, missing
+
+
+def prog_event(mp):
+    event = mp.Event()
+    q = mp.Queue()
+    procs = [mp.Process(target=wait_then_report, args=(event, q, f"p{i}")) for i in range(2)]
+    for p in procs:
+        p.start()
+    waited = event.wait(0.2)
+    time.sleep(0.2)
+    empty_before = q.empty()
+    event.set()
+    names = sorted(q.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join()
+    after = event.is_set(), event.wait(0.01)
+    event.clear()
+    return waited, empty_before, names, after, event.is_set()
+
+
+def prog_barrier(mp):
+    barrier = mp.Barrier(3)
+    q = mp.Queue()
+    procs = [mp.Process(target=cross_barrier, args=(barrier, q)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    indexes = sorted(q.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join()
+    lonely = mp.Barrier(2, timeout=0.2)
+    try:
+        lonely.wait()
+        broken = None
+    except Exception as exc:
+        broken = type(exc).__name__
+    return indexes, barrier.parties, barrier.n_waiting, barrier.broken, broken, lonely.broken
+
+
+def prog_joinable_queue(mp):
+    tasks = mp.JoinableQueue()
+    results = mp.Queue()
+    workers = [mp.Process(target=consume_joinable, args=(tasks, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for i in range(10):
+        tasks.put(i)
+    for _ in workers:
+        tasks.put(None)
+    tasks.join()
+    done = sorted(results.get(timeout=10) for _ in range(10))
+    for w in workers:
+        w.join()
+    try:
+        tasks.task_done()
+        extra = None
+    except ValueError as exc:
+        extra = str(exc)
+    return done, extra
+
+
+def prog_process_exitcodes(mp):
+    procs = [mp.Process(target=t) for t in (succeed, raise_value_error, exit_three)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    sleeper = mp.Process(target=sleep_long, daemon=True)
+    before = sleeper.exitcode, sleeper.is_alive()
+    sleeper.start()
+    alive = sleeper.is_alive()
+    sleeper.terminate()
+    sleeper.join()
+    try:
+        sleeper.start()
+        restart = None
+    except AssertionError as exc:
+        restart = str(exc)
+    return [p.exitcode for p in procs], before, alive, sleeper.is_alive(), sleeper.exitcode, restart
+
+
+def prog_process_names(mp):
+    q = mp.Queue()
+    named = mp.Process(target=report_name, args=(q, _is_ours(mp)), name="worker-x")
+    named.start()
+    name = q.get(timeout=60)
+    named.join()
+    unnamed = mp.Process(target=succeed)
+    doubler = (LithopsDoubler if _is_ours(mp) else StdDoubler)(q, 21)
+    doubler.start()
+    doubled = q.get(timeout=60)
+    doubler.join()
+    return (name, bool(re.fullmatch(r"\w*Process-\d+", unnamed.name)), doubled, doubler.exitcode,
+            mp.current_process().name, isinstance(doubler.pid, int), unnamed.pid)
+
+
+def prog_condition(mp):
+    cond = mp.Condition()
+    value = mp.Value("i", 0)
+    q = mp.Queue()
+    procs = [mp.Process(target=wait_for_value, args=(cond, value, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    time.sleep(0.3)
+    with cond:
+        value.value = 7
+        cond.notify_all()
+    got = sorted(q.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join()
+    with cond:
+        timed = cond.wait(0.05)
+        ready = cond.wait_for(lambda: value.value == 7, timeout=0.05)
+    errors = []
+    for call in (cond.notify, lambda: cond.wait(0.01)):
+        try:
+            call()
+        except (AssertionError, RuntimeError) as exc:
+            errors.append(type(exc).__name__)
+    return got, timed, ready, errors
+
+
+def prog_locks_and_semaphores(mp):
+    lock = mp.Lock()
+    outcome = [lock.acquire(), lock.acquire(False), lock.acquire(timeout=0.05)]
+    lock.release()
+    try:
+        lock.release()
+    except ValueError:
+        outcome.append("ValueError")
+    rlock = mp.RLock()
+    outcome += [rlock.acquire(), rlock.acquire()]
+    rlock.release()
+    rlock.release()
+    try:
+        rlock.release()
+    except AssertionError:
+        outcome.append("AssertionError")
+    sem = mp.Semaphore(2)
+    outcome += [sem.acquire(), sem.acquire(), sem.acquire(False), sem.acquire(timeout=0.05)]
+    sem.release()
+    sem.release()
+    sem.release()
+    outcome.append(sem.get_value())
+    bounded = mp.BoundedSemaphore(1)
+    try:
+        bounded.release()
+    except ValueError:
+        outcome.append("ValueError")
+    with bounded:
+        outcome.append(bounded.get_value())
+    return outcome
+
+
+def prog_semaphore_limits_concurrency(mp):
+    sem = mp.Semaphore(2)
+    lock = mp.Lock()
+    active, peak = mp.Value("i", 0, lock=False), mp.Value("i", 0, lock=False)
+    procs = [mp.Process(target=hold_semaphore, args=(sem, active, peak, lock)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return peak.value <= 2, active.value, [p.exitcode for p in procs]
+
+
+PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
+
+
+def stdlib():
+    """The standard library, through a forkserver context (the test process runs threads; fork would copy them)."""
+    return multiprocessing.get_context("forkserver")
+
+
+if __name__ == "__main__":  # a quick manual run: python mp_programs.py
+    for name, program in PROGRAMS.items():
+        print(name, program(stdlib()) == program(lithops.multiprocessing), file=sys.stderr)
+    print(os.getpid())
