@@ -16,10 +16,12 @@ EMPTY_CONFIG = str(DATA_DIR / "empty_config.yaml")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _session_config_file() -> Iterator[None]:
-    """Module- and session-scoped executors must not read a developer's own ~/.lithops/config either."""
+def _session_config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped executors must not read a developer's own ~/.lithops/config either, nor
+    write to their job log and call logs (lithops.local_state)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LITHOPS_CONFIG_FILE", EMPTY_CONFIG)
+        mp.setenv("LITHOPS_STATE_DIR", str(tmp_path_factory.mktemp("lithops-state")))
         yield
 
 

@@ -117,6 +117,13 @@ def _load(config_data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     return load_yaml_config(filename), f"config file {filename}"
 
 
+def load_config_source(config_data: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """The config as discovered (or as given), before validation, and its source as error messages name it
+    (for example ``config file /home/me/.lithops/config``).
+    """
+    return _load(config_data)
+
+
 def _check_value(section: str, key: str, value: Any, spec: ConfigKey, source: str) -> Any:
     types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
     if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from lithops.futures import FuturesList, ResponseFuture
 from lithops.job.builder import create_job
 from lithops.job.job import JobRequest, call_id_of, job_prefix
 from lithops.job.partitioner import Partitioner, data_param, wants_partitioning
+from lithops.local_state import record_job_finished, record_job_submitted
 from lithops.monitor import JobMonitor
 from lithops.plugins.manager import get_registry
 from lithops.storage.chunks import ObjectChunk
@@ -125,7 +127,9 @@ class FunctionExecutor:
         self._internal_storage: Any = None
         self.executor_id = create_executor_id()
         self.monitor = JobMonitor(self.executor_id, float(lithops_cfg.get("monitoring_interval") or 2))
+        self.monitor.max_workers = self.compute.max_workers
         self.futures: list[ResponseFuture] = []
+        self._jobs: dict[str, dict[str, Any]] = {}  # job id -> function name, memory, submission time
         self.last_call: str | None = None
         self._job_counter = itertools.count()
         self._cleaned_jobs: set[str] = set()
@@ -213,7 +217,21 @@ class FunctionExecutor:
             self.monitor.fail(futures, error)
             raise error from exc
         self.monitor.mark_invoked(futures)
+        self._record(job, futures)
         logger.debug("ExecutorID %s | JobID %s - %d calls submitted", self.executor_id, job.job_id, len(futures))
+
+    def _record(self, job: JobRequest, futures: list[ResponseFuture]) -> None:
+        """Remember a submitted job for job_summary() and plot(), and in this machine's job log."""
+        self._jobs[job.job_id] = {"function": job.function_name, "runtime_memory": job.runtime_memory,
+                                  "submitted": job.submitted}
+        record_job_submitted(job.job_key, job.function_name, len(futures), self.backend,
+                             self.storage_config["backend"], job.submitted)
+
+        def finished() -> None:
+            failed = sum(1 for f in futures if f.error)
+            record_job_finished(job.job_key, len(futures) - failed, failed)
+
+        self.monitor.when_job_done(futures, finished)
 
     def _submit(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> FuturesList:
         job = self._build(job_id, func, iterdata, **options)
@@ -451,17 +469,49 @@ class FunctionExecutor:
         return result
 
     # -- housekeeping --------------------------------------------------------------------------------------
-    def job_summary(self, cloud_objects_n: int = 0) -> list[dict[str, Any]]:
-        """One row per job: calls, finished, failed, and the summed function time in seconds."""
+    def job_summary(self, cloud_objects_n: int = 0, dst: str | None = None) -> list[dict[str, Any]]:
+        """One row per job: function, calls, finished, failed, memory, the summed and the average function time
+        in seconds.
+
+        With ``dst``, the rows are also written to that CSV file, followed by a ``Summary`` row of totals whose
+        ``cloud_objects`` column is ``cloud_objects_n`` (the number of storage objects the jobs used, as you
+        count them).
+        """
         rows: dict[str, dict[str, Any]] = {}
+        timed: dict[str, int] = {}  # job id -> calls that report a function time
         for f in self.futures:
-            row = rows.setdefault(f.job_id, {"executor_id": self.executor_id, "job_id": f.job_id, "calls": 0,
-                                             "finished": 0, "failed": 0, "func_exec_time": 0.0})
+            info = self._jobs.get(f.job_id, {})
+            row = rows.setdefault(f.job_id, {"executor_id": self.executor_id, "job_id": f.job_id,
+                                             "function": info.get("function", ""), "calls": 0, "finished": 0,
+                                             "failed": 0, "runtime_memory": info.get("runtime_memory"),
+                                             "func_exec_time": 0.0, "avg_func_exec_time": 0.0})
             row["calls"] += 1
             row["finished"] += int(f.finished)
             row["failed"] += int(f.error)
-            row["func_exec_time"] += float(f.stats.get("worker_func_exec_time", 0.0))
+            if "worker_func_exec_time" in f.stats:
+                row["func_exec_time"] += float(f.stats["worker_func_exec_time"])
+                timed[f.job_id] = timed.get(f.job_id, 0) + 1
+        for job_id, row in rows.items():
+            row["avg_func_exec_time"] = row["func_exec_time"] / timed[job_id] if timed.get(job_id) else 0.0
+        if dst is not None:
+            _write_summary_csv(dst, list(rows.values()), cloud_objects_n, sum(timed.values()))
         return list(rows.values())
+
+    def plot(self, fs: ResponseFuture | Iterable[ResponseFuture] | None = None, dst: str | None = None,
+             figsize: tuple[float, float] = (10, 6)) -> list[str]:
+        """Draw the execution timeline and histogram of finished calls as PNG images; return their paths.
+
+        ``dst`` is a path prefix: the images are ``<dst>_timeline.png`` and ``<dst>_histogram.png`` (default:
+        ``./plots/<unix time>_...``). Needs matplotlib: ``pip install 'lithops-core[plot]'``.
+        """
+        from lithops.plots import create_histogram, create_timeline, plottable
+
+        futures = plottable(self.futures if fs is None else fs)
+        if not futures:
+            logger.info("ExecutorID %s - no finished calls to plot", self.executor_id)
+            return []
+        logger.info("ExecutorID %s - creating execution plots", self.executor_id)
+        return [create_timeline(futures, dst, figsize), create_histogram(futures, dst, figsize)]
 
     def clean(
         self,
@@ -490,6 +540,25 @@ class FunctionExecutor:
                 self._cleaned_jobs.add(job_id)  # a running job is skipped: it still needs its data
         if cs and clean_cloudobjects:
             self.storage.delete_cloudobjects(cs)
+
+
+def _write_summary_csv(dst: str, rows: list[dict[str, Any]], cloud_objects_n: int, timed: int) -> None:
+    import csv
+
+    columns = ["executor_id", "job_id", "function", "calls", "finished", "failed", "runtime_memory",
+               "func_exec_time", "avg_func_exec_time", "cloud_objects"]
+    total_time = sum(r["func_exec_time"] for r in rows)
+    summary = {"executor_id": rows[0]["executor_id"] if rows else "", "job_id": "Summary",
+               "calls": sum(r["calls"] for r in rows), "finished": sum(r["finished"] for r in rows),
+               "failed": sum(r["failed"] for r in rows), "func_exec_time": total_time,
+               "avg_func_exec_time": total_time / timed if timed else 0.0, "cloud_objects": cloud_objects_n}
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(dst)))
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.expanduser(dst), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerow(summary)
 
 
 class LocalhostExecutor(FunctionExecutor):

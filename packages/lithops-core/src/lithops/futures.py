@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from lithops.errors import JobCancelledError
@@ -102,6 +103,7 @@ class ResponseFuture:
         if self.finished:
             return
         self.stats.update(status.stats)
+        self.stats["host_status_done_tstamp"] = time.time()
         if status.success:
             self._output = status.output
             if status.stats.get("new_futures"):
@@ -153,6 +155,18 @@ class ResponseFuture:
             self._exception_bytes = None
         return self._exception
 
+    def logs(self, timeout: float | None = None) -> str:
+        """Wait for the call; return what it printed (its stdout and stderr, interleaved), or ``''``.
+
+        Also for a call that failed, timed out or whose worker died (on localhost, the output up to the crash).
+        The output is kept on the client's machine until ``lithops clean`` (see docs/user-guide.md).
+        """
+        self._wait_finished(timeout)
+        from lithops.local_state import read_call_log
+
+        data = read_call_log(self.job_key, self.call_id)
+        return data.decode("utf-8", errors="replace") if data else ""
+
     def status(
         self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False
     ) -> dict[str, Any]:
@@ -180,6 +194,7 @@ class ResponseFuture:
                 self._result = serialize.loads(self._output or b"")
                 self._output = None
                 self._state = ResponseFuture.State.Done
+                self.stats["host_result_done_tstamp"] = time.time()
             return self._result
 
     # -- pickling: a future copied elsewhere keeps its state, not its executor ---------------------------

@@ -18,6 +18,7 @@ from lithops.errors import ProtocolMismatchError, WorkerDiedError
 from lithops.futures import CHANGED, ResponseFuture
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus, encode_exception
+from lithops.local_state import save_call_log
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class JobMonitor:
         self._stop = threading.Event()
         self._scheduler: ThreadPoolExecutor | None = None
         self.storage_requests = 0
+        #: How many calls the executor's backend runs at once (the progress bar's estimate of running calls).
+        self.max_workers: int | None = None
+        self._job_watches: dict[str, _Deferred] = {}  # job id -> what runs when its last call finishes
 
     def register(self, futures: list[ResponseFuture]) -> None:
         """Route statuses of these futures' calls to them."""
@@ -81,6 +85,9 @@ class JobMonitor:
 
     def report(self, status: CallStatus) -> None:
         """Record a call's outcome (thread-safe; backends call this)."""
+        if status.logs:  # output that came inline (or from storage): keep it where future.logs() finds it
+            save_call_log(status.job_key, status.call_id, status.logs)
+            status.logs = None
         ready: list[_Deferred] = []
         with CHANGED:
             polled = self._polled.get(status.job_key)
@@ -109,6 +116,12 @@ class JobMonitor:
 
     def _finished(self, future: ResponseFuture) -> list[_Deferred]:
         ready = []
+        watch = self._job_watches.get(future.job_id)
+        if watch is not None:
+            watch.remaining -= 1
+            if watch.remaining == 0:
+                del self._job_watches[future.job_id]
+                ready.append(watch)
         for dep in future._dependents or ():
             dep.remaining -= 1
             if dep.remaining == 0:
@@ -131,13 +144,32 @@ class JobMonitor:
             ready = [dep] if dep.remaining == 0 else []
         self._run_deferred(ready)
 
+    def when_job_done(self, futures: list[ResponseFuture], callback: Callable[[], None]) -> None:
+        """Run ``callback`` (in a helper thread) once every future of one job has finished.
+
+        Like :meth:`after` for all the futures of a job, but with one counter for the job instead of
+        bookkeeping on each future.
+        """
+        if not futures:
+            return
+        with CHANGED:
+            watch = _Deferred([], callback)
+            watch.remaining = sum(1 for f in futures if not f.finished)
+            if watch.remaining:
+                self._job_watches[futures[0].job_id] = watch
+                return
+        self._run_deferred([watch])
+
     def _run_deferred(self, ready: list[_Deferred]) -> None:
         if not ready:
             return
         if self._scheduler is None:
             self._scheduler = ThreadPoolExecutor(1, thread_name_prefix=f"lithops-{self.executor_id}-deps")
         for dep in ready:
-            self._scheduler.submit(dep.callback)
+            try:
+                self._scheduler.submit(dep.callback)
+            except RuntimeError:  # the executor was closed; calls that finish afterwards still start dependents
+                threading.Thread(target=dep.callback, daemon=True).start()
 
     # -- storage polling ---------------------------------------------------------------------------------
     def watch_storage(self, job: JobRequest, storage: Any, bucket: str) -> None:
@@ -184,10 +216,15 @@ class JobMonitor:
                                   exception=encode_exception(exc))
             if status.output_key:
                 status.output = polled.storage.get_object(polled.bucket, status.output_key)
+            if status.logs_key:
+                try:
+                    status.logs = polled.storage.get_object(polled.bucket, status.logs_key)
+                except Exception as exc:  # the call's outcome matters more than its output
+                    status.logs = f"[lithops: the call's output could not be read from storage: {exc}]\n".encode()
             return status
 
         for status in pool.map(fetch, new):
-            self.storage_requests += 1 + (1 if status.output_key else 0)
+            self.storage_requests += 1 + (1 if status.output_key else 0) + (1 if status.logs_key else 0)
             polled.last_progress = time.time()
             self.report(status)
         if polled.missing and time.time() > polled.deadline:

@@ -9,6 +9,7 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
+from lithops import progress
 from lithops.errors import WaitTimeoutError
 from lithops.futures import CHANGED, FuturesList, ResponseFuture
 
@@ -76,7 +77,8 @@ def wait(
             calls keep running (their futures stay usable).
         threadpool_size: accepted for compatibility (statuses are pushed to futures: nothing to tune).
         wait_dur_sec: accepted for compatibility (nothing is polled here).
-        show_progressbar: accepted for compatibility.
+        show_progressbar: draw a progress bar on stderr while waiting, if it is a terminal
+            (:mod:`lithops.progress`).
         internal_storage: accepted for compatibility.
         job_monitor: accepted for compatibility.
     """
@@ -85,35 +87,45 @@ def wait(
         return FuturesList(), FuturesList()
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     pending = list(futures)
-    total, finished = len(futures), 0
-    while True:
-        with CHANGED:
-            still: list[ResponseFuture] = []
-            for f in pending:
-                if not f.finished:
-                    still.append(f)
-                    continue
-                finished += 1
-                if f._new_futures:
-                    total += len(f._new_futures)
-                    pending.extend(f._new_futures)  # checked in this same pass (they are usually done)
-                if f.error and throw_except:
-                    raise f.exception()  # type: ignore[misc]
-            pending = still
-            if finished >= _needed(return_when, total):
-                break
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeoutError(
-                    f"timeout of {timeout:g} s exceeded waiting for calls to finish ({finished} of {total} "
-                    f"done). The calls keep running: wait again, or raise timeout."
-                )
-            CHANGED.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
-        if len(pending) > 1000:
-            # Let statuses accumulate rather than rescanning per status; a rescan costs time in proportion to
-            # len(pending) (holding CHANGED), so pause in proportion too, keeping rescans a small share of the time.
-            pause = min(0.1, max(0.005, len(pending) * 2e-6))
-            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+    total, finished, failed = len(futures), 0, 0
+    with progress.progress_bar(total, show_progressbar and return_when != ALWAYS) as bar:
+        capacity = progress.capacity(futures) if bar is not None else None
+        longest = 1.0 if bar is None else progress.REFRESH_SEC
+        while True:
+            with CHANGED:
+                still: list[ResponseFuture] = []
+                for f in pending:
+                    if not f.finished:
+                        still.append(f)
+                        continue
+                    finished += 1
+                    if f._new_futures:
+                        total += len(f._new_futures)
+                        pending.extend(f._new_futures)  # checked in this same pass (they are usually done)
+                    if f.error:
+                        failed += 1
+                        if throw_except:
+                            raise f.exception()  # type: ignore[misc]
+                pending = still
+                if finished >= _needed(return_when, total):
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise WaitTimeoutError(
+                        f"timeout of {timeout:g} s exceeded waiting for calls to finish ({finished} of {total} "
+                        f"done). The calls keep running: wait again, or raise timeout."
+                    )
+                CHANGED.wait(timeout=longest if remaining is None else min(longest, remaining))
+            if bar is not None and bar.due():
+                bar.draw(finished, progress.running(pending, capacity), failed, total)
+            if len(pending) > 1000:
+                # Let statuses accumulate rather than rescanning per status; a rescan costs time in proportion to
+                # len(pending) (holding CHANGED), so pause in proportion too, keeping rescans a small share of the
+                # time.
+                pause = min(0.1, max(0.005, len(pending) * 2e-6))
+                time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+        if bar is not None:
+            bar.draw(finished, progress.running(pending, capacity), failed, total, final=True)
     futures = _expand(futures)
     done = [f for f in futures if f.finished]
     if download_results:

@@ -15,6 +15,8 @@ COMPUTE_CONFIG = {
     "max_workers": ConfigKey(type=(int, type(None)), default=None, minimum=1,
                              doc="used as worker_processes when that is not set"),
     "runtime_memory": ConfigKey(type=(int, type(None)), default=None, doc="accepted for compatibility; not enforced"),
+    "echo_output": ConfigKey(type=bool, default=True,
+                             doc="copy what calls print to the client's stdout as they print it"),
 }
 STORAGE_CONFIG = {
     "storage_root": ConfigKey(type=str, default=os.path.join(TEMP_DIR, "storage"),

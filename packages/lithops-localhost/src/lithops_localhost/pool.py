@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from lithops.errors import BackendError, FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
 from lithops.job.status import CallStatus, encode_exception
+from lithops.local_state import job_logs_dir, running_log_path
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class _Job:
             "config": job.config,
             "storage_backend": job.storage_backend,
             "host_submit_tstamp": job.submitted,
+            # each call's output goes to a file on this machine (kept if its worker dies), maybe echoed too
+            "log_dir": job_logs_dir(job.job_key),
+            "log_echo": bool((job.config.get("localhost") or {}).get("echo_output", True)),
         }
         self.next = 0
         self.requeued: deque[int] = deque()
@@ -343,6 +347,7 @@ class LocalPool:
             if 0 <= running < len(w.outstanding):
                 state, index = w.outstanding[running]
                 del w.outstanding[running]
+                _keep_partial_output(state, index, w.proc.pid)
                 if error is None:
                     error = WorkerDiedError(
                         f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
@@ -434,6 +439,20 @@ class LocalPool:
                 w.proc.wait()
             w.conn.close()
             w.progress.close()
+
+
+def _keep_partial_output(state: _Job, index: int, pid: int) -> None:
+    """Give the call a dead worker was running what it printed before dying, as its log."""
+    log_dir = str(state.meta["log_dir"])
+    scratch = running_log_path(log_dir, pid)
+    try:
+        if os.path.getsize(scratch):
+            os.makedirs(log_dir, exist_ok=True)
+            os.replace(scratch, os.path.join(log_dir, f"{call_id_of(index)}.log"))
+        else:
+            os.unlink(scratch)
+    except OSError:  # it printed nothing (no scratch file), or the logs folder is gone
+        pass
 
 
 def worker_environment(python: str) -> dict[str, str]:

@@ -17,7 +17,8 @@ import time
 from multiprocessing.connection import Connection
 
 from lithops.job.status import CallStatus
-from lithops.worker.calls import CallRunner
+from lithops.local_state import register_worker
+from lithops.worker.calls import CallRunner, keep_output_captured
 
 #: A finished call's status is sent at once if the call took longer than this (seconds) ...
 SLOW_CALL_SEC = 0.005
@@ -122,6 +123,8 @@ def main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     progress = mmap.mmap(int(sys.argv[2]), 8) if len(sys.argv) > 2 else None
+    register_worker("localhost", python=sys.executable)  # for `lithops worker list`; removed at exit
+    keep_output_captured()  # this process only runs calls: fds 1 and 2 stay on the capture file between them
     serve(Connection(int(sys.argv[1])), progress)
 
 

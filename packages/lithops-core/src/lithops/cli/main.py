@@ -1,33 +1,67 @@
-"""``lithops``: command line entry point. Errors are one readable line with the fix; ``--debug`` shows tracebacks."""
+"""``lithops``: the command line. Each command group lives in its own module of this package.
+
+Every error a command hits is one line on stderr (``Error: ...``, saying what to do) and exit code 1; with
+``--debug`` (before or after the command name) the traceback is shown instead.
+"""
 
 from __future__ import annotations
 
-import getpass
 import sys
+import warnings
 from typing import Any
 
 import click
 
+from lithops.cli import clean, config, jobs, logs, plugins, runtime, selftest, storage, workers
+from lithops.cli.common import DEBUG_KEY, _set_debug, backend_options, log_level
 from lithops.errors import LithopsError
 
 
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, LithopsError):
+        return str(exc)  # written for users: says what to do (a pip line may follow on its own line)
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}. Run the command again with --debug to see where it happened."
+
+
+#: Raised by click >= 8.2 for a group called without a command (its message is the group's help).
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    c for c in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if c is not None)
+
+
 class _Group(click.Group):
-    """Turns Lithops errors into one line on stderr and exit code 1, unless --debug."""
+    """Turns any error into one line on stderr and exit code 1, unless ``--debug``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LithopsError as exc:
-            if ctx.params.get("debug"):
+        except _NO_ARGS_IS_HELP:
+            raise  # `lithops storage` alone: the group's help
+        except click.exceptions.UsageError as exc:  # a missing argument, a bad option value, an unknown command
+            if ctx.meta.get(DEBUG_KEY):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"Error: {exc.format_message()} See '{where} --help'.", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # --help, --version and the like: click's own way
+        except KeyboardInterrupt:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            click.echo(f"Error: {_one_line(exc)}", err=True)
             sys.exit(1)
 
 
 @click.group(cls=_Group)
-@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show tracebacks and debug logs.")
 @click.version_option(package_name="lithops-core", prog_name="lithops")
-def cli(debug: bool) -> None:
+def cli() -> None:
     """Run Python functions at scale on this machine or any cloud."""
 
 
@@ -36,39 +70,48 @@ def _greet(name: str) -> str:
 
 
 @cli.command()
-@click.option("--config", "-c", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="Config file to use instead of the discovered one.")
-@click.option("--backend", "-b", help="Compute backend name.")
-@click.option("--storage", "-s", help="Storage backend name.")
-def hello(config_file: str | None, backend: str | None, storage: str | None) -> None:
+@backend_options
+def hello(backend: str | None, storage: str | None) -> None:
     """Run a first function on the configured backend."""
-    from lithops.config import load_yaml_config
+    import getpass
+
     from lithops.executors import FunctionExecutor
 
-    config = load_yaml_config(config_file) if config_file else None
-    with FunctionExecutor(config=config, backend=backend, storage=storage, log_level=None) as fexec:
+    with FunctionExecutor(backend=backend, storage=storage, log_level=log_level()) as fexec:
         click.echo(fexec.call_async(_greet, getpass.getuser()).result())
 
 
-@cli.command()
-def plugins() -> None:
-    """List installed plugin packages, their backends, and any that failed to load."""
-    from lithops.plugins.manager import get_registry
+cli.add_command(selftest.test)
+cli.add_command(clean.clean)
+cli.add_command(storage.storage)
+cli.add_command(runtime.runtime)
+cli.add_command(logs.logs)
+cli.add_command(jobs.job)
+cli.add_command(workers.worker)
+cli.add_command(plugins.plugins)
+cli.add_command(config.config)
 
-    registry = get_registry()
-    if not registry.plugins:
-        click.echo("No Lithops plugins installed. Install one, e.g.: pip install lithops-localhost")
-        return
-    for info in sorted(registry.plugins.values(), key=lambda p: p.package):
-        click.echo(f"{info.package} {info.version}".rstrip())
-        for reg in info.backends:
-            spec = reg.spec
-            mode = f" ({spec.mode})" if reg.kind == "compute" else ""
-            click.echo(f"  {reg.kind:8} {spec.name}{mode}  {spec.description}".rstrip())
-        if info.error:
-            click.echo(f"  FAILED TO LOAD: {info.error}")
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def main() -> None:
     """Console script entry point."""
-    cli(prog_name="lithops")
+    warnings.showwarning = _show_warning  # config warnings as one line, not with source locations
+    try:
+        code = cli.main(prog_name="lithops", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+        sys.exit(2)
+    except click.exceptions.UsageError as exc:  # before any command runs: `lithops --bogus`
+        where = exc.ctx.command_path if exc.ctx is not None else "lithops"
+        click.echo(f"Error: {exc.format_message()} See '{where} --help'.", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

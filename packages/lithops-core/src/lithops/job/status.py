@@ -69,6 +69,9 @@ class CallStatus:
         output_key: storage key of the pickled return value, when written to storage instead.
         exception: pickled ``(exception, traceback_text)``.
         stats: timestamps and sizes (see docs/protocol.md).
+        logs: the call's captured stdout and stderr, when carried inline (None: nothing printed, or kept in a
+            file on the worker's machine).
+        logs_key: storage key of the captured output, when written to storage instead.
     """
 
     executor_id: str
@@ -79,6 +82,8 @@ class CallStatus:
     output_key: str | None = None
     exception: bytes | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    logs: bytes | None = None
+    logs_key: str | None = None
 
     @property
     def job_key(self) -> str:
@@ -96,6 +101,7 @@ class CallStatus:
             "output_key": self.output_key,
             "exception": base64.b64encode(self.exception).decode() if self.exception is not None else None,
             "stats": self.stats,
+            "logs_key": self.logs_key,
         }
         return json.dumps(doc)
 
@@ -117,4 +123,5 @@ class CallStatus:
             output_key=doc.get("output_key"),
             exception=base64.b64decode(exc) if exc is not None else None,
             stats=doc.get("stats") or {},
+            logs_key=doc.get("logs_key"),
         )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
 import socket
+import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,10 +20,15 @@ from lithops.constants import WORKER_CONFIG_ENV
 from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.status import CallStatus, RemoteError, encode_exception
+from lithops.local_state import running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 
 WORKER_ENV = "LITHOPS_WORKER"
 MIB = 1024 * 1024
+#: Largest captured output carried inline in a status (``CallStatus.logs``); beyond it only the end is kept.
+INLINE_LOGS_LIMIT = 8 * MIB
+#: While a call runs, what it prints is echoed (when asked) this often.
+ECHO_INTERVAL_SEC = 0.1
 
 
 class _CallTimeout(BaseException):
@@ -65,6 +74,231 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _libc_fflush() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).fflush
+    except (OSError, AttributeError, ImportError):  # no C library to ask (not a POSIX system)
+        return None
+
+
+#: C's ``fflush``: C extensions' ``printf`` output sits in the C library's buffer until flushed.
+_FFLUSH = _libc_fflush()
+
+
+def _flush_std(c_streams: bool = False) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # closed or replaced by the function; nothing to flush
+            pass
+    if c_streams and _FFLUSH is not None:
+        _FFLUSH(None)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:  # the client's terminal or pipe is gone: the log file still has it
+        pass
+
+
+class _OutputCapture:
+    """Sends file descriptors 1 and 2 to a file while a call runs, so everything it prints is kept: Python's
+    ``print``, C extensions, subprocesses, and the part written before a crash.
+
+    One scratch file per process, reused while calls print nothing (a call that prints nothing costs a few system
+    calls). The scratch of a worker logging to a folder is ``running_log_path(log_dir, pid)``: if the process
+    is killed, the output of the call it was running is there. With echo, what the call prints is also copied
+    to the process's own stdout: by a background thread every ECHO_INTERVAL_SEC while the call runs, and the
+    rest when it ends.
+    """
+
+    def __init__(self) -> None:
+        self.path: str | None = None  # None: an unnamed temporary file
+        self.fd = -1
+        self._atexit = False
+        self._saved: tuple[int, int] | None = None  # copies of fds 1 and 2 while a call runs
+        self._lock = threading.Lock()  # guards the three below, shared with the echo thread
+        self._echoing = False
+        self._echoed = 0  # bytes of the running call's output already echoed
+        self._echo_thread: threading.Thread | None = None
+        #: Leave fds 1 and 2 on the scratch file between calls (a process that only runs calls).
+        self.sticky = False
+
+    def _open(self, path: str | None) -> int:
+        if self.fd >= 0 and self.path == path:
+            return self.fd
+        self.discard()
+        if path is None:
+            name = os.path.join(tempfile.gettempdir(), f"lithops-call-{os.getpid()}-{uuid.uuid4().hex[:8]}.log")
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            os.unlink(name)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self.path, self.fd = path, fd
+        if not self._atexit:
+            atexit.register(self.discard)
+            self._atexit = True
+        return fd
+
+    def discard(self) -> None:
+        """Close and remove the scratch file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            if self.path is not None:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+        self.path, self.fd = None, -1
+
+    def start(self, scratch: str | None, echo: bool) -> bool:
+        """Point fds 1 and 2 at the scratch file (None: an unnamed one); False when that is not possible (the
+        call then runs uncaptured).
+        """
+        if self._saved is None or self.path != scratch or self.fd < 0:
+            if self._saved is not None:  # sticky, but another scratch: start over with the process's own fds
+                self._restore()
+            try:
+                fd = self.fd if self.fd >= 0 and self.path == scratch else self._open(scratch)
+                _flush_std()
+                saved_out = os.dup(1)
+            except OSError:  # no stdout to replace, or no room for the file
+                return False
+            try:
+                saved_err = os.dup(2)
+            except OSError:
+                os.close(saved_out)
+                return False
+            self._saved = (saved_out, saved_err)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+        if echo:
+            with self._lock:
+                self._echoing, self._echoed = True, 0
+            if self._echo_thread is None:
+                self._echo_thread = threading.Thread(target=self._echo_loop, name="lithops-echo", daemon=True)
+                self._echo_thread.start()
+        return True
+
+    def _restore(self) -> None:
+        """Point fds 1 and 2 back at what they were before the call."""
+        with self._lock:
+            saved, self._saved = self._saved, None
+        if saved is not None:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+    def _echo_loop(self) -> None:
+        """Copy what a long call prints to the process's stdout as it comes."""
+        while True:
+            time.sleep(ECHO_INTERVAL_SEC)
+            with self._lock:
+                if not self._echoing or self._saved is None:
+                    continue
+                try:
+                    size = os.fstat(self.fd).st_size
+                    if size > self._echoed:
+                        _write_all(self._saved[0], os.pread(self.fd, size - self._echoed, self._echoed))
+                        self._echoed = size
+                except OSError:
+                    pass
+
+    def stop(self, log_dir: str | None, call_id: str) -> bytes | None:
+        """End a call's capture. Unless the process keeps its output captured (:func:`keep_output_captured`),
+        fds 1 and 2 are restored. If the call printed: its output moves to ``<log_dir>/<call_id>.log`` (no
+        ``log_dir``: it is returned, up to INLINE_LOGS_LIMIT) and, when echoing, what is left is copied to the
+        process's own stdout.
+        """
+        assert self._saved is not None
+        _flush_std(c_streams=True)
+        with self._lock:
+            echo, echoed = self._echoing, self._echoed
+            self._echoing = False
+        stdout = self._saved[0]
+        if not self.sticky:
+            self._restore()
+            stdout = 1
+        size = os.lseek(self.fd, 0, os.SEEK_END)  # writes append, so the end is the size (cheaper than fstat)
+        if not size:
+            return None
+        if echo and size > echoed:
+            _write_all(stdout, os.pread(self.fd, size - echoed, echoed))
+        if log_dir is None:
+            start = max(0, size - INLINE_LOGS_LIMIT)
+            data = os.pread(self.fd, size - start, start)
+            os.ftruncate(self.fd, 0)
+            return f"[first {start} bytes of output left out]\n".encode() + data if start else data
+        scratch = self.path
+        if scratch is not None:
+            try:
+                keep_as = os.path.join(log_dir, f"{call_id}.log")
+                os.makedirs(log_dir, exist_ok=True)
+                os.replace(scratch, keep_as)
+            except OSError:  # the logs folder was removed meanwhile (lithops clean): drop this output
+                pass
+            else:
+                os.close(self.fd)
+                self.path, self.fd = None, -1
+                if self.sticky:  # a fresh scratch file for the next call
+                    try:
+                        fd = self._open(scratch)
+                        os.dup2(fd, 1)
+                        os.dup2(fd, 2)
+                    except OSError:
+                        self._restore()
+                return None
+        os.ftruncate(self.fd, 0)
+        return None
+
+
+_CAPTURE = _OutputCapture()
+
+
+def keep_output_captured() -> None:
+    """Declare this process a dedicated worker: fds 1 and 2 then stay on the capture file between calls instead
+    of being restored after each (a call that prints nothing costs one system call). Whatever the process
+    writes between calls is then counted as the next call's output, so only a process that does nothing but run
+    calls (such as the localhost worker) should call this.
+    """
+    _CAPTURE.sticky = True
+
+
+class _CapturedCall:
+    """Captures what one call prints into its log (only in the main thread: fds 1 and 2 are per process)."""
+
+    __slots__ = ("call_id", "capturing", "runner", "status")
+
+    def __init__(self, runner: CallRunner, call_id: str, status: CallStatus) -> None:
+        self.runner = runner
+        self.call_id = call_id
+        self.status = status
+        self.capturing = False
+
+    def __enter__(self) -> None:
+        runner = self.runner
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if runner.capture_output:
+            if runner.log_dir is not None and runner._scratch is None:
+                runner._scratch = running_log_path(runner.log_dir, os.getpid())
+            self.capturing = _CAPTURE.start(runner._scratch, runner.log_echo)
+        elif _CAPTURE._saved is not None:  # kept captured between calls, but this job asks for no capture
+            _CAPTURE._restore()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.capturing:
+            self.status.logs = _CAPTURE.stop(self.runner.log_dir, self.call_id)
 
 
 class FollowedFutures:
@@ -117,6 +351,10 @@ class CallRunner:
         self.storage_backend: str = meta.get("storage_backend") or ""
         self.env = {**(meta.get("extra_env") or {}), WORKER_ENV: "1", WORKER_CONFIG_ENV: json.dumps(self.config)}
         self.host_submit_tstamp = meta.get("host_submit_tstamp")
+        self.log_dir: str | None = meta.get("log_dir")
+        self.log_echo = bool(meta.get("log_echo"))
+        self.capture_output: bool = meta.get("capture_output", True) is not False
+        self._scratch: str | None = None  # where this process's running call writes, when log_dir is set
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._function = function
         self._func: Any = None
@@ -153,7 +391,7 @@ class CallRunner:
             stats["host_submit_tstamp"] = self.host_submit_tstamp
         status = CallStatus(self.executor_id, self.job_id, call_id, success=False, stats=stats)
         try:
-            with _environment(self.env):
+            with _environment(self.env), _CapturedCall(self, call_id, status):
                 if self._func is None:
                     self._func = serialize.loads(self._function)
                 args, kwargs = serialize.loads(data)

@@ -27,13 +27,20 @@ def output_key(executor_id: str, job_id: str, call_id: str) -> str:
     return f"{job_prefix(executor_id, job_id)}/{call_id}/output.pickle"
 
 
+def logs_key(executor_id: str, job_id: str, call_id: str) -> str:
+    """Storage key of a call's captured stdout and stderr (written only when the call printed something)."""
+    return f"{job_prefix(executor_id, job_id)}/{call_id}/logs.txt"
+
+
 def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
 
-    Each call's ``status.json`` (and ``output.pickle`` on success) is written to storage, so the client sees
-    the call finish whatever happens to this invocation afterwards. A call that cannot even start (wrong
-    protocol version, unreadable function or data) gets a failed status saying why, rather than no status.
-    ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced.
+    Each call's ``status.json`` (and ``output.pickle`` on success, ``logs.txt`` when it printed something) is
+    written to storage, so the client sees the call finish whatever happens to this invocation afterwards. A
+    call that cannot even start (wrong protocol version, unreadable function or data) gets a failed status
+    saying why, rather than no status.
+    ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced and output is not
+    captured.
     """
     version = payload.get("protocol")
     mismatch = None
@@ -53,6 +60,10 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     storage, bucket = client.storage_handler, client.bucket
 
     def write(status: CallStatus) -> bool:
+        if status.logs:
+            key = logs_key(executor_id, job_id, status.call_id)
+            storage.put_object(bucket, key, status.logs)
+            status.logs, status.logs_key = None, key
         if status.output is not None:
             key = output_key(executor_id, job_id, status.call_id)
             storage.put_object(bucket, key, status.output)
