@@ -82,3 +82,19 @@ def module_fexec(warm_pool: None) -> Iterator[Any]:
         yield executor
     finally:
         executor.close()
+
+
+@pytest.fixture
+def sim_config(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Config for the simulated serverless backend (storage transport, workers run `python -m lithops.worker`),
+    registered for the test and forgotten after it."""
+    from lithops.plugins import get_registry, reset_registry
+    from sim_backends import subprocess_serverless
+
+    reset_registry()
+    get_registry().register(subprocess_serverless, name="lithops-sim", package="lithops-sim")
+    yield {
+        "lithops": {"backend": "subprocess_serverless", "storage": "localhost", "monitoring_interval": 0.05},
+        "localhost": {"storage_root": str(tmp_path / "storage")},
+    }
+    reset_registry()

@@ -14,9 +14,7 @@ from lithops.errors import FunctionTimeoutError, WorkerDiedError
 from lithops.futures import ResponseFuture
 from lithops.job import serialize
 from lithops.monitor import JobMonitor
-from lithops.plugins import get_registry, reset_registry
 from lithops.worker.calls import CallRunner
-from sim_backends import subprocess_serverless
 
 
 def chatty(x):
@@ -140,17 +138,6 @@ def test_output_is_echoed_to_the_client_unless_echo_output_is_off(echo, tmp_path
 
 
 # -- the storage transport: the worker uploads <call_id>/logs.txt next to status.json -------------------------
-@pytest.fixture
-def sim_config(tmp_path, monkeypatch):
-    reset_registry()
-    get_registry().register(subprocess_serverless, name="lithops-sim", package="lithops-sim")
-    yield {
-        "lithops": {"backend": "subprocess_serverless", "storage": "localhost", "monitoring_interval": 0.1},
-        "localhost": {"storage_root": str(tmp_path / "storage")},
-    }
-    reset_registry()
-
-
 def test_storage_transport_uploads_logs_next_to_the_status(sim_config):
     with lithops.FunctionExecutor(config=sim_config, log_level=None) as fexec:
         loud_f, quiet_f = fexec.call_async(chatty, 4), fexec.call_async(quiet, 5)

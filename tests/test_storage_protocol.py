@@ -9,23 +9,7 @@ import pytest
 import lithops
 from lithops import monitor
 from lithops.errors import WorkerDiedError
-from lithops.plugins import get_registry, reset_registry
 from lithops.testing import ComputeContract
-from sim_backends import subprocess_serverless
-
-
-@pytest.fixture
-def sim_config(tmp_path, monkeypatch):
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("")
-    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
-    reset_registry()
-    get_registry().register(subprocess_serverless, name="lithops-sim", package="lithops-sim")
-    yield {
-        "lithops": {"backend": "subprocess_serverless", "storage": "localhost", "monitoring_interval": 0.1},
-        "localhost": {"storage_root": str(tmp_path / "storage")},
-    }
-    reset_registry()
 
 
 def square(x):

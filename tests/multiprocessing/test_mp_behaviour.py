@@ -268,28 +268,14 @@ def test_an_unreachable_redis_is_a_clear_error(redis_server):
 # -- another backend: workers that only reach the driver through Redis ----------------------------------------------
 
 
-@pytest.fixture
-def sim_backend(tmp_path):
-    from lithops.plugins import get_registry, reset_registry
-    from sim_backends import subprocess_serverless
-
-    reset_registry()
-    get_registry().register(subprocess_serverless, name="lithops-sim", package="lithops-sim")
-    yield {
-        "lithops": {"backend": "subprocess_serverless", "storage": "localhost", "monitoring_interval": 0.05},
-        "localhost": {"storage_root": str(tmp_path / "storage")},
-    }
-    reset_registry()
-
-
-def test_a_serverless_backend_needs_redis(sim_backend):
-    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, sim_backend)
+def test_a_serverless_backend_needs_redis(sim_config):
+    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, sim_config)
     with pytest.raises(ConfigError, match="redis"):
         mp.Queue()
 
 
-def test_pool_and_process_on_a_serverless_backend_through_redis(sim_backend, redis_server):
-    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {**sim_backend, "redis": dict(redis_server)})
+def test_pool_and_process_on_a_serverless_backend_through_redis(sim_config, redis_server):
+    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {**sim_config, "redis": dict(redis_server)})
     with mp.Pool(2) as pool:
         assert pool.map(square, range(4), chunksize=2) == [0, 1, 4, 9]
     q = mp.Queue()

@@ -67,6 +67,15 @@ def _title(kind: str, futures: list[ResponseFuture]) -> str:
     return text + (f", {failed} failed" if failed else "")
 
 
+def _start(fs: Iterable[ResponseFuture], figsize: tuple[float, float]) -> tuple[list[ResponseFuture], Any, Any, float]:
+    """The plottable futures, a figure with one axes, and the time origin (the first submission)."""
+    futures = plottable(fs)
+    if not futures:
+        raise ValueError("no finished calls with timing statistics to plot; wait for the calls first.")
+    fig = _figure(figsize)
+    return futures, fig, fig.add_subplot(1, 1, 1), _origin(futures)
+
+
 def create_timeline(fs: Iterable[ResponseFuture], dst: str | None = None,
                     figsize: tuple[float, float] = (10, 6)) -> str:
     """Draw when each call was submitted, started, ran its function, ended and was collected.
@@ -75,12 +84,7 @@ def create_timeline(fs: Iterable[ResponseFuture], dst: str | None = None,
     spans each call's function execution (red for failed calls). Writes ``<dst>_timeline.png`` (``dst`` None:
     ``./plots/<unix time>_timeline.png``) and returns its path.
     """
-    futures = plottable(fs)
-    if not futures:
-        raise ValueError("no finished calls with timing statistics to plot; wait for the calls first.")
-    fig = _figure(figsize)
-    ax = fig.add_subplot(1, 1, 1)
-    t0 = _origin(futures)
+    futures, fig, ax, t0 = _start(fs, figsize)
     n = len(futures)
     rows = list(range(n))
     # the function's run as a bar per call: thick enough to see with few calls, thin with many
@@ -144,12 +148,7 @@ def create_histogram(fs: Iterable[ResponseFuture], dst: str | None = None,
 
     Writes ``<dst>_histogram.png`` (``dst`` None: ``./plots/<unix time>_histogram.png``) and returns its path.
     """
-    futures = plottable(fs)
-    if not futures:
-        raise ValueError("no finished calls with timing statistics to plot; wait for the calls first.")
-    fig = _figure(figsize)
-    ax = fig.add_subplot(1, 1, 1)
-    t0 = _origin(futures)
+    futures, fig, ax, t0 = _start(fs, figsize)
     n = len(futures)
     intervals = [(f.stats["worker_start_tstamp"] - t0, f.stats["worker_end_tstamp"] - t0) for f in futures]
     end = max(e for _, e in intervals) or 1.0
