@@ -131,3 +131,4 @@ class TestStorageTransportContract(ComputeContract):
     def config(self, sim_config):
         # 20 calls per worker invocation, as a serverless user would set for many small calls
         return {**sim_config, "lithops": {**sim_config["lithops"], "chunksize": 20}}
+

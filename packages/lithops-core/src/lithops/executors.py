@@ -150,7 +150,11 @@ class FunctionExecutor:
         default) also delete the finished jobs' temporary objects from storage.
         """
         if self.config["lithops"].get("data_cleaner") and self.compute.transport == "storage":
-            self.clean()
+            try:
+                self.clean()
+            except Exception as exc:  # storage unreachable: closing must still release the workers
+                logger.warning("ExecutorID %s - could not delete temporary job data (%s); run "
+                               "'lithops clean' later", self.executor_id, exc)
         self.compute.close()
         self.monitor.close()
 

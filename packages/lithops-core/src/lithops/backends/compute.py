@@ -51,6 +51,9 @@ class ComputeBackend(ABC):
         calls that could not be started (a rejected invocation); the executor then stops waiting for their
         status documents.
 
+        A backend whose platform stops calls sooner than ``job.execution_timeout`` may lower it here: the
+        payloads carry the lowered value and the client's deadline for missing statuses follows it.
+
         Raises:
             BackendError: the calls could not be submitted; nothing of this job is running.
         """

@@ -159,7 +159,8 @@ class StorageContract:
     def test_data_map_chunks_read_every_record_once(
         self, storage: StorageBackend, bucket: str, chunk_size: int
     ) -> None:
-        records = [f"record {i} " + "x" * (i % 13) for i in range(300)]
+        # one ranged read per chunk: few records when chunks are tiny, so remote backends stay quick
+        records = [f"record {i} " + "x" * (i % 13) for i in range(20 if chunk_size < 10 else 300)]
         storage.put_object(bucket, "chunked/lines.txt", "\n".join(records) + "\n")
         storage.put_object(bucket, "chunked/crlf.txt", "\r\n".join(records))
         facade = Storage.from_handler(storage, bucket)

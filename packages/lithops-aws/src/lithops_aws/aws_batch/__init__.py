@@ -1,0 +1,1 @@
+"""The ``aws_batch`` compute backend (serverless mode)."""

@@ -1,0 +1,1 @@
+"""The ``aws_ec2`` compute backend (standalone mode)."""

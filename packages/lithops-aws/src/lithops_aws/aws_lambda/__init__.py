@@ -1,0 +1,1 @@
+"""The ``aws_lambda`` compute backend, its worker entry point and runtime builder."""

@@ -1,0 +1,195 @@
+"""The ``aws_lambda`` compute backend (storage transport): one asynchronous Lambda invocation per group of calls.
+
+The executor has uploaded the function and the call data to storage before :meth:`LambdaBackend.invoke`; the
+backend makes sure the function of the runtime exists and runs the client's Python version, then invokes it in
+parallel threads with one worker payload each. Throttled invocations (429 TooManyRequestsException) and
+transient failures are retried with exponential backoff and full jitter. Workers write each call's status to
+S3, which the executor polls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Collection, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import botocore.exceptions
+
+from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.errors import BackendError
+from lithops.job.job import JobRequest
+from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions
+from lithops_aws.session import error_code, http_status, translate
+
+logger = logging.getLogger(__name__)
+
+#: Error codes after which an invocation is tried again.
+RETRYABLE_CODES = frozenset({
+    "TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "ServiceException", "EC2ThrottledException", "ResourceConflictException", "RequestTimeout",
+    "ServiceUnavailable", "InternalFailure",
+})
+#: Largest asynchronous invocation payload Lambda accepts is 256 KiB; groups over this are split.
+MAX_EVENT_BYTES = 250_000
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): full jitter over an exponential ceiling."""
+    return random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+class LambdaBackend(ComputeBackend):
+    """Runs calls in AWS Lambda functions.
+
+    Args:
+        config: the ``aws_lambda`` section (see ``lithops_aws.plugin.LAMBDA_CONFIG``).
+        lithops_config: the whole executor config.
+    """
+
+    transport = "storage"
+    ships_modules = True
+    #: Backoff of retried invocations: first ceiling and largest wait, in seconds.
+    BACKOFF_BASE, BACKOFF_CAP = 0.1, 10.0
+
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+        super().__init__(config, lithops_config)
+        self.functions = LambdaFunctions(self.config)
+        self.threads = int(self.config.get("invoke_pool_threads") or 64)
+        retries = self.config.get("invoke_max_retries")
+        self.max_retries = 10 if retries is None else int(retries)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.invocations = 0
+        self.throttled = 0
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lithops-lambda-invoke")
+            return self._pool
+
+    def _groups(self, job: JobRequest) -> list[list[str]]:
+        """``job.chunks()``, merged into at most ``max_workers`` groups so no more run at once."""
+        chunks = job.chunks()
+        limit = self.max_workers
+        if len(chunks) <= limit:
+            return chunks
+        ids = job.call_ids
+        size, extra = divmod(len(ids), limit)
+        groups, start = [], 0
+        for i in range(limit):
+            end = start + size + (1 if i < extra else 0)
+            groups.append(ids[start:end])
+            start = end
+        return groups
+
+    def _bodies(self, job: JobRequest, ids: list[str]) -> list[bytes]:
+        payload = job.worker_payload(ids)
+        payload["worker_processes"] = int(self.config.get("worker_processes") or 1)
+        body = json.dumps(payload).encode()
+        if len(body) <= MAX_EVENT_BYTES:
+            return [body]
+        if len(ids) == 1:
+            raise BackendError(
+                f"the Lambda event of call {ids[0]} of job {job.job_key} is {len(body)} bytes, over Lambda's "
+                f"256 KiB limit for asynchronous invocations: the executor config is too large. Move large values "
+                f"out of the config."
+            )
+        half = len(ids) // 2
+        return self._bodies(job, ids[:half]) + self._bodies(job, ids[half:])
+
+    def _invoke_one(self, function: FunctionInfo, body: bytes, stop: threading.Event) -> None:
+        client = self.functions.invoke_client
+        attempt = 0
+        while True:
+            if stop.is_set():
+                return
+            try:
+                response = client.invoke(FunctionName=function.name, InvocationType="Event", Payload=body)
+                status = int(response.get("StatusCode") or 0)
+                if status != 202:
+                    raise BackendError(f"Lambda answered {status} to an asynchronous invocation of {function.name}")
+                with self._pool_lock:
+                    self.invocations += 1
+                return
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                code, status = error_code(exc), http_status(exc)
+                transient = isinstance(exc, (botocore.exceptions.ConnectionError,  # as boto3 itself retries
+                                             botocore.exceptions.ConnectionClosedError,
+                                             botocore.exceptions.ReadTimeoutError))
+                if code == "ResourceNotFoundException":
+                    self.functions.forget(function.runtime, function.memory)
+                    raise BackendError(
+                        f"Lambda function {function.name} does not exist in region {self.functions.region} "
+                        f"(deleted after Lithops deployed it?). Run again to redeploy it, or check "
+                        f"aws_lambda.region."
+                    ) from None
+                if (code in RETRYABLE_CODES or status == 429 or status >= 500 or transient) and (
+                    attempt < self.max_retries
+                ):
+                    if code == "TooManyRequestsException" or status == 429:
+                        with self._pool_lock:
+                            self.throttled += 1
+                    time.sleep(backoff_delay(attempt, self.BACKOFF_BASE, self.BACKOFF_CAP))
+                    attempt += 1
+                    continue
+                if code == "TooManyRequestsException" or status == 429:
+                    raise BackendError(
+                        f"Lambda kept throttling invocations of {function.name} after {attempt} retries "
+                        f"({code or status}). Lower aws_lambda.max_workers or invoke_pool_threads, or ask AWS to "
+                        f"raise the account's concurrency limit."
+                    ) from None
+                new = translate(exc, f"Lambda Invoke {function.name}", self.functions.endpoint)
+                if new is exc:
+                    raise BackendError(f"Lambda Invoke {function.name} failed: {exc}") from exc
+                raise new from exc
+
+    # -- the contract ----------------------------------------------------------------------------------------
+    def invoke(self, job: JobRequest, report: StatusReporter) -> None:
+        """Invoke the function once per group of calls; return when every invocation is accepted."""
+        memory = int(job.runtime_memory or self.config.get("runtime_memory") or 256)
+        # no call outlives the function's own timeout: lowering the job's lets the client give up on a lost
+        # invocation after runtime_timeout (+ grace) rather than after lithops.execution_timeout
+        job.execution_timeout = min(job.execution_timeout, float(self.config.get("runtime_timeout") or 180))
+        function = self.functions.ensure(self.config.get("runtime"), memory)
+        bodies = [body for ids in self._groups(job) for body in self._bodies(job, ids)]
+        stop = threading.Event()
+        pool = self._executor()
+        start = time.monotonic()
+        futures: list[Future[None]] = [pool.submit(self._invoke_one, function, b, stop) for b in bodies]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            stop.set()
+            wait(futures)
+            accepted = sum(1 for f in futures if f.exception() is None)
+            exc = failed[0].exception()
+            assert exc is not None
+            note = (f" {accepted} of {len(bodies)} invocations were accepted before that and may still run."
+                    if accepted else "")
+            if isinstance(exc, BackendError):
+                raise type(exc)(f"{exc}{note}") from exc
+            raise exc
+        logger.debug("ExecutorID %s | JobID %s - %d Lambda invocations of %s in %.2f s", job.executor_id,
+                     job.job_id, len(bodies), function.name, time.monotonic() - start)
+
+    def cancel(self, job_keys: Collection[str]) -> None:
+        """Lambda cannot stop running invocations; calls not yet started are simply never invoked."""
+
+    def close(self) -> None:
+        """Stop the invoker threads."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    @property
+    def max_workers(self) -> int:
+        """How many invocations may run at once (``aws_lambda.max_workers``)."""
+        return int(self.config.get("max_workers") or 1000)

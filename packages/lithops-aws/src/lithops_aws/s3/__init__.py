@@ -1,0 +1,1 @@
+"""The ``aws_s3`` storage backend."""

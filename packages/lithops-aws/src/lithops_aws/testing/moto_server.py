@@ -1,0 +1,105 @@
+"""A moto server (S3, IAM, STS, ECR, Lambda control plane, Batch, EC2) on 127.0.0.1, for tests and benchmarks.
+
+Needs ``moto[server]`` (a test dependency, not one of lithops-aws). It runs in a thread of this process, or as a
+``moto_server`` subprocess when ``subprocess=True`` (used with ``env`` for server settings read at start, such as
+``INITIAL_NO_AUTH_ACTION_COUNT`` that turns credential checks on).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        resp.read()
+        return int(resp.status)
+
+
+class MotoServer:
+    """A moto server on 127.0.0.1 and a free port.
+
+    Args:
+        subprocess: run ``python -m moto.server`` in a child process instead of a thread of this one.
+        env: extra environment of the child process.
+    """
+
+    def __init__(self, subprocess: bool = False, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._subprocess = subprocess
+        self._env = env or {}
+        self._thread_server: Any = None
+        self._proc: Any = None
+
+    def start(self, timeout: float = 30) -> MotoServer:
+        """Start the server and wait until it answers."""
+        if self._subprocess:
+            env = {**os.environ, **self._env}
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        else:
+            from moto.server import ThreadedMotoServer
+
+            self._thread_server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._thread_server.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if _request(self.url + "/moto-api/", timeout=2) == 200:
+                    return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self._proc.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto server on {self.url} did not answer within {timeout} s")
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        """Forget every resource (buckets, functions, roles, ...)."""
+        _request(self.url + "/moto-api/reset", method="POST")
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Change server-wide settings (``POST /moto-api/config``), e.g. ``{"lambda": {"use_docker": False}}``."""
+        _request(self.url + "/moto-api/config", method="POST", body=settings)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self._thread_server is not None:
+            self._thread_server.stop()
+            self._thread_server = None
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,186 @@
+"""Worker side shared by the AWS backends: run a worker payload so that every call gets a status, whatever happens.
+
+The payload (docs/protocol.md, storage transport) may carry an extra ``worker_processes`` key. The calls run in a
+forked child process, so that this handler outlives what kills them and still writes a status
+for each call: a child killed by the out-of-memory killer or exiting early gives ``WorkerDiedError``; calls still
+running when the function is about to reach its own timeout are stopped and given ``FunctionTimeoutError``.
+Nothing is lost and the client never waits for a call whose invocation is gone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+#: Seconds kept free before the function's timeout to stop the calls and write their statuses.
+MIN_MARGIN, MAX_MARGIN = 1.0, 3.0
+
+
+def runtime_metadata() -> dict[str, Any]:
+    """What the client checks before sending jobs: Python, Lithops and job protocol versions."""
+    from importlib import metadata
+
+    from lithops.constants import PROTOCOL_VERSION
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    import lithops
+
+    return {
+        "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "python_full_version": platform.python_version(),
+        "lithops_version": getattr(lithops, "__version__", None) or version("lithops-core"),
+        "protocol": PROTOCOL_VERSION,
+        "machine": platform.machine(),
+    }
+
+
+def _child(payload: dict[str, Any], parallelism: int, conn: Any) -> None:
+    from lithops.worker.handler import run_payload
+
+    try:
+        summary = run_payload(payload, parallelism=parallelism)
+        conn.send({"summary": summary})
+    except BaseException as exc:  # the payload itself is unusable (protocol, storage): report to the parent
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        conn.close()
+
+
+_warmed: set[str] = set()
+
+
+def _warm(payload: dict[str, Any]) -> None:
+    """Import the worker code and make one storage client before forking (once per sandbox and storage config),
+    so each forked child starts with them loaded instead of importing Lithops and boto3 again.
+    """
+    import json
+
+    key = json.dumps([payload.get("storage_backend"), (payload.get("config") or {}).get(
+        (payload.get("config") or {}).get("lithops", {}).get("storage", ""))], sort_keys=True, default=str)
+    if key in _warmed:
+        return
+    try:
+        from lithops.storage.storage import Storage
+        from lithops.worker.handler import run_payload  # noqa: F401 - imported for the children
+
+        Storage.for_worker(payload["config"], payload["storage_backend"])  # loads the SDK and its models
+    except Exception:  # the child reports whatever is wrong with the payload
+        return
+    _warmed.add(key)
+
+
+def _remaining(context: Any) -> float | None:
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return float(context.get_remaining_time_in_millis()) / 1000.0
+
+
+def _describe_exit(exitcode: int | None, memory: str | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        if -exitcode == signal.SIGKILL:
+            return (f"was killed ({name}), most likely for running out of the function's {memory or '?'} MiB of "
+                    f"memory. Raise runtime_memory (aws_lambda.runtime_memory or runtime_memory=...)")
+        return f"was killed by {name}"
+    return f"exited with code {exitcode} before the call finished (os._exit or a crash in native code)"
+
+
+def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float) -> int:
+    """Write a failed status for each call of the payload that has none; return how many were written."""
+    from lithops.job.status import CallStatus, encode_exception
+    from lithops.storage.storage import Storage
+    from lithops.storage.utils import StorageNoSuchKeyError
+    from lithops.worker.handler import status_key
+
+    client = Storage.for_worker(payload["config"], payload["storage_backend"])
+    storage, bucket = client.storage_handler, client.bucket
+    executor_id, job_id = payload["executor_id"], payload["job_id"]
+
+    def fail_one(call_id: str) -> int:
+        key = status_key(executor_id, job_id, call_id)
+        try:
+            storage.head_object(bucket, key)
+            return 0
+        except StorageNoSuchKeyError:
+            pass
+        stats = {"worker_start_tstamp": start, "worker_end_tstamp": time.time(),
+                 "worker_id": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda:{os.getpid()}"}
+        status = CallStatus(executor_id, job_id, call_id, success=False, stats=stats,
+                            exception=encode_exception(error))
+        storage.put_object(bucket, key, status.to_json().encode())
+        return 1
+
+    call_ids = list(payload["call_ids"])
+    with ThreadPoolExecutor(min(16, max(1, len(call_ids)))) as pool:
+        return sum(pool.map(fail_one, call_ids))
+
+
+LAMBDA_LIMIT = ("Lambda function", "Raise aws_lambda.runtime_timeout (at most 900 s)")
+
+
+def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str, str] = LAMBDA_LIMIT) -> dict[str, Any]:
+    """Run a worker payload in a child process and account for every call; return the summary.
+
+    Args:
+        event: the worker payload.
+        context: anything with ``get_remaining_time_in_millis()`` (Lambda's context), or None for no deadline.
+        limit: what imposes the deadline and how to raise it, for the error message.
+    """
+    from lithops.errors import FunctionTimeoutError, WorkerDiedError
+
+    start = time.time()
+    parallelism = int(event.get("worker_processes") or os.environ.get("LITHOPS_WORKER_PROCESSES") or 1)
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    _warm(event)
+    remaining = _remaining(context)  # after warming: that took part of the function's time
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(event, parallelism, sender), daemon=True)
+    child.start()
+    sender.close()
+    margin = None if remaining is None else min(MAX_MARGIN, max(MIN_MARGIN, remaining * 0.1))
+    child.join(None if remaining is None or margin is None else max(0.05, remaining - margin))
+    timed_out = child.is_alive()
+    if timed_out:
+        child.kill()
+        child.join()
+    message: dict[str, Any] = {}
+    try:
+        if receiver.poll():
+            message = receiver.recv()
+    except (EOFError, OSError):
+        message = {}
+    receiver.close()
+    if "summary" in message:
+        return dict(message["summary"])
+    if "error" in message:
+        raise RuntimeError(f"the worker could not run the payload: {message['error']}")
+    job = f"{event.get('executor_id')}-{event.get('job_id')}"
+    if timed_out:
+        seconds = os.environ.get("LITHOPS_RUNTIME_TIMEOUT") or (f"{remaining:.0f}" if remaining is not None else "?")
+        error: BaseException = FunctionTimeoutError(
+            f"a call of job {job} was still running when its {limit[0]} reached its timeout of about {seconds} s, "
+            f"and was stopped. {limit[1]}, or use a smaller chunksize."
+        )
+    else:
+        error = WorkerDiedError(
+            f"the worker process of job {job} {_describe_exit(child.exitcode, memory)}."
+        )
+    written = fail_unfinished(event, error, start)
+    return {"call_ids": list(event.get("call_ids") or []), "succeeded": len(event.get("call_ids") or []) - written,
+            "failed": written, "error": str(error)}
