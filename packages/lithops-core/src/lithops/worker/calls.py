@@ -100,6 +100,19 @@ def _flush_std(c_streams: bool = False) -> None:
         _FFLUSH(None)
 
 
+def _line_buffered() -> None:
+    """Have ``print`` reach the descriptors line by line, so captured output keeps the order it was written in.
+
+    A worker whose stdout is a pipe would otherwise hold prints back until its buffer fills.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and not getattr(stream, "line_buffering", True):
+            try:
+                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):  # replaced by something that cannot do it
+                pass
+
+
 def _write_all(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
@@ -164,6 +177,7 @@ class _OutputCapture:
         """Point fds 1 and 2 at the scratch file (None: an unnamed one); False when that is not possible (the
         call then runs uncaptured).
         """
+        _line_buffered()
         if self._saved is None or self.path != scratch or self.fd < 0:
             if self._saved is not None:  # sticky, but another scratch: start over with the process's own fds
                 self._restore()
