@@ -59,6 +59,7 @@ def bench_small(storage, root, repeat):
                     f.write(payload)
 
         raw_puts.append(timed(raw_put))
+        os.sync()  # reads measured without the writes above still going to disk
         gets.append(timed(lambda r=r: [storage.get_object(bucket, f"small/{r}/{i}") for i in range(1000)]))
 
         def raw_get(r=r):
@@ -100,6 +101,7 @@ def bench_large(storage, root, repeat, size_mib):
                 shutil.copyfileobj(f, out, MIB)
 
         raw_puts.append(timed(raw_put))
+        os.sync()  # reads measured without the writes above still going to disk
         gets.append(timed(lambda: drain(storage.get_object(bucket, "large/object.bin", stream=True))))
         raw_gets.append(timed(lambda: drain(open(copy, "rb"))))
         os.unlink(copy)

@@ -91,28 +91,33 @@ class LocalhostStorage(StorageBackend):
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.root = os.path.abspath(os.path.expanduser(self.config["storage_root"]))
-        self._known_buckets: set[str] = set()
+        self._known_buckets: dict[str, str] = {}  # bucket -> folder, for buckets seen to exist
         os.makedirs(os.path.join(self.root, self.default_bucket()), exist_ok=True)
 
     def _bucket_dir(self, bucket: str, must_exist: bool = True) -> str:
+        known = self._known_buckets.get(bucket)
+        if known is not None:
+            return known
         if not bucket or "/" in bucket or bucket in (".", ".."):
             raise ValueError(f"invalid bucket name {bucket!r}: use a plain name without '/'")
         path = os.path.join(self.root, bucket)
-        if must_exist and bucket not in self._known_buckets:
+        if must_exist:
             if not os.path.isdir(path):
                 raise StorageNoSuchBucketError(bucket)
-            self._known_buckets.add(bucket)
+            self._known_buckets[bucket] = path
         return path
 
     def _missing(self, bucket: str, key: str) -> Exception:
         """The error for a path that is not there: the key, or the whole bucket (which may have been removed)."""
         if not os.path.isdir(os.path.join(self.root, bucket)):
-            self._known_buckets.discard(bucket)
+            self._known_buckets.pop(bucket, None)
             return StorageNoSuchBucketError(bucket)
         return StorageNoSuchKeyError(bucket, key)
 
     def _path(self, bucket: str, key: str) -> str:
         base = self._bucket_dir(bucket)
+        if key and key[0] not in "./" and key[-1] != "/" and "/." not in key and "//" not in key:
+            return f"{base}/{key}"  # a plain key: no segment can be '.', '..' or empty
         if not key or key.startswith("/") or key.endswith("/"):
             raise ValueError(f"invalid key {key!r}: keys are relative paths such as 'dir/name.txt'")
         path = os.path.normpath(os.path.join(base, key))
