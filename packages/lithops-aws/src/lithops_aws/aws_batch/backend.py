@@ -18,7 +18,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.config import extract_storage_config
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops_aws import __version__
@@ -73,7 +72,6 @@ class BatchBackend(ComputeBackend):
         self._queue: str | None = None
         self._definitions: dict[tuple[str, int], str] = {}
         self._jobs: dict[str, str] = {}
-        self._storage: Any = None
 
     # -- names -----------------------------------------------------------------------------------------------
     @property
@@ -239,16 +237,6 @@ class BatchBackend(ComputeBackend):
         self._definitions[key] = arn
         return arn
 
-    def _storage_client(self) -> Any:
-        if self._storage is None:
-            from lithops.plugins.manager import get_registry
-            from lithops.storage.storage import Storage
-
-            storage_config = extract_storage_config(self.lithops_config)
-            self._storage = Storage(storage_config=storage_config)
-            self._storage_path = get_registry().storage_backend(storage_config["backend"]).backend
-        return self._storage
-
     # -- the contract ----------------------------------------------------------------------------------------
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Write the job's payloads to storage and submit one array job that runs them."""
@@ -265,10 +253,10 @@ class BatchBackend(ComputeBackend):
             payload = job.worker_payload(ids)
             payload["worker_processes"] = int(self.config.get("worker_processes") or 1)
             payloads.append(payload)
-        storage = self._storage_client()
+        storage, storage_path = self.job_storage()
         key = f"{job.prefix}/batch_payloads.json"
         storage.put_object(storage.bucket, key, json.dumps(payloads).encode())
-        spec = {"name": storage.backend, "backend": job.storage_backend or self._storage_path,
+        spec = {"name": storage.backend, "backend": job.storage_backend or storage_path,
                 "config": storage.storage_config[storage.backend], "bucket": storage.bucket}
         args: dict[str, Any] = {
             "jobName": _clean(f"lithops-{job.executor_id}-{job.job_id}")[:128],

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.config import extract_storage_config
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops_aws.aws_lambda.package import build_code_zip, code_digest
@@ -96,28 +95,16 @@ class EC2Backend(ComputeBackend):
         self._instances: list[str] | None = None
         self._created: list[str] = []
         self._next = 0
-        self._storage: Any = None
-        self._storage_path = ""
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _storage_client(self) -> Any:
-        if self._storage is None:
-            from lithops.plugins.manager import get_registry
-            from lithops.storage.storage import Storage
-
-            storage_config = extract_storage_config(self.lithops_config)
-            self._storage = Storage(storage_config=storage_config)
-            self._storage_path = get_registry().storage_backend(storage_config["backend"]).backend
-        return self._storage
-
     def _queue_prefix(self) -> str:
         return f"{PREFIX}/{self.cluster}/"
 
     def agent_config(self) -> dict[str, Any]:
         """What the agents need: storage, their queue prefix, parallelism and dismantle policy."""
-        storage = self._storage_client()
+        storage, storage_path = self.job_storage()
         return {
-            "storage": {"name": storage.backend, "backend": self._storage_path, "bucket": storage.bucket,
+            "storage": {"name": storage.backend, "backend": storage_path, "bucket": storage.bucket,
                         "config": storage.storage_config[storage.backend]},
             "queue_prefix": self._queue_prefix(),
             "worker_processes": self.config.get("worker_processes"),
@@ -128,7 +115,7 @@ class EC2Backend(ComputeBackend):
 
     def user_data(self) -> str:
         """The VMs' boot script: installs the client's Lithops code and starts the agent service."""
-        storage = self._storage_client()
+        storage = self.job_storage()[0]
         key = f"{PREFIX}/code/{code_digest()[:16]}.zip"
         storage.put_object(storage.bucket, key, build_code_zip())
         url = storage.get_client().generate_presigned_url(
@@ -263,7 +250,7 @@ class EC2Backend(ComputeBackend):
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Queue the job's payloads for the VMs, spread over them in turn."""
         instances = self.instances(job.executor_id)
-        storage = self._storage_client()
+        storage = self.job_storage()[0]
         for n, ids in enumerate(job.chunks()):
             payload = job.worker_payload(ids)
             instance = instances[self._next % len(instances)]

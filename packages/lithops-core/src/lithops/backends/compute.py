@@ -58,6 +58,22 @@ class ComputeBackend(ABC):
             BackendError: the calls could not be submitted; nothing of this job is running.
         """
 
+    def job_storage(self) -> tuple[Any, str]:
+        """A :class:`lithops.Storage` on the executor's storage, and its backend's class import string.
+
+        The import string is what workers import. Made on first use and kept; for backends that write objects
+        of their own (payload lists, queues).
+        """
+        if getattr(self, "_job_storage", None) is None:
+            from lithops.config import extract_storage_config
+            from lithops.plugins.manager import get_registry
+            from lithops.storage.storage import Storage
+
+            storage_config = extract_storage_config(self.lithops_config)
+            path = get_registry().storage_backend(storage_config["backend"]).backend
+            self._job_storage = (Storage(storage_config=storage_config), path)
+        return self._job_storage
+
     def cancel(self, job_keys: Collection[str]) -> None:  # noqa: B027 - optional operation
         """Stop the calls of these jobs that have not finished, if the backend can (best effort)."""
 
