@@ -6,13 +6,7 @@ The public API is that of Lithops 3.x. Backends come from plugin packages (``lit
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
-
-try:
-    __version__ = metadata.version("lithops-core")
-except metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "FunctionExecutor",
@@ -36,8 +30,20 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("lithops-core")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
-    """Import the public classes on first use, keeping ``import lithops`` light."""
+    """Import the public classes (and read ``__version__``) on first use, keeping ``import lithops`` light."""
+    if name == "__version__":
+        globals()[name] = version = _version()
+        return version
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lithops' has no attribute {name!r}")
