@@ -105,3 +105,16 @@ def test_serverless_executor_defaults_to_aws_lambda():
 
 def test_registry_is_built_once():
     assert get_registry() is get_registry()
+
+
+def test_plugin_that_exits_at_import_is_isolated():
+    registry = _registry(_ep("lithops-exit", "exiting_plugin"), _ep("lithops-fake", "good_plugin"))
+    assert registry.names("compute") == ["fakecloud"]
+    assert registry.plugins["lithops-exit"].error == "SystemExit: exiting_plugin refuses to load"
+
+
+def test_every_hook_error_of_a_plugin_is_kept():
+    registry = _registry(_ep("lithops-twobad", "two_bad_hooks_plugin"), _ep("lithops-fake", "good_plugin"))
+    error = registry.plugins["lithops-twobad"].error
+    assert "compute hook exploded" in error and "storage hook exited" in error, error
+    assert registry.names("compute") == ["fakecloud"]

@@ -60,6 +60,11 @@ class PluginInfo:
     error: str | None = None
 
 
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception raised by plugin code."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _names_from_env(var: str) -> set[str]:
     return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
 
@@ -88,8 +93,10 @@ class PluginRegistry:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken plugin must not break the others
-                self._record_failure(ep.name, package, version, f"{type(exc).__name__}: {exc}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin (even one calling sys.exit()) must not break the others
+                self._record_failure(ep.name, package, version, _describe(exc))
                 continue
             self.register(module, name=ep.name, package=package, version=version)
 
@@ -99,9 +106,12 @@ class PluginRegistry:
         self.plugins[name] = info
         try:
             self._pm.register(module, name=name)
-        except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            info.error = _describe(exc)
             return
+        errors: list[str] = []
         for kind, (hook_name, spec_type) in _HOOKS.items():
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not module:
@@ -111,8 +121,10 @@ class PluginRegistry:
                     for spec in specs:
                         if not isinstance(spec, spec_type):
                             raise TypeError(f"{hook_name}() returned {spec!r}, expected {spec_type.__name__}")
-                except Exception as exc:
-                    info.error = f"{hook_name}() failed: {type(exc).__name__}: {exc}"
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    errors.append(f"{hook_name}() failed: {_describe(exc)}")
                     info.backends = [r for r in info.backends if r.kind != kind]
                     continue
                 for spec in specs:
@@ -121,6 +133,8 @@ class PluginRegistry:
                     regs = self._by_name.setdefault((kind, spec.name), [])
                     if all(r.package != package for r in regs):
                         regs.append(reg)
+        if errors:
+            info.error = "; ".join(errors)
 
     def _record_failure(self, name: str, package: str, version: str, error: str) -> None:
         self.plugins[name] = PluginInfo(name=name, package=package, version=version, error=error)
@@ -169,9 +183,12 @@ class PluginRegistry:
         reg = self.find(kind, name)
         try:
             return reg.spec.load()  # type: ignore[no-any-return]
-        except ImportError as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # ImportError, or module code that raised or called sys.exit()
             raise PluginLoadError(
-                f"{reg.package} {reg.version} is installed but its {kind} backend '{name}' failed to import: {exc}. "
+                f"{reg.package} {reg.version} is installed but its {kind} backend '{name}' failed to import: "
+                f"{_describe(exc)}. "
                 f"Reinstall it with its dependencies: pip install --force-reinstall {reg.package}"
             ) from exc
 
