@@ -159,3 +159,29 @@ def test_config_show_masks_keys_declared_secret_by_the_plugin(env, tmp_path):
     assert result.exit_code == 0, result.output
     assert "opensesame" not in result.output
     assert "passphrase_plain: '********'" in result.output
+
+
+def run_into_a_closed_pipe(args, env):
+    """Run a command whose stdout is a pipe nobody reads any more (as with `| head -2` once head has exited)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        out = subprocess.run([*LITHOPS, *args], env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                             timeout=60)
+    finally:
+        os.close(write_end)
+    return out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(env, tmp_path):
+    root = tmp_path / "storage"
+    (root / "main").mkdir(parents=True)
+    for i in range(50):
+        (root / "main" / f"key{i:03d}").write_bytes(b"x")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"localhost:\n  storage_root: {root}\n  storage_bucket: main\n")
+    env["LITHOPS_CONFIG_FILE"] = str(cfg)
+    for args in (["config", "show"], ["storage", "list"]):
+        out = run_into_a_closed_pipe(args, env)
+        assert out.stderr == "", (args, out.stderr)
+        assert out.returncode == 141, (args, out.returncode)  # as a Unix tool killed by SIGPIPE: 128 + 13

@@ -6,6 +6,7 @@ Every error a command hits is one line on stderr (``Error: ...``, saying what to
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Any
@@ -29,6 +30,21 @@ _NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
     c for c in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if c is not None)
 
 
+#: Exit code of a command whose reader went away (``lithops storage list | head -3``): what a shell reports for a
+#: Unix tool ended by SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 141
+
+
+def _reader_gone() -> None:
+    """Stdout's reader closed the pipe: stop quietly, as Unix tools do."""
+    try:  # later writes and the flush at exit must not complain again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(BROKEN_PIPE_EXIT)
+
+
 class _Group(click.Group):
     """Turns any error into one line on stderr and exit code 1, unless ``--debug``."""
 
@@ -50,6 +66,8 @@ class _Group(click.Group):
                 raise
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            _reader_gone()
         except Exception as exc:
             if ctx.meta.get(DEBUG_KEY):
                 raise
@@ -114,4 +132,6 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        _reader_gone()
     sys.exit(code if isinstance(code, int) else 0)
