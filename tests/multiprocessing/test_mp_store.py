@@ -168,3 +168,34 @@ def test_a_killed_waiter_does_not_swallow_the_next_item(kind, request, key):
     time.sleep(0.1)
     store.rpush(key, b"item")
     assert store.pop_wait(key, 5) == b"item"
+
+
+def test_an_idle_connection_does_not_stall_the_local_store(tmp_path):
+    """An idle TCP connection (any local user can open one) must neither block other clients nor stay open."""
+    script = tmp_path / "idle.py"
+    script.write_text(
+        "import socket, sys, time\n"
+        "import lithops.multiprocessing as mp\n"
+        "from lithops.multiprocessing.localstore import local_server\n"
+        "def put_three(q):\n"
+        "    for i in range(3):\n"
+        "        q.put(i)\n"
+        "if __name__ == '__main__':\n"
+        "    q = mp.Queue()\n"
+        "    idle = socket.create_connection(tuple(local_server().address))\n"
+        "    start = time.monotonic()\n"
+        "    with mp.Pool(2) as pool:\n"
+        "        pool.apply_async(put_three, (q,)).get(timeout=30)\n"
+        "    print([q.get(timeout=5) for _ in range(3)], 'in', round(time.monotonic() - start, 1), flush=True)\n"
+        "    idle.settimeout(20)\n"
+        "    start = time.monotonic()\n"
+        "    while idle.recv(4096):\n"
+        "        pass\n"
+        "    print('idle closed after', round(time.monotonic() - start, 1), flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.splitlines()
+    assert first.startswith("[0, 1, 2] in ")
+    assert float(first.split()[-1]) < 20
+    assert second.startswith("idle closed after") and float(second.split()[-1]) < 15

@@ -3,15 +3,19 @@
 The server keeps the data in a :class:`~lithops.multiprocessing.memory.MemoryStore` and serves each client
 connection in its own thread, so a blocking pop occupies only its own connection. Connections are
 ``multiprocessing.connection`` sockets authenticated with a random key that only the driver and its workers
-know (it travels in the store descriptor). Inside the driver, the client is the memory store itself: no socket.
+know (it travels in the store descriptor): the handshake runs in the connection's own thread, not in the thread
+that accepts connections, and a client that has not completed it within :data:`HANDSHAKE_TIMEOUT` seconds is
+disconnected, so an idle connection from anyone on the machine delays nobody. Nothing is unpickled before the
+handshake succeeds. Inside the driver, the client is the memory store itself: no socket.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from typing import Any
 
 from lithops.multiprocessing.memory import MemoryStore
@@ -21,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: Exceptions a store operation may raise that clients get back with their own type.
 _PASSED_ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (ValueError, TypeError, IndexError, KeyError)}
+#: Seconds a new connection has to complete the authentication handshake before it is closed.
+HANDSHAKE_TIMEOUT = 5.0
 
 
 class LocalStoreServer:
@@ -28,8 +34,8 @@ class LocalStoreServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.authkey = os.urandom(32)
-        self._listener = Listener((host, 0), family="AF_INET", authkey=self.authkey)
-        address = self._listener.address
+        self._socket = socket.create_server((host, 0), backlog=128)
+        address = self._socket.getsockname()
         self.address: tuple[str, int] = (str(address[0]), int(address[1]))
         self.memory = MemoryStore(self.descriptor())
         self._closed = False
@@ -43,15 +49,48 @@ class LocalStoreServer:
     def _accept_loop(self) -> None:
         while not self._closed:
             try:
-                conn = self._listener.accept()
+                sock, _ = self._socket.accept()
             except OSError:
                 if self._closed:
                     return
                 continue
-            except Exception as exc:  # a client that failed authentication
-                logger.debug("lithops.multiprocessing store: refused a connection: %s", exc)
-                continue
-            threading.Thread(target=self._serve, args=(conn,), name="lithops-mp-store-conn", daemon=True).start()
+            threading.Thread(target=self._handshake, args=(sock,), name="lithops-mp-store-conn", daemon=True).start()
+
+    def _handshake(self, sock: socket.socket) -> None:
+        """Authenticate a new connection (both ways, as ``multiprocessing.connection.Listener`` does) within
+        :data:`HANDSHAKE_TIMEOUT` seconds, then serve it.
+        """
+        conn = Connection(os.dup(sock.fileno()))
+        lock = threading.Lock()
+        finished = False
+
+        def expire() -> None:
+            with lock:
+                if not finished:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)  # wakes the handshake's read with end of file
+                    except OSError:
+                        pass
+
+        timer = threading.Timer(HANDSHAKE_TIMEOUT, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            deliver_challenge(conn, self.authkey)
+            answer_challenge(conn, self.authkey)
+            with lock:
+                finished = True
+            ok = True
+        except Exception as exc:  # wrong key, garbage, or no answer in time
+            logger.debug("lithops.multiprocessing store: refused a connection: %s", exc)
+            ok = False
+        finally:
+            timer.cancel()
+            sock.close()  # conn holds its own descriptor of the socket
+        if not ok:
+            conn.close()
+            return
+        self._serve(conn)
 
     def _serve(self, conn: Connection) -> None:
         memory = self.memory
@@ -83,7 +122,7 @@ class LocalStoreServer:
         """Stop accepting connections (open ones end when their clients disconnect)."""
         self._closed = True
         try:
-            self._listener.close()
+            self._socket.close()
         except OSError:
             pass
 
