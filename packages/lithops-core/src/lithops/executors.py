@@ -8,7 +8,7 @@ import logging
 import os
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend
@@ -46,10 +46,30 @@ def _close_backends() -> None:
             pass
 
 
-def _has_futures(iterdata: Any) -> bool:
+def _chained_futures(iterdata: Any) -> list[ResponseFuture] | None:
+    """The futures of earlier calls given as the whole input of a new job (a future, or a list or tuple of
+    them), else None. Futures mixed with plain data are refused.
+    """
     if isinstance(iterdata, ResponseFuture):
-        return True
-    return isinstance(iterdata, list) and bool(iterdata) and all(isinstance(x, ResponseFuture) for x in iterdata)
+        return [iterdata]
+    if not isinstance(iterdata, (list, tuple)):
+        return None
+    futures = [x for x in iterdata if isinstance(x, ResponseFuture)]
+    if not futures:
+        return None
+    if len(futures) != len(iterdata):
+        raise ValueError(
+            f"the input mixes {len(futures)} futures of earlier calls with {len(iterdata) - len(futures)} plain "
+            f"values. Chaining takes futures as the whole input of the next job: get their results first "
+            f"(fexec.get_result(futures)) and build the input from those."
+        )
+    return futures
+
+
+def _consume(futures: list[ResponseFuture]) -> None:
+    """Mark futures whose results feed another job: ``get_result`` no longer returns them (as in Lithops)."""
+    for f in futures:
+        f._produce_output = False
 
 
 def _as_iterdata(map_iterdata: Any) -> list[Any]:
@@ -280,9 +300,10 @@ class FunctionExecutor:
         self.last_call = "call_async"
         options = dict(extra_env=extra_env, runtime_memory=runtime_memory, execution_timeout=timeout,
                        include_modules=include_modules, exclude_modules=exclude_modules)
-        if _has_futures(data):
-            upstream = [data] if isinstance(data, ResponseFuture) else list(data)
+        upstream = _chained_futures(data) if isinstance(data, (ResponseFuture, list)) else None
+        if upstream is not None:
             single = isinstance(data, ResponseFuture)
+            _consume(upstream)
             return self._submit_after(
                 upstream, job_id, 1,
                 lambda: [upstream[0].result() if single else [f.result() for f in upstream]], func, **options
@@ -314,8 +335,11 @@ class FunctionExecutor:
         options = dict(chunksize=chunksize, extra_args=extra_args, extra_env=extra_env,
                        runtime_memory=runtime_memory, execution_timeout=timeout,
                        include_modules=include_modules, exclude_modules=exclude_modules)
-        if _has_futures(map_iterdata):
-            upstream = [map_iterdata] if isinstance(map_iterdata, ResponseFuture) else list(map_iterdata)
+        if isinstance(map_iterdata, Iterator):  # read a generator once; it may yield futures
+            map_iterdata = list(map_iterdata)
+        upstream = _chained_futures(map_iterdata)
+        if upstream is not None:
+            _consume(upstream)
             return self._submit_after(upstream, job_id, len(upstream), lambda: [f.result() for f in upstream],
                                       map_function, **options)
         items = self._data_inputs(map_function, map_iterdata, obj_chunk_size, obj_chunk_number, obj_newline)
@@ -372,7 +396,9 @@ class FunctionExecutor:
         Reducers are submitted when the last map call finishes (``spawn_reducer`` is accepted for
         compatibility).
         """
-        if _has_futures(map_iterdata):  # futures as input (e.g. FuturesList.map_reduce): map once they finish
+        if isinstance(map_iterdata, Iterator):
+            map_iterdata = list(map_iterdata)
+        if _chained_futures(map_iterdata) is not None:  # futures as input (e.g. FuturesList.map_reduce): map once they finish
             map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
                                    extra_env=extra_env, runtime_memory=map_runtime_memory, timeout=timeout,
                                    include_modules=include_modules, exclude_modules=exclude_modules)
