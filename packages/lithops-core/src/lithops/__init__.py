@@ -30,19 +30,12 @@ _LAZY = {
 }
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("lithops-core")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
 def __getattr__(name: str) -> Any:
     """Import the public classes (and read ``__version__``) on first use, keeping ``import lithops`` light."""
     if name == "__version__":
-        globals()[name] = version = _version()
+        from lithops.version import __version__ as version
+
+        globals()[name] = version
         return version
     module = _LAZY.get(name)
     if module is None:

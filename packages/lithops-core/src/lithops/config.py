@@ -117,6 +117,26 @@ def _load(config_data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     return load_yaml_config(filename), f"config file {filename}"
 
 
+def load_config(config_file: str | None = None, log: bool = True) -> dict[str, Any]:
+    """The config as Lithops 3.x's ``load_config`` returns it: read from ``config_file`` when given, else
+    discovered (see module docs), not validated; with none found, a localhost one. The dict can be edited and
+    passed to an executor or ``Storage`` as ``config``.
+
+    Raises:
+        FileNotFoundError: ``config_file`` does not exist.
+    """
+    if config_file:
+        path = os.path.expanduser(config_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file {path} does not exist. Check the path.")
+        config, source = load_yaml_config(path), f"config file {path}"
+    else:
+        config, source = _load(None)
+    if log:
+        logger.debug("Loaded the config from %s", source)
+    return config or {"lithops": {"backend": C.LOCALHOST, "storage": C.LOCALHOST}}
+
+
 def load_config_source(config_data: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
     """The config as discovered (or as given), before validation, and its source as error messages name it
     (for example ``config file /home/me/.lithops/config``).

@@ -50,3 +50,22 @@ def _user() -> str:
 
 #: Folder for local state (localhost storage, logs) unless configured otherwise.
 TEMP_DIR = os.path.join(tempfile.gettempdir(), f"lithops-{_user()}")
+
+# Names that code written for Lithops 3.x reads from this module, with this project's values.
+#: The mode used when nothing is configured (here: this machine).
+MODE_DEFAULT = LOCALHOST
+SERVERLESS_BACKEND_DEFAULT = DEFAULT_BACKEND_BY_MODE[SERVERLESS]
+STANDALONE_BACKEND_DEFAULT = DEFAULT_BACKEND_BY_MODE[STANDALONE]
+STORAGE_BACKEND_DEFAULT = DEFAULT_STORAGE
+#: Defaults of ``lithops.utils.setup_lithops_logger``.
+LOGGER_LEVEL = "info"
+LOGGER_STREAM = "ext://sys.stderr"
+LOGGER_FORMAT = "%(asctime)s [%(levelname)s] %(name)s -- %(message)s"
+LOGGER_FORMAT_SHORT = "[%(levelname)s] %(name)s -- %(message)s"
+#: Environment variable set to "1" in processes that run Lithops calls.
+WORKER_ENV = "LITHOPS_WORKER"
+CONFIG_FILE = CONFIG_FILE_USER
+CONFIG_DIR = os.path.dirname(CONFIG_FILE_USER)
+CACHE_DIR = os.path.join(CONFIG_DIR, "cache")
+LITHOPS_TEMP_DIR = TEMP_DIR
+CPU_COUNT = os.cpu_count()

@@ -63,6 +63,15 @@ class Storage:
         handler.name = name
         return cls.from_handler(handler, section.get("storage_bucket"))
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """The storage config this client uses: ``{'backend', 'bucket', <backend>: section}``."""
+        return self.storage_config
+
+    def get_storage_config(self) -> dict[str, Any]:
+        """Same as :attr:`config`."""
+        return self.storage_config
+
     def get_client(self) -> Any:
         """The backend's underlying client."""
         return self.storage_handler.get_client()
@@ -77,13 +86,23 @@ class Storage:
         """Read an object (or a ``Range``); ``stream=True`` returns a file object."""
         return self.storage_handler.get_object(bucket, key, stream=stream, extra_get_args=extra_get_args or {})
 
-    def upload_file(self, file_name: str, bucket: str, key: str | None = None, extra_args: Any = None) -> None:
-        """Upload a local file (streamed)."""
+    def upload_file(
+        self, file_name: str, bucket: str, key: str | None = None, extra_args: Any = None, config: Any = None
+    ) -> bool:
+        """Upload a local file (streamed); returns True. ``extra_args`` and ``config`` (a transfer config in
+        Lithops 3.x) are accepted for compatibility; backends pick their own transfer settings.
+        """
         self.storage_handler.upload_file(file_name, bucket, key)
+        return True
 
-    def download_file(self, bucket: str, key: str, file_name: str | None = None, extra_args: Any = None) -> None:
-        """Download an object to a local file (streamed)."""
+    def download_file(
+        self, bucket: str, key: str, file_name: str | None = None, extra_args: Any = None, config: Any = None
+    ) -> bool:
+        """Download an object to a local file (streamed); returns True. ``extra_args`` and ``config`` as in
+        :meth:`upload_file`.
+        """
         self.storage_handler.download_file(bucket, key, file_name)
+        return True
 
     def head_object(self, bucket: str, key: str) -> dict[str, str]:
         """Object metadata (``content-length``, ``last-modified``, ``etag``)."""

@@ -1,7 +1,10 @@
-"""Storage value types and errors: ``CloudObject``, ``StorageNoSuchKeyError``, ``StorageNoSuchBucketError``."""
+"""Storage value types and errors: ``CloudObject`` (and ``CloudObjectUrl``, ``CloudObjectLocal``),
+``StorageNoSuchKeyError``, ``StorageNoSuchBucketError``.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from lithops.errors import LithopsError
@@ -40,3 +43,33 @@ class CloudObject:
 
     def __str__(self) -> str:
         return f"{self.backend}://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class CloudObjectUrl:
+    """A reference to data named by its URL (``http://``, ``https://``)."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class CloudObjectLocal:
+    """A reference to a file on the local file system; ``bucket`` is its folder and ``key`` its name."""
+
+    path: str
+
+    @property
+    def bucket(self) -> str:
+        """The folder the file is in."""
+        return os.path.dirname(self.path)
+
+    @property
+    def key(self) -> str:
+        """The file name."""
+        return os.path.basename(self.path)
+
+    def __str__(self) -> str:
+        return self.path
