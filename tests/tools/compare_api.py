@@ -50,15 +50,12 @@ MODULES = [
 # Modules that are mostly internal helpers in Lithops 3.8: only what its docs and examples import counts.
 CURATED = {
     "lithops.utils": ["setup_lithops_logger", "FuturesList", "is_lithops_worker", "sizeof_fmt", "uuid_str",
-                      "is_unix_system", "version_str", "get_executor_id", "iterchunks", "CURRENT_PY_VERSION"],
-    "lithops.config": ["load_config", "default_config", "default_storage_config", "extract_storage_config",
-                       "load_yaml_config", "get_default_config_filename"],
-    "lithops.constants": ["LOCALHOST", "SERVERLESS", "STANDALONE", "MODE_DEFAULT", "JOBS_PREFIX", "TEMP_PREFIX",
-                          "LOGS_PREFIX", "RUNTIMES_PREFIX", "LITHOPS_TEMP_DIR", "JOBS_DIR", "LOGS_DIR",
-                          "CONFIG_FILE", "CONFIG_DIR", "CACHE_DIR", "CONFIG_FILE_GLOBAL", "LOGGER_LEVEL",
-                          "LOGGER_FORMAT", "LOGGER_FORMAT_SHORT", "LOGGER_STREAM", "CPU_COUNT", "TEMP_DIR",
-                          "WORKER_ENV", "SERVERLESS_BACKEND_DEFAULT", "STANDALONE_BACKEND_DEFAULT",
-                          "STORAGE_BACKEND_DEFAULT"],
+                      "is_unix_system", "version_str", "iterchunks", "CURRENT_PY_VERSION"],
+    "lithops.config": ["load_config", "default_config", "extract_storage_config", "load_yaml_config"],
+    "lithops.constants": ["LOCALHOST", "SERVERLESS", "STANDALONE", "MODE_DEFAULT", "JOBS_PREFIX", "LITHOPS_TEMP_DIR",
+                          "TEMP_DIR", "CONFIG_FILE", "CONFIG_DIR", "CACHE_DIR", "CONFIG_FILE_GLOBAL", "LOGGER_LEVEL",
+                          "LOGGER_FORMAT", "LOGGER_FORMAT_SHORT", "LOGGER_STREAM", "CPU_COUNT", "WORKER_ENV",
+                          "SERVERLESS_BACKEND_DEFAULT", "STANDALONE_BACKEND_DEFAULT", "STORAGE_BACKEND_DEFAULT"],
     "lithops.storage.utils": ["CloudObject", "CloudObjectUrl", "CloudObjectLocal", "StorageNoSuchKeyError"],
 }
 
@@ -128,7 +125,7 @@ def dump(reference: dict[str, Any] | None) -> dict[str, Any]:
     for modname in MODULES:
         try:
             mod = importlib.import_module(modname)
-        except Exception as exc:  # noqa: BLE001 - a missing module is a finding, not a failure
+        except Exception as exc:
             out["modules"][modname] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         if reference is not None:
@@ -143,17 +140,17 @@ def dump(reference: dict[str, Any] | None) -> dict[str, Any]:
         for name in wanted:
             try:
                 value = getattr(mod, name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
             names[name] = _signature(value) if callable(value) else None
         out["modules"][modname] = {"names": names}
     for label, path in CLASSES.items():
         try:
             cls = _resolve(path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             try:
                 cls = _resolve(FALLBACK[label])
-            except Exception:  # noqa: BLE001
+            except Exception:
                 out["classes"][label] = {"__error__": f"{type(exc).__name__}: {exc}"}
                 continue
         out["classes"][label] = _members(cls)

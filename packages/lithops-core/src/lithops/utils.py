@@ -102,12 +102,12 @@ def sizeof_fmt(num: float, suffix: str = "B") -> str:
     return f"{num:.1f}Yi{suffix}"
 
 
-def iterchunks(items: Sequence[T], n: int) -> Iterator[Sequence[T]]:
-    """Consecutive slices of ``items`` of length ``n`` (the last may be shorter)."""
+def iterchunks(lst: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of ``lst`` of length ``n`` (the last may be shorter)."""
     if n < 1:
         raise ValueError(f"chunk length must be 1 or more, not {n}.")
-    for start in range(0, len(items), n):
-        yield items[start:start + n]
+    for start in range(0, len(lst), n):
+        yield lst[start:start + n]
 
 
 #: ``major.minor`` of the running Python.
