@@ -126,12 +126,13 @@ class FunctionExecutor:
         if log_level and log_level is not True:  # True: the config's level
             lithops_ow["log_level"] = log_level
         section_ow = {k: v for k, v in kwargs.items() if v is not None}
-        # remote_invoker is accepted for compatibility; no backend here invokes from a remote process
+        # remote_invoker goes to the backend's section like the others: a backend without that key warns
         for key, value in (("runtime", runtime), ("runtime_memory", runtime_memory), ("max_workers", max_workers),
-                           ("worker_processes", worker_processes)):
+                           ("worker_processes", worker_processes), ("remote_invoker", remote_invoker)):
             if value is not None:
                 section_ow[key] = value
-        self.config = default_config(config, {"lithops": lithops_ow}, backend_overwrite=section_ow)
+        self.config = default_config(config, {"lithops": lithops_ow}, backend_overwrite=section_ow,
+                                     overwrite_source="FunctionExecutor argument")
         if log_level is not None:
             setup_logger(self.config)
         lithops_cfg = self.config["lithops"]
@@ -398,7 +399,7 @@ class FunctionExecutor:
         """
         if isinstance(map_iterdata, Iterator):
             map_iterdata = list(map_iterdata)
-        if _chained_futures(map_iterdata) is not None:  # futures as input (e.g. FuturesList.map_reduce): map once they finish
+        if _chained_futures(map_iterdata) is not None:  # futures as input (FuturesList.map_reduce): map when done
             map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
                                    extra_env=extra_env, runtime_memory=map_runtime_memory, timeout=timeout,
                                    include_modules=include_modules, exclude_modules=exclude_modules)

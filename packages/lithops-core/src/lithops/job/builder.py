@@ -2,15 +2,16 @@
 
 Argument binding follows Lithops: each element of the iterdata is one call; a tuple is the positional
 arguments, a dict the keyword arguments, anything else the single argument. ``extra_args`` are added to every
-call (a dict merges into keyword arguments, a tuple/list extends positional ones). The arguments are bound to the
-function's signature here, so a call that could never run fails at submit, before anything runs.
+call (a dict merges into keyword arguments, a tuple/list extends positional ones). A dict's keys named like the
+function's ``*args`` / ``**kwargs`` parameters are spread into them (:func:`spread_variadic`). The arguments are
+bound to the function's signature here, so a call that could never run fails at submit, before anything runs.
 """
 
 from __future__ import annotations
 
 import inspect
 import reprlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lithops.errors import ConfigError, PayloadTooLargeError
@@ -39,11 +40,60 @@ def _as_call(item: Any, extra_args: Any) -> tuple[tuple[Any, ...], dict[str, Any
     return tuple(args), kwargs
 
 
-def _signature(func: Any) -> inspect.Signature | None:
+def _signature(func: Any, follow_wrapped: bool = True) -> inspect.Signature | None:
     try:
-        return inspect.signature(func)
+        return inspect.signature(func, follow_wrapped=follow_wrapped)
     except (TypeError, ValueError):
         return None
+
+
+def spread_variadic(
+    func: Any, sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Lithops's convention for dict inputs to functions with ``*args`` / ``**kwargs`` (their own, or a
+    decorator's wrapper's): the key named like the ``*args`` parameter holds the positional arguments, the key
+    named like the ``**kwargs`` parameter a dict of keyword arguments, and the other keys are keyword arguments
+    too (they win over the same names in that dict). Parameters before ``*args`` given by name are passed
+    first, positionally. Calls with positional arguments, and functions without such parameters, are left as
+    they are.
+    """
+    if args or sig is None or not kwargs:
+        return args, kwargs
+    outer = _signature(func, follow_wrapped=False) or sig  # a wrapper's own (*args, **kwargs)
+    var_pos = var_kw = None
+    for p in outer.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            var_pos = p.name
+        elif p.kind is p.VAR_KEYWORD:
+            var_kw = p.name
+    named = {p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    spread_args = var_pos is not None and var_pos in kwargs and var_pos not in named
+    spread_kwargs = var_kw is not None and var_kw in kwargs and var_kw not in named
+    if not (spread_args or spread_kwargs):
+        return args, kwargs
+    kwargs = dict(kwargs)
+    positional: list[Any] = []
+    if spread_args:
+        values = kwargs.pop(var_pos) or ()  # type: ignore[arg-type]
+        if not isinstance(values, (tuple, list)):
+            raise TypeError(
+                f"the {var_pos!r} key of a dict input holds the function's *{var_pos} and must be a tuple or "
+                f"list, got {type(values).__name__}"
+            )
+        for p in sig.parameters.values():
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.name not in kwargs:
+                break
+            positional.append(kwargs.pop(p.name))
+        positional.extend(values)
+    if spread_kwargs:
+        extra = kwargs.pop(var_kw) or {}  # type: ignore[arg-type]
+        if not isinstance(extra, Mapping):
+            raise TypeError(
+                f"the {var_kw!r} key of a dict input holds the function's **{var_kw} and must be a dict, got "
+                f"{type(extra).__name__}"
+            )
+        kwargs = {**extra, **kwargs}
+    return tuple(positional), kwargs
 
 
 def injected_params(func: Any) -> list[str]:
@@ -105,6 +155,7 @@ def build_calls(func: Any, iterdata: Iterable[Any], extra_args: Any, data_limit:
     for i, item in enumerate(items):
         args, kwargs = _as_call(item, extra_args)
         try:
+            args, kwargs = spread_variadic(func, sig, args, kwargs)
             bound.append(bind_arguments(sig, args, kwargs, inject))
         except TypeError as exc:
             raise TypeError(
