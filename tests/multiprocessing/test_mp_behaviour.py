@@ -284,3 +284,62 @@ def test_pool_and_process_on_a_serverless_backend_through_redis(sim_config, redi
     assert [q.get(timeout=60) for _ in range(3)] == [0, 1, 2]
     p.join()
     assert p.exitcode == 0
+
+
+# -- what is read back from Redis is authenticated ------------------------------------------------------------
+
+
+class _TouchOnLoad:
+    """Unpickling this creates a file: a stand-in for a forged pickle that runs code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_forged_pickles_in_redis_are_refused(redis_server, tmp_path):
+    import redis
+
+    from lithops.job.serialize import dumps
+    from lithops.multiprocessing.store import StoreIntegrityError
+
+    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {"redis": dict(redis_server)})
+    marker = tmp_path / "forged-pickle-ran"
+    forged = pickle.dumps(_TouchOnLoad(str(marker)))
+    raw = redis.Redis(**redis_server)
+    manager = mp.Manager()
+    q, d, lst, (reader, _writer) = mp.Queue(), manager.dict(), manager.list(), mp.Pipe(duplex=False)
+    raw.rpush(q._key + ":items", forged)
+    with pytest.raises(StoreIntegrityError, match="not written by this program"):
+        q.get(timeout=5)
+    raw.rpush(reader._read_key, b"d" + forged)
+    with pytest.raises(StoreIntegrityError):
+        reader.recv()
+    raw.rpush(lst._key, dumps(_TouchOnLoad(str(marker))))
+    with pytest.raises(StoreIntegrityError):
+        list(lst)
+    d["x"] = 1
+    raw.hset(d._key, "sx", forged)  # the field of the str key "x"
+    with pytest.raises(StoreIntegrityError):
+        d["x"]
+    assert not marker.exists()
+    q.put("genuine")
+    assert q.get(timeout=5) == "genuine"  # what this program writes still reads back
+    raw.close()
+
+
+def test_a_redis_without_password_is_warned_about_once(redis_server):
+    from lithops.multiprocessing import redisstore
+
+    redisstore._warned.clear()
+    mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {"redis": {**redis_server, "db": 2}})
+    with pytest.warns(UserWarning, match="no password"):
+        mp.Queue()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {"redis": {**redis_server, "db": 1}})
+        mp.Queue()

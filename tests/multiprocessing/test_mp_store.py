@@ -27,7 +27,7 @@ def any_store(request):
     else:
         from lithops.multiprocessing.redisstore import RedisStore
 
-        store = RedisStore({"kind": "redis", **request.getfixturevalue("redis_server")})
+        store = RedisStore({"kind": "redis", **request.getfixturevalue("redis_server"), "secret": "00" * 32})
         yield store
         store.close()
 
@@ -151,7 +151,7 @@ def test_a_killed_waiter_does_not_swallow_the_next_item(kind, request, key):
     else:
         from lithops.multiprocessing.redisstore import RedisStore
 
-        descriptor = {"kind": "redis", **request.getfixturevalue("redis_server")}
+        descriptor = {"kind": "redis", **request.getfixturevalue("redis_server"), "secret": "00" * 32}
         store = RedisStore(descriptor)
         request.addfinalizer(store.close)
     code = (

@@ -74,7 +74,8 @@ class Connection:
     def send(self, obj: Any) -> None:
         """Send a picklable object to the other end."""
         key = self._check(reading=False)
-        self._keys._store.rpush(key, _DATA + dumps(obj))
+        store = self._keys._store
+        store.rpush(key, _DATA + store.seal(dumps(obj)))
 
     def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
         """Send ``buf[offset:offset + size]`` (any bytes-like object) as one message."""
@@ -90,7 +91,8 @@ class Connection:
             raise ValueError("size is negative")
         elif offset + size > len(view):
             raise ValueError("buffer length < offset + size")
-        self._keys._store.rpush(key, _DATA + bytes(view[offset:offset + size]))
+        store = self._keys._store
+        store.rpush(key, _DATA + store.seal(bytes(view[offset:offset + size])))
 
     # -- receiving -----------------------------------------------------------------------------------------
     def _recv_raw(self) -> bytes:
@@ -101,7 +103,7 @@ class Connection:
         if message == _EOF:
             store.lpush(key, _EOF)  # stays: every later recv sees the end of file too
             raise EOFError
-        return message[1:]
+        return store.unseal(message[1:])
 
     def recv(self) -> Any:
         """Receive one object, waiting for it; EOFError when the other end was closed and nothing is left."""

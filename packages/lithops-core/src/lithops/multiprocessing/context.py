@@ -61,7 +61,11 @@ class Runtime:
         redis_section = self.config.get("redis")
         if choice == "redis" or (choice == "auto" and redis_section):
             section = validate_section("redis", redis_section, mp_config.REDIS_SECTION, self.source)
-            return {"kind": "redis", **section}
+            from lithops.multiprocessing.redisstore import warn_without_password
+
+            warn_without_password(section)
+            # values are signed with a key made for this run; workers get it with the descriptor
+            return {"kind": "redis", **section, "secret": os.urandom(32).hex()}
         if choice == "local" or self.mode == LOCALHOST:
             from lithops.multiprocessing.localstore import local_server
 

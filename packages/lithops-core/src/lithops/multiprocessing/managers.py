@@ -15,14 +15,16 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, MutableSequence
 from typing import Any
 
-from lithops.job.serialize import dumps, loads
 from lithops.multiprocessing.shared import SharedObject
+from lithops.multiprocessing.store import Store
 
 # -- dict keys: equal keys of the common types must give equal bytes ---------------------------------------------
 
 
-def encode_key(key: Any) -> bytes:
-    """Bytes naming a dict key: canonical for str, int, float, bytes, bool, None and tuples of them."""
+def encode_key(key: Any, store: Store) -> bytes:
+    """Bytes naming a dict key: canonical for str, int, float, bytes, bool, None and tuples of them (other keys
+    are pickled for ``store``).
+    """
     kind = type(key)
     if kind is str:
         return b"s" + key.encode("utf-8", "surrogatepass")
@@ -37,12 +39,12 @@ def encode_key(key: Any) -> bytes:
     if key is None:
         return b"n"
     if kind is tuple:
-        parts = [encode_key(item) for item in key]
+        parts = [encode_key(item, store) for item in key]
         return b"t" + b"".join(struct.pack(">I", len(p)) + p for p in parts)
-    return b"p" + dumps(key)
+    return b"p" + store.dumps(key)
 
 
-def decode_key(data: bytes) -> Any:
+def decode_key(data: bytes, store: Store) -> Any:
     """Inverse of :func:`encode_key`."""
     tag, body = data[:1], data[1:]
     if tag == b"s":
@@ -61,10 +63,10 @@ def decode_key(data: bytes) -> Any:
         items, pos = [], 0
         while pos < len(body):
             (size,) = struct.unpack(">I", body[pos:pos + 4])
-            items.append(decode_key(body[pos + 4:pos + 4 + size]))
+            items.append(decode_key(body[pos + 4:pos + 4 + size], store))
             pos += 4 + size
         return tuple(items)
-    return loads(bytes(body))
+    return store.loads(bytes(body))
 
 
 _MISSING = object()
@@ -82,16 +84,16 @@ class DictProxy(SharedObject, MutableMapping):  # type: ignore[type-arg]
             self.update(initial)
 
     def __getitem__(self, key: Any) -> Any:
-        value = self._store.map_get(self._key, encode_key(key))
+        value = self._store.map_get(self._key, encode_key(key, self._store))
         if value is None:
             raise KeyError(key)
-        return loads(value)
+        return self._store.loads(value)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._store.map_set(self._key, [(encode_key(key), dumps(value))])
+        self._store.map_set(self._key, [(encode_key(key, self._store), self._store.dumps(value))])
 
     def __delitem__(self, key: Any) -> None:
-        if self._store.map_pop(self._key, encode_key(key)) is None:
+        if self._store.map_pop(self._key, encode_key(key, self._store)) is None:
             raise KeyError(key)
 
     def __len__(self) -> int:
@@ -101,18 +103,18 @@ class DictProxy(SharedObject, MutableMapping):  # type: ignore[type-arg]
         return iter(self.keys())
 
     def __contains__(self, key: object) -> bool:
-        return self._store.map_contains(self._key, encode_key(key))
+        return self._store.map_contains(self._key, encode_key(key, self._store))
 
     def _items(self) -> list[tuple[Any, Any]]:
-        return [(decode_key(k), loads(v)) for k, v in self._store.map_items(self._key)]
+        return [(decode_key(k, self._store), self._store.loads(v)) for k, v in self._store.map_items(self._key)]
 
     def keys(self) -> list[Any]:  # type: ignore[override]
         """The keys, in insertion order."""
-        return [decode_key(k) for k, _ in self._store.map_items(self._key)]
+        return [decode_key(k, self._store) for k, _ in self._store.map_items(self._key)]
 
     def values(self) -> list[Any]:  # type: ignore[override]
         """The values, in insertion order of their keys."""
-        return [loads(v) for _, v in self._store.map_items(self._key)]
+        return [self._store.loads(v) for _, v in self._store.map_items(self._key)]
 
     def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
         """``(key, value)`` pairs in insertion order."""
@@ -120,33 +122,35 @@ class DictProxy(SharedObject, MutableMapping):  # type: ignore[type-arg]
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default``."""
-        value = self._store.map_get(self._key, encode_key(key))
-        return default if value is None else loads(value)
+        value = self._store.map_get(self._key, encode_key(key, self._store))
+        return default if value is None else self._store.loads(value)
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (``default``, or KeyError, when absent)."""
-        value = self._store.map_pop(self._key, encode_key(key))
+        value = self._store.map_pop(self._key, encode_key(key, self._store))
         if value is None:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        return loads(value)
+        return self._store.loads(value)
 
     def popitem(self) -> tuple[Any, Any]:
         """Remove and return the last inserted ``(key, value)``."""
         item = self._store.map_popitem(self._key)
         if item is None:
             raise KeyError("popitem(): dictionary is empty")
-        return decode_key(item[0]), loads(item[1])
+        return decode_key(item[0], self._store), self._store.loads(item[1])
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, setting it to ``default`` first if absent (atomically)."""
-        return loads(self._store.map_setdefault(self._key, encode_key(key), dumps(default)))
+        store = self._store
+        return store.loads(store.map_setdefault(self._key, encode_key(key, store), store.dumps(default)))
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Set many keys in one operation (same arguments as ``dict.update``)."""
         values = dict(*args, **kwargs)
-        self._store.map_set(self._key, [(encode_key(k), dumps(v)) for k, v in values.items()])
+        store = self._store
+        store.map_set(self._key, [(encode_key(k, store), store.dumps(v)) for k, v in values.items()])
 
     def clear(self) -> None:
         """Remove every key."""
@@ -167,21 +171,21 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
     """A list shared by every process."""
 
     def __init__(self, sequence: Iterable[Any] = ()) -> None:
-        items = [dumps(x) for x in sequence]
         self._attach("list")
+        items = [self._store.dumps(x) for x in sequence]
         if items:
             self._store.rpush(self._key, *items)
 
     def _snapshot(self) -> list[Any]:
-        return [loads(x) for x in self._store.lrange(self._key, 0, -1)]
+        return [self._store.loads(x) for x in self._store.lrange(self._key, 0, -1)]
 
     def _mutate(self, change: Callable[[list[Any]], Any]) -> Any:
         """Apply ``change`` to a copy of the list and write it back unless another process changed it first."""
         while True:
             raw = self._store.lrange(self._key, 0, -1)
-            values = [loads(x) for x in raw]
+            values = [self._store.loads(x) for x in raw]
             result = change(values)
-            if self._store.list_replace(self._key, raw, [dumps(x) for x in values]):
+            if self._store.list_replace(self._key, raw, [self._store.dumps(x) for x in values]):
                 return result
 
     def __len__(self) -> int:
@@ -195,7 +199,7 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
         value = self._store.lindex(self._key, operator.index(index))
         if value is None:
             raise IndexError("list index out of range")
-        return loads(value)
+        return self._store.loads(value)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if isinstance(index, slice):
@@ -204,7 +208,7 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
             return
         import operator
 
-        if not self._store.lset(self._key, operator.index(index), dumps(value)):
+        if not self._store.lset(self._key, operator.index(index), self._store.dumps(value)):
             raise IndexError("list assignment index out of range")
 
     def __delitem__(self, index: Any) -> None:
@@ -216,11 +220,11 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
 
     def append(self, value: Any) -> None:
         """Add ``value`` at the end."""
-        self._store.rpush(self._key, dumps(value))
+        self._store.rpush(self._key, self._store.dumps(value))
 
     def extend(self, values: Iterable[Any]) -> None:
         """Add every element of ``values`` at the end, in one operation."""
-        items = [dumps(x) for x in values]
+        items = [self._store.dumps(x) for x in values]
         if items:
             self._store.rpush(self._key, *items)
 
@@ -230,7 +234,7 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
             value = self._store.rpop(self._key) if index == -1 else self._store.lpop(self._key)
             if value is None:
                 raise IndexError("pop from empty list")
-            return loads(value)
+            return self._store.loads(value)
         return self._mutate(lambda lst: lst.pop(index))
 
     def remove(self, value: Any) -> None:
@@ -291,7 +295,7 @@ class NamespaceProxy(SharedObject):
     def __init__(self, **kwargs: Any) -> None:
         self._attach("namespace")
         if kwargs:
-            self._store.map_set(self._key, [(name.encode(), dumps(v)) for name, v in kwargs.items()])
+            self._store.map_set(self._key, [(name.encode(), self._store.dumps(v)) for name, v in kwargs.items()])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -299,13 +303,13 @@ class NamespaceProxy(SharedObject):
         value = self._store.map_get(self._key, name.encode())
         if value is None:
             raise AttributeError(f"'Namespace' object has no attribute {name!r}")
-        return loads(value)
+        return self._store.loads(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
             object.__setattr__(self, name, value)
         else:
-            self._store.map_set(self._key, [(name.encode(), dumps(value))])
+            self._store.map_set(self._key, [(name.encode(), self._store.dumps(value))])
 
     def __delattr__(self, name: str) -> None:
         if name.startswith("_"):
@@ -314,7 +318,7 @@ class NamespaceProxy(SharedObject):
             raise AttributeError(f"'Namespace' object has no attribute {name!r}")
 
     def __str__(self) -> str:
-        items = ", ".join(f"{k.decode()}={loads(v)!r}" for k, v in self._store.map_items(self._key))
+        items = ", ".join(f"{k.decode()}={self._store.loads(v)!r}" for k, v in self._store.map_items(self._key))
         return f"Namespace({items})"
 
     def __repr__(self) -> str:
@@ -331,11 +335,11 @@ class ValueProxy(SharedObject):
 
     def get(self) -> Any:
         """The current value."""
-        return loads(self._store.get(self._key) or dumps(None))
+        return self._store.loads(self._store.get(self._key) or self._store.dumps(None))
 
     def set(self, value: Any) -> None:
         """Replace the value."""
-        self._store.set(self._key, dumps(value))
+        self._store.set(self._key, self._store.dumps(value))
 
     value = property(get, set, doc="The current value.")
 

@@ -11,7 +11,6 @@ import queue
 import time
 from typing import Any, ClassVar
 
-from lithops.job.serialize import dumps, loads
 from lithops.multiprocessing.shared import SharedObject, await_wake, new_waiter_id, register_waiter, withdraw
 
 
@@ -40,7 +39,7 @@ class Queue(SharedObject):
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         """Add ``obj``; on a full queue wait up to ``timeout`` seconds (None: for ever), then raise queue.Full."""
         self._check_open()
-        data = dumps(obj)
+        data = self._store.dumps(obj)
         self._before_put()
         try:
             self._push(data, block, timeout)
@@ -83,7 +82,7 @@ class Queue(SharedObject):
             raise queue.Empty
         if self._maxsize:
             self._store.wake(self._notfull, 1, b"1")
-        return loads(data)
+        return self._store.loads(data)
 
     def put_nowait(self, obj: Any) -> None:
         """``put(obj, False)``."""

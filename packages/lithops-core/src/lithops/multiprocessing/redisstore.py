@@ -4,14 +4,19 @@ Needs the ``redis`` client (``pip install 'lithops-core[multiprocessing]'``) and
 cluster: the atomic operations are Lua scripts that touch keys they derive). An ordered map ``k`` is a hash
 ``k`` plus a sorted set ``k#order`` (insertion order) and a counter ``k#seq``; :meth:`RedisStore.delete`
 removes those with it.
+
+Every pickle is signed with the descriptor's ``secret`` (see :meth:`Store.seal`), so objects that another client
+of the server pushed are refused instead of unpickled. The descriptor must hold one.
 """
 
 from __future__ import annotations
 
+import threading
+import warnings
 from typing import Any
 
 from lithops.errors import ConfigError
-from lithops.multiprocessing.store import Store, StoreUnavailableError
+from lithops.multiprocessing.store import Store, StoreError, StoreUnavailableError
 
 _ORDER, _SEQ = "#order", "#seq"
 #: Retries of a command after a connection error (with a short backoff), before it fails.
@@ -97,6 +102,29 @@ return false
 """
 
 
+#: Redis servers (host, port) already warned about for having no password.
+_warned: set[tuple[str, int]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_without_password(section: dict[str, Any]) -> None:
+    """Warn once per server when the ``redis`` section has no password."""
+    if section.get("password"):
+        return
+    server = (str(section.get("host")), int(section.get("port") or 0))
+    with _warned_lock:
+        if server in _warned:
+            return
+        _warned.add(server)
+    warnings.warn(
+        f"lithops.multiprocessing keeps shared state on the Redis server at {server[0]}:{server[1]}, which has no "
+        f"password: anyone who can reach it can read and delete that state (values they write are refused, as "
+        f"each one is signed). Set 'requirepass' on the server and 'password' in the 'redis' config section.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 class RedisStore(Store):
     """A store on a Redis server named by a ``redis`` config section (host, port, password, db ...)."""
 
@@ -104,6 +132,11 @@ class RedisStore(Store):
 
     def __init__(self, descriptor: dict[str, Any]) -> None:
         super().__init__(descriptor)
+        if self._secret is None:
+            raise StoreError(
+                "a Redis store descriptor needs a 'secret' (the hex key that signs values); descriptors made by "
+                "lithops.multiprocessing have one."
+            )
         try:
             import redis
             from redis.backoff import ExponentialBackoff

@@ -9,10 +9,18 @@ that travels inside pickled objects and in the ``LITHOPS_MULTIPROCESSING_STORE``
 
 The operations are Redis-like on purpose: values are bytes, a key holds a string, a list or a map, empty lists
 and maps do not exist, and a few compound operations (``wake``, ``release_token`` ...) are atomic.
+
+Objects are written with :meth:`Store.dumps` and read with :meth:`Store.loads`. When the descriptor holds a
+``secret`` (Redis descriptors always do: a random key made for each run), every pickle is prefixed with its
+HMAC-SHA256 under that key and checked before it is unpickled, so a value that anyone else who can reach the
+server wrote is refused with :class:`StoreIntegrityError` instead of running their code. The local store needs no
+tags: only clients that proved they know its key can connect to it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -23,6 +31,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from lithops.errors import LithopsError
+from lithops.job import serialize
 
 #: Environment variable holding the descriptor (JSON) of the store that workers of this driver use.
 STORE_ENV = "LITHOPS_MULTIPROCESSING_STORE"
@@ -38,6 +47,14 @@ class StoreUnavailableError(StoreError, ConnectionError):
     """The store cannot be reached."""
 
 
+class StoreIntegrityError(StoreError):
+    """A value read from the store does not carry this program's signature: it was not unpickled."""
+
+
+#: Bytes of the HMAC-SHA256 tag in front of each signed value.
+TAG_SIZE = 32
+
+
 class Store:
     """Operations on shared state. Values are ``bytes``; keys are ``str``.
 
@@ -49,6 +66,37 @@ class Store:
 
     def __init__(self, descriptor: dict[str, Any]) -> None:
         self.descriptor = descriptor
+        secret = descriptor.get("secret")
+        self._secret = bytes.fromhex(secret) if secret else None
+
+    # -- signed values -------------------------------------------------------------------------------------
+    def seal(self, data: bytes) -> bytes:
+        """``data`` prefixed with its HMAC tag when this store signs values (else unchanged)."""
+        if self._secret is None:
+            return data
+        return hmac.new(self._secret, data, hashlib.sha256).digest() + data
+
+    def unseal(self, data: bytes) -> bytes:
+        """The bytes :meth:`seal` was given; :class:`StoreIntegrityError` if the tag does not match."""
+        if self._secret is None:
+            return data
+        tag, body = data[:TAG_SIZE], data[TAG_SIZE:]
+        if len(tag) < TAG_SIZE or not hmac.compare_digest(tag, hmac.new(self._secret, body, hashlib.sha256).digest()):
+            raise StoreIntegrityError(
+                f"a value read from the lithops.multiprocessing {self.kind} store was not written by this program "
+                f"(its signature does not match), so it was not unpickled. Another client of the server wrote or "
+                f"changed it: protect the server with a password (the 'redis' section's password) and do not "
+                f"share it with untrusted users."
+            )
+        return body
+
+    def dumps(self, obj: Any) -> bytes:
+        """``obj`` pickled (and signed, see :meth:`seal`) for writing to this store."""
+        return self.seal(serialize.dumps(obj))
+
+    def loads(self, data: bytes) -> Any:
+        """The object :meth:`dumps` wrote; refuses what this program did not write."""
+        return serialize.loads(self.unseal(data))
 
     # -- strings -------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
