@@ -185,3 +185,34 @@ def test_output_into_a_closed_pipe_ends_quietly(env, tmp_path):
         out = run_into_a_closed_pipe(args, env)
         assert out.stderr == "", (args, out.stderr)
         assert out.returncode == 141, (args, out.returncode)  # as a Unix tool killed by SIGPIPE: 128 + 13
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("lithops: [1, 2]\n", "section 'lithops' must be a mapping"),
+        ("lithops: localhost\n", "section 'lithops' must be a mapping"),
+        ("lithops:\n  log_level: LOUD\n", "lithops.log_level is 'LOUD'; it must be a logging level"),
+        ("lithops:\n  execution_timeout: .nan\n", "lithops.execution_timeout is nan; it must be a finite number"),
+    ],
+)
+def test_every_command_refuses_a_bad_config_alike(env, tmp_path, text, fragment):
+    """hello, test and config show validate the same way, and as FunctionExecutor() does."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+    env["LITHOPS_CONFIG_FILE"] = str(cfg)
+    expected = f"Error: config file {cfg}: {fragment}"
+    for command in (["hello"], ["test"], ["config", "show"]):
+        out = lithops(*command, env=env, timeout=60)
+        assert_one_line_error(out)
+        assert out.stderr.startswith(expected), (command, out.stderr)
+    script = "import lithops\ntry:\n    lithops.FunctionExecutor()\nexcept lithops.errors.ConfigError as e:\n    print(e)"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith(expected[len("Error: "):]), out
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(env, tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_bytes(b"lithops:\n  backend: localhost # r\xe9gion\n")
+    out = lithops("config", "show", "-c", str(cfg), env=env)
+    assert_one_line_error(out, f"config file {cfg} is not UTF-8 text (byte 0xe9 on line 2). Save it as UTF-8.")

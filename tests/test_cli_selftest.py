@@ -33,7 +33,10 @@ def test_self_check_selects_checks(env):
     out = lithops("test", "-t", "map,exception", env=env)
     assert out.returncode == 0, out.stdout
     assert [line.split()[0] for line in out.stdout.splitlines() if line.startswith("  ")] == ["ok"] * 3
-    assert_one_line_error(lithops("test", "-t", "mapp", env=env), "unknown check mapp", "map_reduce")
+    out = lithops("test", "-t", "mapp", env=env)  # a usage error: exit code 2, as docs/cli.md says
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("Error: Invalid value for '--test': unknown check mapp."), out.stderr
+    assert "map_reduce" in out.stderr and "See 'lithops test --help'" in out.stderr
 
 
 def test_self_check_fails_with_exit_1_and_says_why(env, tmp_path):

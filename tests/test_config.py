@@ -277,9 +277,9 @@ def test_mode_and_backend_clash_in_one_config() -> None:
         lithops.FunctionExecutor(config={"lithops": {"mode": "serverless", "backend": "localhost"}}, log_level=None)
 
 
-def test_compatibility_arguments_draw_no_warning() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+def test_remote_invoker_warns_where_the_backend_has_no_such_key() -> None:
+    """docs/config.md: the localhost backend has no remote_invoker key, so the argument draws a warning."""
+    with pytest.warns(UserWarning, match=r"argument remote_invoker: unknown key localhost\.remote_invoker"):
         with lithops.FunctionExecutor(remote_invoker=True, log_level=None) as fexec:
             assert fexec.call_async(ident, 1).result() == 1
 
@@ -287,3 +287,97 @@ def test_compatibility_arguments_draw_no_warning() -> None:
 def test_log_level_true_uses_the_configured_level() -> None:
     with lithops.FunctionExecutor(log_level=True) as fexec:
         assert fexec.call_async(ident, 2).result() == 2
+
+
+# -- one validation that reports every problem -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("section", ["[1, 2]", "localhost"])
+def test_a_lithops_section_that_is_not_a_mapping_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, section: str
+) -> None:
+    path = write(tmp_path / "c.yaml", f"lithops: {section}\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", path)
+    with pytest.raises(ConfigError, match=f"config file {path}: section 'lithops' must be a mapping"):
+        lithops.FunctionExecutor(log_level=None)
+    with pytest.raises(ConfigError, match="section 'lithops' must be a mapping"):
+        lithops.FunctionExecutor(config={"lithops": [1, 2]}, log_level=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("lithops:\n  execution_timeout: .nan\n", "lithops.execution_timeout is nan; it must be a finite number"),
+        ("lithops:\n  execution_timeout: .inf\n", "lithops.execution_timeout is inf; it must be a finite number"),
+        ("lithops:\n  data_limit: -1\n", "lithops.data_limit is -1; it must be at least 0"),
+        ("lithops:\n  result_limit: -0.5\n", "lithops.result_limit is -0.5; it must be at least 0"),
+        ("lithops:\n  log_level: LOUD\n", "lithops.log_level is 'LOUD'; it must be a logging level"),
+    ],
+)
+def test_values_out_of_range_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str,
+                                         fragment: str) -> None:
+    path = write(tmp_path / "c.yaml", text)
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", path)
+    with pytest.raises(ConfigError, match=re_escape(fragment)):
+        lithops.FunctionExecutor(log_level=None)
+    with pytest.raises(ConfigError, match=re_escape(fragment)):
+        lithops.FunctionExecutor()  # the default log_level=False sets up logging: same error, not a raw one
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        default_config({"lithops": {"execution_timeout": "soon", "data_limit": -1, "log_level": "LOUD"},
+                        "localhost": {"worker_processes": "two"}})
+    message = str(info.value)
+    for key in ("lithops.execution_timeout", "lithops.data_limit", "lithops.log_level", "localhost.worker_processes"):
+        assert key in message, message
+    assert message.startswith("4 problems in the config:"), message
+
+
+def test_a_bad_executor_argument_is_blamed_on_the_argument() -> None:
+    with pytest.raises(ConfigError) as info:
+        lithops.FunctionExecutor(worker_processes="two", log_level=None)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "FunctionExecutor argument worker_processes: localhost.worker_processes must be int" in message
+    assert "built-in defaults" not in message
+    with pytest.raises(ConfigError, match="FunctionExecutor argument log_level: lithops.log_level is 'LOUD'"):
+        lithops.FunctionExecutor(log_level="LOUD")
+
+
+def test_a_config_file_that_is_not_utf8_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("lithops:\n  backend: localhost # r\u00e9gion\n".encode("latin-1"))
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError, match=rf"config file {path} is not UTF-8 text .*line 2.*Save it as UTF-8"):
+        lithops.FunctionExecutor(log_level=None)
+
+
+def test_a_log_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "folder"
+    config = {"lithops": {"log_filename": str(missing / "lithops.log")}}
+    with pytest.raises(ConfigError, match=rf"lithops.log_filename names a file in folder {missing}, which does not"):
+        lithops.FunctionExecutor(config=config)
+    with pytest.raises(ConfigError, match="does not exist"):
+        default_config(config)  # validation itself, before any logging is set up
+
+
+def test_a_value_that_is_not_json_is_refused_naming_the_key() -> None:
+    import datetime
+
+    with pytest.raises(ConfigError, match=r"the config dict passed in: other\.when\[1\] is a date"):
+        lithops.FunctionExecutor(config={"other": {"when": ["x", datetime.date(2024, 1, 1)]}}, log_level=None)
+    with pytest.raises(ConfigError, match=r"localhost\.runtime_opts is a set"):
+        lithops.FunctionExecutor(config={"localhost": {"runtime_opts": {1, 2}}}, log_level=None)
+
+
+def test_a_yaml_alias_cycle_is_refused_naming_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path / "cycle.yaml", "a: &a [*a]\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", path)
+    with pytest.raises(ConfigError, match=rf"config file {path}: a\[0\] contains itself"):
+        lithops.FunctionExecutor(log_level=None)

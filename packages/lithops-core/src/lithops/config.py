@@ -11,6 +11,7 @@ import copy
 import difflib
 import json
 import logging
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -19,11 +20,31 @@ from typing import Any
 import yaml
 
 from lithops import constants as C
-from lithops.errors import ConfigError, LithopsError
+from lithops.errors import ConfigError, LithopsError, PluginError
 from lithops.plugins.manager import get_registry
 from lithops.plugins.specs import ConfigKey
 
 logger = logging.getLogger(__name__)
+
+#: Names ``logging`` knows as levels (any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "NOTSET")
+
+
+def _check_log_level(value: Any) -> str | None:
+    if value is True or (isinstance(value, str) and value.upper() not in LOG_LEVELS):
+        return (f"is {value!r}; it must be a logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL "
+                f"(or false to leave logging alone)")
+    return None
+
+
+def _check_log_filename(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        folder = os.path.dirname(os.path.abspath(os.path.expanduser(value)))
+        if not os.path.isdir(folder):
+            return (f"names a file in folder {folder}, which does not exist. Create that folder, or point "
+                    f"log_filename into an existing one")
+    return None
+
 
 #: Schema of the ``lithops`` section, common to every backend.
 LITHOPS_SECTION: dict[str, ConfigKey] = {
@@ -34,20 +55,24 @@ LITHOPS_SECTION: dict[str, ConfigKey] = {
         type=(int, float), default=C.EXECUTION_TIMEOUT_DEFAULT, minimum=1, doc="seconds a call may run"
     ),
     "data_limit": ConfigKey(
-        type=(int, float, bool), default=C.DATA_LIMIT_DEFAULT_MIB, doc="max input data per call in MiB; false: none"
+        type=(int, float, bool), default=C.DATA_LIMIT_DEFAULT_MIB, minimum=0,
+        doc="max input data per call in MiB; false: none"
     ),
     "result_limit": ConfigKey(
-        type=(int, float, bool), default=C.RESULT_LIMIT_DEFAULT_MIB, doc="max result per call in MiB; false: none"
+        type=(int, float, bool), default=C.RESULT_LIMIT_DEFAULT_MIB, minimum=0,
+        doc="max result per call in MiB; false: none"
     ),
     "log_level": ConfigKey(
         type=(str, bool, type(None)),
         default="INFO",
+        check=_check_log_level,
         doc="level of the 'lithops' logger when the application has not set one; false: leave logging alone",
     ),
     "log_format": ConfigKey(type=str, default="%(asctime)s [%(levelname)s] %(name)s -- %(message)s", doc="log format"),
     "log_stream": ConfigKey(type=str, default="ext://sys.stderr", choices=("ext://sys.stderr", "ext://sys.stdout"),
                             doc="where log lines go"),
-    "log_filename": ConfigKey(type=(str, type(None)), default=None, doc="write log lines to this file instead"),
+    "log_filename": ConfigKey(type=(str, type(None)), default=None, check=_check_log_filename,
+                              doc="write log lines to this file instead"),
     "data_cleaner": ConfigKey(type=bool, default=True, doc="delete a job's temporary objects when it is done"),
     "monitoring": ConfigKey(type=str, default="storage", choices=("storage",),
                             doc="how storage-transport backends report status (RabbitMQ is not supported yet)"),
@@ -62,13 +87,28 @@ LITHOPS_SECTION: dict[str, ConfigKey] = {
 def load_yaml_config(config_filename: str) -> dict[str, Any]:
     """Read a YAML config file and return it as a dict (empty file: empty dict)."""
     try:
-        with open(config_filename, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        with open(config_filename, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {config_filename} does not exist. Create it, or unset {C.CONFIG_FILE_ENV} "
             f"if it points there."
         ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {config_filename}: {exc.strerror or exc}. Point {C.CONFIG_FILE_ENV} (or "
+            f"--config) at a readable file."
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {config_filename} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}). "
+            f"Save it as UTF-8."
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -144,7 +184,8 @@ def load_config_source(config_data: Mapping[str, Any] | None = None) -> tuple[di
     return _load(config_data)
 
 
-def _check_value(section: str, key: str, value: Any, spec: ConfigKey, source: str) -> Any:
+def _check_value(section: str, key: str, value: Any, spec: ConfigKey) -> tuple[Any, str | None]:
+    """The value, converted where the schema allows it, and what is wrong with it (None: nothing)."""
     types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
     if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -153,59 +194,131 @@ def _check_value(section: str, key: str, value: Any, spec: ConfigKey, source: st
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types and value is not None)
     if not ok:
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-        raise ConfigError(
-            f"{source}: {section}.{key} must be {names}, got {value!r}. Fix that key ({spec.doc})."
-        )
+        return value, f"{section}.{key} must be {names}, got {value!r}. Fix that value ({spec.doc})."
     if spec.choices is not None and value not in spec.choices:
-        raise ConfigError(
-            f"{source}: {section}.{key} is {value!r}; it must be one of {', '.join(map(str, spec.choices))}."
-        )
+        return value, f"{section}.{key} is {value!r}; it must be one of {', '.join(map(str, spec.choices))}."
+    if isinstance(value, float) and not math.isfinite(value):
+        return value, f"{section}.{key} is {value}; it must be a finite number ({spec.doc})."
     if spec.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < spec.minimum:
-            raise ConfigError(f"{source}: {section}.{key} is {value}; it must be at least {spec.minimum}.")
-    return value
+            return value, f"{section}.{key} is {value}; it must be at least {spec.minimum:g}."
+    problem = spec.check(value) if spec.check is not None else None
+    if problem:
+        return value, f"{section}.{key} {problem}."
+    return value, None
+
+
+def raise_problems(problems: list[str]) -> None:
+    """Raise one :class:`ConfigError` that lists every problem found (nothing when there is none)."""
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{len(problems)} problems in the config:\n{listed}")
 
 
 def validate_section(
-    section: str, values: Any, schema: Mapping[str, ConfigKey], source: str
+    section: str,
+    values: Any,
+    schema: Mapping[str, ConfigKey],
+    source: str,
+    problems: list[str] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Check one config section against its schema and return it with defaults filled in.
 
     Unknown keys are kept but warned about (with a did-you-mean), so configs written for other Lithops
-    versions still load.
+    versions still load. Each problem is named with its source: ``origins`` maps keys that came from somewhere
+    else (an executor argument) to that source. With a ``problems`` list, problems are appended to it (and the
+    faulty keys get their defaults) for the caller to report together; without, the first call raises
+    :class:`ConfigError` listing them all.
     """
+    found: list[str] = [] if problems is None else problems
+    origins = origins or {}
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{source}: section '{section}' must be a mapping of keys, got {values!r}.")
+        found.append(f"{source}: section '{section}' must be a mapping of keys, got {values!r}. Write it as "
+                     f"'{section}:' followed by indented 'key: value' lines.")
+        values = {}
     result = dict(values)
     for key, value in values.items():
+        where = origins.get(key, source)
         spec = schema.get(key)
         if spec is None:
             close = difflib.get_close_matches(str(key), list(schema), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            warnings.warn(f"{source}: unknown key {section}.{key} is ignored.{hint}", UserWarning, stacklevel=4)
+            warnings.warn(f"{where}: unknown key {section}.{key} is ignored.{hint}", UserWarning, stacklevel=4)
             continue
         if value is None and spec.has_default:
             result[key] = spec.default
             continue
-        result[key] = _check_value(section, key, value, spec, source)
+        result[key], problem = _check_value(section, key, value, spec)
+        if problem:
+            found.append(f"{where}: {problem}")
+            if spec.has_default:
+                result[key] = copy.deepcopy(spec.default)
+            else:
+                del result[key]
     for key, spec in schema.items():
         if key not in result:
             if spec.required:
-                raise ConfigError(f"{source}: {section}.{key} is required ({spec.doc}). Add it to that section.")
-            if spec.has_default:
+                found.append(f"{source}: {section}.{key} is required ({spec.doc}). Add it to that section.")
+            elif spec.has_default:
                 result[key] = copy.deepcopy(spec.default)
+    if problems is None:
+        raise_problems(found)
     return result
+
+
+def _json_problems(value: Any, path: str, source: str, problems: list[str], parents: tuple[int, ...] = ()) -> None:
+    """Append a problem for each value under ``path`` that JSON cannot carry to a worker (with its path)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return
+    if id(value) in parents:
+        problems.append(f"{source}: {path} contains itself (a YAML alias used inside its own anchor?). Write the "
+                        f"value out in full.")
+        return
+    inner = (*parents, id(value))
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(f"{source}: key {key!r} under {path} is a {type(key).__name__}; config keys must "
+                                f"be strings. Quote it.")
+                continue
+            _json_problems(item, f"{path}.{key}", source, problems, inner)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _json_problems(item, f"{path}[{i}]", source, problems, inner)
+    else:
+        problems.append(f"{source}: {path} is a {type(value).__name__} ({value!r}), which cannot be sent to "
+                        f"workers: config values must be strings, numbers, booleans, null, lists or mappings. "
+                        f"Write it as one of those (a date as a string, '2024-01-01').")
+
+
+def check_serializable(config: Mapping[str, Any], source: str, problems: list[str]) -> None:
+    """Append a problem for each config value that cannot travel to workers as JSON, named by its key path."""
+    for section, values in config.items():
+        if not isinstance(section, str):
+            problems.append(f"{source}: section name {section!r} must be a string. Quote it.")
+            continue
+        _json_problems(values, section, source, problems)
 
 
 def _merge(config: dict[str, Any], overwrite: Mapping[str, Any]) -> None:
     for section, values in overwrite.items():
+        current = config.get(section)
         if isinstance(values, Mapping):
-            current = config.get(section)
-            config[section] = {**(current if isinstance(current, Mapping) else {}), **values}
+            if current is not None and not isinstance(current, Mapping):
+                continue  # a malformed section stays for validation to report, overrides or not
+            config[section] = {**(current or {}), **values}
         else:
             config[section] = values
+
+
+def _origins(label: str, values: Any) -> dict[str, str]:
+    """Key -> ``"<label> <key>"`` for the keys of an override section (how problems with them are named)."""
+    return {str(k): f"{label} {k}" for k in values} if isinstance(values, Mapping) else {}
 
 
 def default_config(
@@ -213,26 +326,55 @@ def default_config(
     config_overwrite: Mapping[str, Any] | None = None,
     load_storage_config: bool = True,
     backend_overwrite: Mapping[str, Any] | None = None,
+    overwrite_source: str = "override",
 ) -> dict[str, Any]:
     """Return the complete, validated config: discovered or given, overwritten, with backend defaults.
+
+    Every entry point (``FunctionExecutor``, ``lithops hello``, ``lithops test``, ``lithops config show``)
+    validates through this function, so a config is refused the same way everywhere, with every problem listed.
 
     Args:
         config_data: a config dict; when None the config is discovered (see module docs).
         config_overwrite: sections whose keys replace those of the loaded config.
         load_storage_config: also resolve and validate the storage backend's section.
         backend_overwrite: keys that replace those of the resolved compute backend's section.
+        overwrite_source: how problems with overridden keys name where they came from, followed by the key
+            (e.g. ``"FunctionExecutor argument"``).
 
     Raises:
-        ConfigError: a file or value is wrong; the message names the source, the key and the fix.
+        ConfigError: a file or value is wrong; the message names the source, the key and the fix, for every
+            problem found.
         PluginError: the backend asked for is unknown or not installed; the message says what to install.
     """
     config, source = _load(config_data)
+    problems: list[str] = []
+    check_serializable(config, source, problems)
+    lithops_origins = _origins(overwrite_source, (config_overwrite or {}).get("lithops"))
+    section_origins = _origins(overwrite_source, backend_overwrite)
+    for overwrite in ((config_overwrite or {}).get("lithops"), backend_overwrite):
+        for key, value in (overwrite or {}).items():
+            _json_problems(value, str(key), f"{overwrite_source} {key}", problems)
     if config_overwrite:
         _merge(config, config_overwrite)
-    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source)
+    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source, problems,
+                               lithops_origins)
     config["lithops"] = lithops
-    registry = get_registry()
+    try:
+        _resolve_backends(config, lithops, source, problems, config_overwrite, load_storage_config,
+                          backend_overwrite, section_origins)
+    except PluginError as exc:
+        if not problems:
+            raise
+        problems.append(str(exc))
+    raise_problems(problems)
+    return config
 
+
+def _resolve_backends(config: dict[str, Any], lithops: dict[str, Any], source: str, problems: list[str],
+                      config_overwrite: Mapping[str, Any] | None, load_storage_config: bool,
+                      backend_overwrite: Mapping[str, Any] | None, section_origins: Mapping[str, str]) -> None:
+    """Pick the compute and storage backends and validate their sections (see :func:`default_config`)."""
+    registry = get_registry()
     mode = lithops.get("mode")
     backend = lithops.get("backend") or C.DEFAULT_BACKEND_BY_MODE.get(mode or "", C.DEFAULT_BACKEND)
     requested = (config_overwrite or {}).get("lithops") or {}
@@ -244,7 +386,7 @@ def default_config(
     if backend_overwrite:
         _merge(config, {backend: backend_overwrite})
     if mode and mode != spec.mode:
-        raise ConfigError(
+        problems.append(
             f"{source}: backend '{backend}' runs in {spec.mode} mode, not {mode}. Drop lithops.mode or pick a "
             f"{mode} backend."
         )
@@ -261,9 +403,9 @@ def default_config(
             shared += storage_spec.shared_sections
         else:
             values = _with_shared(config, storage, storage_spec.shared_sections, storage_spec.config)
-            config[storage] = validate_section(storage, values, storage_spec.config, source)
-    config[backend] = validate_section(backend, _with_shared(config, backend, shared, schema), schema, source)
-    return config
+            config[storage] = validate_section(storage, values, storage_spec.config, source, problems)
+    config[backend] = validate_section(backend, _with_shared(config, backend, shared, schema), schema, source,
+                                       problems, section_origins)
 
 
 def _with_shared(config: Mapping[str, Any], name: str, shared: tuple[str, ...], schema: Mapping[str, Any]) -> Any:
@@ -306,7 +448,13 @@ def setup_logger(config: Mapping[str, Any]) -> None:
     if not level or root_logger.handlers or logging.getLogger().handlers:
         return  # off, or the application configured logging itself
     if lithops.get("log_filename"):
-        handler: logging.Handler = logging.FileHandler(lithops["log_filename"])
+        try:
+            handler: logging.Handler = logging.FileHandler(os.path.expanduser(lithops["log_filename"]))
+        except OSError as exc:
+            raise ConfigError(
+                f"lithops.log_filename {lithops['log_filename']!r} cannot be opened for writing: "
+                f"{exc.strerror or exc}. Point it at a file you may write."
+            ) from None
     else:
         import sys
 
@@ -326,14 +474,24 @@ def load_storage_config(
     Returns ``{'backend', 'bucket', <backend>: section}`` as :func:`extract_storage_config` does.
     """
     config, source = _load(config_data)
-    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source)
-    registry = get_registry()
-    name = backend or lithops.get("storage")
-    if not name:
-        compute = lithops.get("backend")
-        name = registry.compute_backend(compute).default_storage if compute else C.DEFAULT_STORAGE
-    spec = registry.storage_backend(name)
-    section = validate_section(name, _with_shared(config, name, spec.shared_sections, spec.config), spec.config, source)
+    problems: list[str] = []
+    check_serializable(config, source, problems)
+    lithops = validate_section("lithops", config.get("lithops"), LITHOPS_SECTION, source, problems)
+    try:
+        registry = get_registry()
+        name = backend or lithops.get("storage")
+        if not name:
+            compute = lithops.get("backend")
+            name = registry.compute_backend(compute).default_storage if compute else C.DEFAULT_STORAGE
+        spec = registry.storage_backend(name)
+    except PluginError as exc:
+        if not problems:
+            raise
+        problems.append(str(exc))
+        raise_problems(problems)
+    section = validate_section(name, _with_shared(config, name, spec.shared_sections, spec.config), spec.config,
+                               source, problems)
+    raise_problems(problems)
     if bucket:
         section["storage_bucket"] = bucket
     return {"backend": name, "bucket": section.get("storage_bucket"), name: section}

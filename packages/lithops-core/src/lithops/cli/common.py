@@ -81,7 +81,7 @@ def resolved_config(backend: str | None = None, storage: str | None = None) -> d
     """The full, validated config with the command line's overrides (as ``FunctionExecutor`` sees it)."""
     from lithops.config import default_config
 
-    return default_config(None, overrides(backend, storage))
+    return default_config(None, overrides(backend, storage), overwrite_source="command-line option")
 
 
 def executor(backend: str | None = None, storage: str | None = None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from lithops.cli.common import CliError, backend_options, debugging, log_level
+from lithops.cli.common import backend_options, debugging, log_level
 
 TEST_PREFIX = "lithops.test"
 
@@ -215,8 +215,16 @@ def test(backend: str | None, storage: str | None, names: str | None, fail_fast:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in CHECKS]
         if unknown:
-            raise CliError(f"unknown check {', '.join(unknown)}. The checks are: {', '.join(CHECKS)}.")
+            raise click.BadParameter(f"unknown check {', '.join(unknown)}. The checks are: {', '.join(CHECKS)}.",
+                                     param_hint="'--test'")
         selected = ["executor", *[n for n in CHECKS if n in wanted and n != "executor"]]
+    from lithops.cli.common import resolved_config
+    from lithops.errors import PluginError
+
+    try:  # a wrong config is the one-line error every command gives; a missing backend is the first check's FAIL
+        resolved_config(backend, storage)
+    except PluginError:
+        pass
     run = _Run(backend=backend, storage_name=storage, timeout=timeout, keep=keep)
     click.echo("Lithops self-check")
     failed = skipped = 0

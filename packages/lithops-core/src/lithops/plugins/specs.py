@@ -8,7 +8,7 @@ asks for that backend.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ class ConfigKey:
         secret: masked wherever the config is shown.
         choices: the only values allowed, if any.
         minimum: smallest allowed number, if any.
+        check: a further test of a value of the right type: returns what is wrong with it, worded to follow the
+            key's name (``"is 'LOUD'; it must be ..."``), or None when the value is fine.
     """
 
     type: type | tuple[type, ...]
@@ -37,6 +39,7 @@ class ConfigKey:
     secret: bool = False
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
+    check: Callable[[Any], str | None] | None = None
 
     @property
     def has_default(self) -> bool:
