@@ -343,3 +343,20 @@ def test_a_redis_without_password_is_warned_about_once(redis_server):
         warnings.simplefilter("error")
         mp_config.set_parameter(mp_config.LITHOPS_CONFIG, {"redis": {**redis_server, "db": 1}})
         mp.Queue()
+
+
+def test_pool_jobs_are_named_after_the_users_function():
+    from lithops import local_state
+
+    class Doubler:
+        def __call__(self, x):
+            return 2 * x
+
+    with mp.Pool(2) as pool:
+        pool.map(square, range(4))
+        pool.apply(divmod, (7, 2))
+        pool.starmap(pow, [(2, 3)])
+        pool.map(Doubler(), [1])
+        executor_id = pool._executor.executor_id
+    names = [j.get("function") for j in local_state.read_jobs() if j["job_key"].startswith(executor_id + "-")]
+    assert names == ["square", "divmod", "pow", "test_pool_jobs_are_named_after_the_users_function.<locals>.Doubler"]

@@ -45,6 +45,8 @@ class _Task:
                  initargs: tuple[Any, ...], pool_id: str) -> None:
         self.func = func
         self.mode = mode
+        # the name the executor records for the job (``lithops job list``, logs): the user's function's
+        self.__qualname__ = getattr(func, "__qualname__", None) or type(func).__qualname__
         self.initializer = initializer
         self.initargs = initargs
         self.pool_id = pool_id
