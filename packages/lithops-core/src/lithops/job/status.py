@@ -36,15 +36,26 @@ class RemoteError(Exception):
         return (type(self), (self.type_name, self.message))
 
 
+def _message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a note saying why it cannot be had (a ``__str__`` that raises)."""
+    try:
+        return str(exc)
+    except Exception as err:
+        return f"(its message could not be read: {type(err).__qualname__} in __str__)"
+
+
 def encode_exception(exc: BaseException) -> bytes:
-    """Pickle an exception with its formatted traceback (falling back to a RemoteError)."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """Pickle an exception with its formatted traceback (falling back to a RemoteError). Never raises."""
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # a traceback that cannot even be formatted
+        tb = f"{type(exc).__qualname__}: {_message_of(exc)}\n(the traceback could not be formatted)\n"
     try:
         data = serialize.dumps((exc, tb))
         serialize.loads(data)  # an exception that pickles but cannot be rebuilt (custom __init__) fails here
         return data
     except Exception:
-        return serialize.dumps((RemoteError(type(exc).__qualname__, str(exc)), tb))
+        return serialize.dumps((RemoteError(type(exc).__qualname__, _message_of(exc)), tb))
 
 
 def decode_exception(data: bytes) -> BaseException:
