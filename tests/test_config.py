@@ -346,7 +346,7 @@ def test_a_bad_executor_argument_is_blamed_on_the_argument() -> None:
     message = str(info.value)
     assert "FunctionExecutor argument worker_processes: localhost.worker_processes must be int" in message
     assert "built-in defaults" not in message
-    with pytest.raises(ConfigError, match="FunctionExecutor argument log_level: lithops.log_level is 'LOUD'"):
+    with pytest.raises(ConfigError, match=r"FunctionExecutor argument log_level: lithops\.log_level is 'LOUD'"):
         lithops.FunctionExecutor(log_level="LOUD")
 
 
@@ -381,3 +381,47 @@ def test_a_yaml_alias_cycle_is_refused_naming_the_key(monkeypatch: pytest.Monkey
     monkeypatch.setenv("LITHOPS_CONFIG_FILE", path)
     with pytest.raises(ConfigError, match=rf"config file {path}: a\[0\] contains itself"):
         lithops.FunctionExecutor(log_level=None)
+
+
+# -- what travels to workers -------------------------------------------------------------------------------------
+
+
+def what_the_worker_received() -> str:
+    """The config a call finds in its environment."""
+    import os as worker_os
+
+    return worker_os.environ.get("LITHOPS_WORKER_CONFIG", "")
+
+
+def what_a_nested_executor_sees() -> Any:
+    from lithops.config import default_config as discovered
+
+    return discovered()
+
+
+SECRETS = {"ibm": {"api_key": "ibm-secret-4711"}, "redis": {"password": "redis-secret-4711"},
+           "someplugin": {"token": "plugin-secret-4711"}}
+
+
+def test_a_secret_in_an_unrelated_section_does_not_reach_the_worker(storage_config: dict[str, Any]) -> None:
+    config = {**storage_config, **SECRETS, "lithops": {"execution_timeout": 321}}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        env = fexec.call_async(what_the_worker_received, ()).result()
+        inherited = fexec.call_async(what_a_nested_executor_sees, ()).result()
+    assert "secret-4711" not in env, env
+    assert set(inherited) == {"lithops", "localhost"}
+    assert inherited["lithops"]["execution_timeout"] == 321
+    assert inherited["localhost"]["storage_root"] == storage_config["localhost"]["storage_root"]
+
+
+def test_a_worker_payload_carries_only_the_sections_its_backends_use(sim_config: dict[str, Any]) -> None:
+    import json
+
+    config = {**sim_config, **SECRETS}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        env = fexec.call_async(what_the_worker_received, ()).result(timeout=60)
+        payloads = fexec.compute.payloads
+    sections = {"lithops", "subprocess_serverless", "localhost"}
+    assert payloads and all(set(p["config"]) == sections for p in payloads)
+    assert "secret-4711" not in str(payloads) and "secret-4711" not in env
+    assert set(json.loads(env)) == sections

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -431,6 +431,21 @@ def _backend_in_mode(backend: str, mode: str) -> bool:
 def get_mode(backend: str) -> str:
     """The mode (localhost, serverless or standalone) of an installed compute backend."""
     return get_registry().compute_backend(backend).mode
+
+
+def worker_config(config: Mapping[str, Any], storages: Iterable[str] = ()) -> dict[str, Any]:
+    """The part of a validated config that workers receive (job payloads, ``LITHOPS_WORKER_CONFIG``).
+
+    That is the ``lithops`` section, the sections of the compute backend, of the storage backend and of any
+    other storage backend in ``storages`` (data-map inputs), and the shared sections their specs declare
+    (``shared_sections``, e.g. ``aws``). Every other section, with whatever secrets it holds, stays here.
+    """
+    lithops = config["lithops"]
+    registry = get_registry()
+    keep = {"lithops", lithops["backend"], *registry.compute_backend(lithops["backend"]).shared_sections}
+    for name in (lithops["storage"], *storages):
+        keep.update((name, *registry.storage_backend(name).shared_sections))
+    return {section: values for section, values in config.items() if section in keep}
 
 
 def extract_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend
-from lithops.config import default_config, extract_storage_config, setup_logger
+from lithops.config import default_config, extract_storage_config, setup_logger, worker_config
 from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
 from lithops.errors import BackendError, JobCancelledError
 from lithops.futures import FuturesList, ResponseFuture
@@ -145,6 +145,7 @@ class FunctionExecutor:
         weakref.finalize(self, self.compute.close)  # an executor dropped without close() releases its workers
         self.storage_config = extract_storage_config(self.config)
         self._storage_backend_path = registry.storage_backend(self.storage_config["backend"]).backend
+        self._data_storages: set[str] = set()  # other storage backends that data-map inputs come from
         self._internal_storage: Any = None
         self.executor_id = create_executor_id()
         self.monitor = JobMonitor(self.executor_id, float(lithops_cfg.get("monitoring_interval") or 2))
@@ -201,7 +202,7 @@ class FunctionExecutor:
             job_id=job_id,
             func=func,
             iterdata=iterdata,
-            config=self.config,
+            config=worker_config(self.config, self._data_storages),  # only the sections workers need
             storage_backend=self._storage_backend_path,
             ships_modules=self.compute.ships_modules,
             **options,
@@ -354,6 +355,7 @@ class FunctionExecutor:
 
         storage = Storage(config=self.config, backend=backend)
         self.config[backend] = storage.storage_config[backend]  # workers read the validated section
+        self._data_storages.add(backend)
         return storage, get_registry().storage_backend(backend).backend
 
     def _data_inputs(self, func: Callable[..., Any], map_iterdata: Any, chunk_size: int | None,

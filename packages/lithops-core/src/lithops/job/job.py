@@ -35,7 +35,8 @@ class JobRequest:
         execution_timeout: seconds a call may run.
         runtime_memory: MiB of memory asked for each worker, if the user set it.
         result_limit: largest pickled result in bytes, None for no limit.
-        config: the executor's full config, handed to workers (nested executors, the ``storage`` argument).
+        config: the part of the executor's config that workers receive (see ``lithops.config.worker_config``):
+            for nested executors and the ``storage`` argument.
         storage_backend: import string of the storage backend class workers use (no plugin lookup there).
         func_key, data_key, data_ranges: where the function and the concatenated call data were uploaded,
             for storage-protocol backends (set by the client before ``invoke``).
