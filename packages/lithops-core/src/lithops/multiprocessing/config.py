@@ -22,8 +22,11 @@ LITHOPS_CONFIG = "LITHOPS_CONFIG"
 STREAM_STDOUT = "STREAM_STDOUT"
 #: Accepted for compatibility: keys are deleted by their owner instead of expiring (see docs/multiprocessing.md).
 REDIS_EXPIRY_TIME = "REDIS_EXPIRY_TIME"
-#: How Pipe connections are carried; only ``redislist`` (store lists) is implemented.
+#: How Pipe connections are carried: every type Lithops offers over Redis (``redislist``, ``redispubsub``) is
+#: carried by store lists here.
 PIPE_CONNECTION_TYPE = "PIPE_CONNECTION_TYPE"
+#: The accepted values of :data:`PIPE_CONNECTION_TYPE` (and of ``Pipe(conn_type=...)``).
+PIPE_CONNECTION_TYPES = ("redislist", "redispubsub")
 #: Environment variables set in every worker that runs a Pool task or a Process.
 ENV_VARS = "ENV_VARS"
 #: Accepted for compatibility; no execution details are exported.
@@ -41,7 +44,7 @@ _CHECKS: dict[str, tuple[tuple[type, ...], str]] = {
     LITHOPS_CONFIG: ((dict,), "a Lithops config dict such as {'lithops': {'backend': 'localhost'}}"),
     STREAM_STDOUT: ((bool,), "true or false"),
     REDIS_EXPIRY_TIME: ((int, float, type(None)), "a number of seconds"),
-    PIPE_CONNECTION_TYPE: ((str,), "'redislist'"),
+    PIPE_CONNECTION_TYPE: ((str,), "'redislist' or 'redispubsub'"),
     ENV_VARS: ((dict,), "a dict of environment variable names to values"),
     EXPORT_EXECUTION_DETAILS: ((str, type(None)), "a folder name or None"),
 }
@@ -77,9 +80,18 @@ def set_parameter(key: str, value: Any) -> None:
     types, expected = _CHECKS[key]
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         raise ConfigError(f"lithops.multiprocessing parameter {key} must be {expected}, got {value!r}.")
-    if key == PIPE_CONNECTION_TYPE and value != "redislist":
-        raise ConfigError(f"{PIPE_CONNECTION_TYPE} {value!r} is not supported; only 'redislist' is implemented.")
+    if key == PIPE_CONNECTION_TYPE:
+        check_pipe_connection_type(value)
     _parameters[key] = copy.deepcopy(value)
+
+
+def check_pipe_connection_type(value: Any) -> None:
+    """ConfigError unless ``value`` is a connection type Pipes can use."""
+    if value not in PIPE_CONNECTION_TYPES:
+        raise ConfigError(
+            f"pipe connection type {value!r} is not supported; use 'redislist' or 'redispubsub' (both are carried "
+            f"by the lithops.multiprocessing store; 'nanomq' needs open ports between workers and is not offered)."
+        )
 
 
 def get_parameter(key: str) -> Any:

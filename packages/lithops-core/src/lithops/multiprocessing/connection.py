@@ -169,8 +169,17 @@ class Connection:
         return f"<{type(self).__name__} {self._keys._key} {mode}{' closed' if self._closed else ''}>"
 
 
-def Pipe(duplex: bool = True) -> tuple[Connection, Connection]:
-    """A pair of connected ends; with ``duplex=False`` the first only receives and the second only sends."""
+def Pipe(duplex: bool = True, conn_type: str | None = None) -> tuple[Connection, Connection]:
+    """A pair of connected ends; with ``duplex=False`` the first only receives and the second only sends.
+
+    ``conn_type`` is Lithops's (``redislist``, ``redispubsub``; default: the ``PIPE_CONNECTION_TYPE`` parameter);
+    every type is carried by the store.
+    """
+    from lithops.multiprocessing import config as mp_config
+
+    mp_config.check_pipe_connection_type(
+        mp_config.get_parameter(mp_config.PIPE_CONNECTION_TYPE) if conn_type is None else conn_type
+    )
     keys = _PipeKeys()
     one, two = keys._key + ":1", keys._key + ":2"
     if duplex:

@@ -13,7 +13,7 @@ import struct
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, MutableSequence
-from typing import Any
+from typing import Any, ClassVar
 
 from lithops.multiprocessing.shared import SharedObject
 from lithops.multiprocessing.store import Store
@@ -350,6 +350,81 @@ class ValueProxy(SharedObject):
         return f"<{type(self).__name__} object, typeid 'Value' at {hex(id(self))}>"
 
 
+class BaseProxy(SharedObject):
+    """A proxy of an object of a ``register()``ed type. The object is kept pickled in the store; each method call
+    (``_callmethod``) loads it, runs the method in the calling process and stores it back, under a shared lock,
+    so calls from every process apply one after the other to the same object.
+
+    Subclasses list the methods they expose in ``_exposed_`` and call ``self._callmethod(name, args, kwds)``,
+    as with the standard library's ``BaseProxy``.
+    """
+
+    _exposed_: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, referent: Any, exposed: Iterable[str] | None = None) -> None:
+        from lithops.multiprocessing.synchronize import Lock
+
+        self._attach("proxy")
+        if exposed is None:
+            exposed = self._exposed_ if self._exposed_ is not None else public_methods(referent)
+        self._exposed = tuple(exposed)
+        self._mutex = Lock()
+        self._typename = type(referent).__qualname__
+        try:
+            data = self._store.dumps(referent)
+        except Exception as exc:
+            raise TypeError(
+                f"a register()ed {type(referent).__qualname__} object cannot be shared: lithops.multiprocessing "
+                f"keeps it pickled in its store (there is no manager server process), and it cannot be pickled "
+                f"({exc}). Keep shared locks, queues and the like as lithops.multiprocessing objects instead."
+            ) from exc
+        self._store.set(self._key, data)
+
+    def _callmethod(self, methodname: str, args: tuple[Any, ...] = (), kwds: dict[str, Any] | None = None) -> Any:
+        """Call ``methodname`` on the shared object and return (a copy of) its result."""
+        store = self._store
+        with self._mutex:
+            raw = store.get(self._key)
+            if raw is None:
+                raise ReferenceError(f"the shared {self._typename} object no longer exists (its manager shut down)")
+            referent = store.loads(raw)
+            try:
+                return getattr(referent, methodname)(*args, **(kwds or {}))
+            finally:
+                store.set(self._key, store.dumps(referent))
+
+    def _getvalue(self) -> Any:
+        """A copy of the shared object."""
+        raw = self._store.get(self._key)
+        if raw is None:
+            raise ReferenceError(f"the shared {self._typename} object no longer exists (its manager shut down)")
+        return self._store.loads(raw)
+
+    def __str__(self) -> str:
+        return str(self._callmethod("__str__"))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object, typeid {self._typename!r} at {hex(id(self))}>"
+
+
+class AutoProxy(BaseProxy):
+    """The proxy a registered type gets by default: every public method of the object (or ``exposed``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in self.__dict__.get("_exposed", ()):
+            def method(*args: Any, **kwds: Any) -> Any:
+                return self._callmethod(name, args, kwds)
+
+            method.__name__ = name
+            return method
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def public_methods(obj: Any) -> list[str]:
+    """Names of the public methods of ``obj`` (what a proxy exposes by default)."""
+    return [name for name in dir(obj) if not name.startswith("_") and callable(getattr(obj, name, None))]
+
+
 def _shutdown(objects: list[Any]) -> None:
     for obj in objects:
         release = getattr(obj, "_release_keys", None)
@@ -358,16 +433,53 @@ def _shutdown(objects: list[Any]) -> None:
     objects.clear()
 
 
-class SyncManager:
-    """Makes shared objects (``dict``, ``list``, ``Namespace``, ``Queue``, ``Lock`` ...). No server process is
-    started: the objects live in the store; ``shutdown()`` deletes them.
+class BaseManager:
+    """A manager whose objects live in the store instead of a server process: ``register()`` types on a
+    subclass, create them with ``manager.<typeid>(...)``, pass the proxies to Processes and Pool tasks;
+    ``shutdown()`` deletes them.
     """
+
+    _registry: ClassVar[dict[str, tuple[Any, Any, Any]]] = {}
 
     def __init__(self, address: Any = None, authkey: bytes | None = None, serializer: str = "pickle",
                  ctx: Any = None, *, shutdown_timeout: float = 1.0) -> None:
         self._objects: list[Any] = []
         self._state = "initial"
         self._finalizer = weakref.finalize(self, _shutdown, self._objects)
+
+    @classmethod
+    def register(cls, typeid: str, callable: Callable[..., Any] | None = None, proxytype: Any = None,
+                 exposed: Iterable[str] | None = None, method_to_typeid: dict[str, str] | None = None,
+                 create_method: bool = True) -> None:
+        """Register ``typeid``: ``manager.<typeid>(*args)`` makes ``callable(*args)`` a shared object and
+        returns its proxy (``proxytype``, default :class:`AutoProxy`, exposing ``exposed`` or its public methods).
+        """
+        if "_registry" not in cls.__dict__:
+            cls._registry = dict(cls._registry)
+        cls._registry[typeid] = (callable, proxytype, None if exposed is None else tuple(exposed))
+        if create_method:
+            def create(self: BaseManager, *args: Any, **kwds: Any) -> Any:
+                return self._create(typeid, *args, **kwds)
+
+            create.__name__ = create.__qualname__ = typeid
+            create.__doc__ = f"A shared object of the registered type {typeid!r}."
+            setattr(cls, typeid, create)
+
+    def _create(self, typeid: str, *args: Any, **kwds: Any) -> Any:
+        func, proxytype, exposed = self._registry[typeid]
+        if func is None:
+            raise NotImplementedError(
+                f"{typeid!r} was registered without a callable: with lithops.multiprocessing objects live in the "
+                f"store, not in a manager server another process runs, so register the callable in this process too."
+            )
+        referent = func(*args, **kwds)
+        if isinstance(referent, SharedObject) and proxytype is None:
+            return self._track(referent)  # already shared (a lithops.multiprocessing Queue, Lock ...)
+        if proxytype is None:
+            proxytype = AutoProxy
+        if isinstance(proxytype, type) and issubclass(proxytype, BaseProxy):
+            return self._track(proxytype(referent, exposed))
+        return self._track(proxytype(referent))  # DictProxy, ListProxy: built from the object's contents
 
     # -- life cycle ------------------------------------------------------------------------------------------
     def start(self, initializer: Callable[..., Any] | None = None, initargs: Iterable[Any] = ()) -> None:
@@ -382,6 +494,13 @@ class SyncManager:
         """Accepted for compatibility (nothing to connect to)."""
         self._state = "started"
 
+    def get_server(self) -> Any:
+        """Not available: there is no manager server (objects live in the store)."""
+        raise NotImplementedError(
+            "lithops.multiprocessing managers have no server: their objects live in the store, which every "
+            "Process and Pool task of this program reaches. Share objects by passing their proxies instead."
+        )
+
     def shutdown(self) -> None:
         """Delete every object this manager made."""
         _shutdown(self._objects)
@@ -395,7 +514,7 @@ class SyncManager:
         """None: there is no manager server."""
         return None
 
-    def __enter__(self) -> SyncManager:
+    def __enter__(self) -> Any:
         if self._state == "initial":
             self.start()
         return self
@@ -408,6 +527,12 @@ class SyncManager:
             raise RuntimeError("the manager has been shut down; create a new one")
         self._objects.append(obj)
         return obj
+
+
+class SyncManager(BaseManager):
+    """Makes shared objects (``dict``, ``list``, ``Namespace``, ``Queue``, ``Lock`` ...). No server process is
+    started: the objects live in the store; ``shutdown()`` deletes them.
+    """
 
     # -- objects ---------------------------------------------------------------------------------------------
     def dict(self, *args: Any, **kwargs: Any) -> DictProxy:

@@ -428,16 +428,20 @@ class Pool:
         self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
         return iterator
 
-    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+             chunksize: int | None = None) -> Iterator[Any]:
         """An iterator over ``func(x)`` for each element, in order, each as soon as it (and those before it)
-        finished.
+        finished. ``chunksize`` defaults to None as in Lithops, meaning one element per call (the standard
+        library's default of 1).
         """
-        return self._imap(func, iterable, chunksize, ordered=True)
+        return self._imap(func, iterable, 1 if chunksize is None else chunksize, ordered=True)
 
     def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
-                       chunksize: int = 1) -> Iterator[Any]:
-        """An iterator over ``func(x)`` for each element, in the order the results arrive."""
-        return self._imap(func, iterable, chunksize, ordered=False)
+                       chunksize: int | None = None) -> Iterator[Any]:
+        """An iterator over ``func(x)`` for each element, in the order the results arrive (``chunksize`` as in
+        :meth:`imap`).
+        """
+        return self._imap(func, iterable, 1 if chunksize is None else chunksize, ordered=False)
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -19,6 +19,10 @@ class Queue(SharedObject):
 
     _LOCAL_STATE: ClassVar[dict[str, Any]] = {"_closed": False}
     _SUFFIXES: ClassVar[tuple[str, ...]] = (":items", ":notfull")
+    #: What ``get`` raises when nothing arrives in time (``except q.Empty`` as Lithops's examples write it).
+    Empty = queue.Empty
+    #: What ``put`` raises on a full bounded queue.
+    Full = queue.Full
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         self._maxsize = maxsize if maxsize > 0 else 0
@@ -126,12 +130,14 @@ class SimpleQueue(Queue):
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(0)
 
-    def get(self) -> Any:  # type: ignore[override]
-        """Remove and return the first item, waiting for one."""
-        return super().get()
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return the first item, waiting for one (as Lithops's, ``block`` and ``timeout`` are
+        accepted too: queue.Empty when nothing arrives in time).
+        """
+        return super().get(block, timeout)
 
-    def put(self, obj: Any) -> None:  # type: ignore[override]
-        """Add ``obj``."""
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Add ``obj`` (the queue is unbounded: ``block`` and ``timeout``, accepted as Lithops does, never wait)."""
         super().put(obj)
 
 

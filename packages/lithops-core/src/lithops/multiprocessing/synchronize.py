@@ -228,8 +228,10 @@ class Condition(SharedObject):
         if n > 0:
             self._store.wake(self._key, n, b"1")
 
-    def notify_all(self) -> None:
-        """Wake every waiter."""
+    def notify_all(self, msg: str = "") -> None:
+        """Wake every waiter. ``msg`` is accepted as Lithops's ``notify_all(msg)`` does; like there, waiters
+        only learn that they were notified (``wait`` returns True).
+        """
         self._check_owned("lock is not owned")
         self._store.wake(self._key, -1, b"1")
 
