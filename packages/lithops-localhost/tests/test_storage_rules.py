@@ -53,7 +53,8 @@ def test_failed_write_leaves_the_old_object_and_no_temp_file(storage, tmp_path):
     with pytest.raises(OSError, match="connection lost"):
         storage.put_object("b", "obj", io.BufferedReader(_FailingReader()))
     assert storage.get_object("b", "obj") == b"complete old version"
-    assert os.listdir(tmp_path / "root" / "b") == ["obj"]
+    assert sorted(os.listdir(tmp_path / "root" / "b")) == [".lithops-tmp", "obj"]
+    assert os.listdir(tmp_path / "root" / "b" / ".lithops-tmp") == []
 
 
 def test_readers_never_see_a_torn_object(storage):

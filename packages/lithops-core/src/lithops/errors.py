@@ -50,6 +50,12 @@ class BackendError(LithopsError):
     """A backend failed to submit or run work; the message says which and why."""
 
 
+class PrivateFolderError(LithopsError, PermissionError):
+    """A folder where Lithops keeps local state or stored objects is not private to this user (another owner,
+    writable by others, or reached through a folder another user controls); the message names it and the fix.
+    """
+
+
 class PluginError(LithopsError):
     """Base class of the errors about finding and loading backend plugins."""
 

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection, wait
 from lithops.errors import BackendError, FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
 from lithops.job.status import CallStatus, encode_exception
-from lithops.local_state import job_logs_dir, running_log_path
+from lithops.local_state import job_logs_dir, move_call_log, running_log_path
 
 logger = logging.getLogger(__name__)
 
@@ -447,8 +447,7 @@ def _keep_partial_output(state: _Job, index: int, pid: int) -> None:
     scratch = running_log_path(log_dir, pid)
     try:
         if os.path.getsize(scratch):
-            os.makedirs(log_dir, exist_ok=True)
-            os.replace(scratch, os.path.join(log_dir, f"{call_id_of(index)}.log"))
+            move_call_log(scratch, log_dir, call_id_of(index))
         else:
             os.unlink(scratch)
     except OSError:  # it printed nothing (no scratch file), or the logs folder is gone

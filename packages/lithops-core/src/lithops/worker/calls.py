@@ -20,7 +20,7 @@ from lithops.constants import WORKER_CONFIG_ENV
 from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.status import CallStatus, RemoteError, encode_exception
-from lithops.local_state import running_log_path
+from lithops.local_state import move_call_log, open_call_log, running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 
 WORKER_ENV = "LITHOPS_WORKER"
@@ -153,9 +153,8 @@ class _OutputCapture:
             name = os.path.join(tempfile.gettempdir(), f"lithops-call-{os.getpid()}-{uuid.uuid4().hex[:8]}.log")
             fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             os.unlink(name)
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        else:  # in the private state folder: mode 0600, no link followed
+            fd = open_call_log(path)
         self.path, self.fd = path, fd
         if not self._atexit:
             atexit.register(self.discard)
@@ -256,9 +255,7 @@ class _OutputCapture:
         scratch = self.path
         if scratch is not None:
             try:
-                keep_as = os.path.join(log_dir, f"{call_id}.log")
-                os.makedirs(log_dir, exist_ok=True)
-                os.replace(scratch, keep_as)
+                move_call_log(scratch, log_dir, call_id)
             except OSError:  # the logs folder was removed meanwhile (lithops clean): drop this output
                 pass
             else:
