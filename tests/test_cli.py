@@ -18,7 +18,8 @@ def assert_one_line_error(out, *fragments):
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines[0].startswith("Error: "), out.stderr
-    assert len(lines) <= 2, out.stderr  # the message, and at most a 'pip install' line under it
+    # the message, and at most the 'pip install' lines under it (the package's name, and its folder in a clone)
+    assert all(line.strip().startswith("pip install") for line in lines[1:]) and len(lines) <= 3, out.stderr
     for fragment in fragments:
         assert fragment in out.stderr
 

@@ -425,3 +425,36 @@ def test_a_worker_payload_carries_only_the_sections_its_backends_use(sim_config:
     assert payloads and all(set(p["config"]) == sections for p in payloads)
     assert "secret-4711" not in str(payloads) and "secret-4711" not in env
     assert set(json.loads(env)) == sections
+
+
+# -- installation --------------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_backend_not_installed_also_says_how_to_install_it_from_this_clone() -> None:
+    with pytest.raises(BackendNotInstalledError) as info:
+        lithops.FunctionExecutor(backend="aws_lambda", log_level=None)
+    message = str(info.value)
+    assert "\n    pip install lithops-aws\n" in message
+    assert f"\n    pip install {REPO / 'packages' / 'lithops-aws'}   # from the clone at {REPO}" in message
+    with pytest.raises(BackendNotInstalledError) as info:
+        lithops.FunctionExecutor(backend="gcp_functions", log_level=None)
+    assert "from the clone" not in str(info.value)  # no such folder in the repository
+
+
+def test_lithops_3_installed_alongside_is_detected(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dist = tmp_path / "lithops-3.8.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lithops\nVersion: 3.8.0\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    script = "import lithops\nwith lithops.FunctionExecutor(log_level=None):\n    pass\n"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Lithops 3.x (distribution 'lithops' 3.8.0) is installed in this environment" in out.stderr
+    assert "fresh virtual environment" in out.stderr
+    clean = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "Lithops 3.x" not in clean.stderr

@@ -12,9 +12,11 @@ from __future__ import annotations
 import difflib
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -63,6 +65,40 @@ class PluginInfo:
 def _describe(exc: BaseException) -> str:
     """``Type: message`` of an exception raised by plugin code."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def _from_clone(package: str) -> str:
+    """A second install line for ``package`` when lithops-core runs from a clone of the repository that holds
+    it (``packages/<package>`` beside ``packages/lithops-core``), for packages not published yet; else ''.
+    """
+    core_src = Path(__file__).resolve().parents[3]  # packages/lithops-core in a clone
+    folder = core_src.parent / package
+    if core_src.name != "lithops-core" or not (folder / "pyproject.toml").is_file():
+        return ""
+    return f"\n    pip install {folder}   # from the clone at {core_src.parents[1]}"
+
+
+#: Distribution name of Lithops 3.x, which ships the same import package ``lithops`` as lithops-core.
+LITHOPS3_DISTRIBUTION = "lithops"
+
+
+def _warn_if_lithops3_alongside() -> None:
+    """Warn when Lithops 3.x's ``lithops`` distribution is installed in this environment too: the two write
+    the same files, so they mix silently and uninstalling either breaks the other.
+    """
+    try:
+        old = metadata.distribution(LITHOPS3_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return
+    warnings.warn(
+        f"Lithops 3.x (distribution '{LITHOPS3_DISTRIBUTION}' {old.version}) is installed in this environment "
+        f"together with lithops-core; both provide the 'lithops' package, so their files are mixed and "
+        f"uninstalling either breaks the other. Use a fresh virtual environment for lithops-core (python3 -m "
+        f"venv .venv), or remove both and reinstall lithops-core: pip uninstall -y lithops lithops-core, then "
+        f"pip install lithops-core (from a clone: pip install ./packages/lithops-core).",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _names_from_env(var: str) -> set[str]:
@@ -167,6 +203,7 @@ class PluginRegistry:
         if package:
             raise BackendNotInstalledError(
                 f"{label} {name!r} is provided by {package}, which is not installed.\n    pip install {package}"
+                + _from_clone(package)
             )
         installed = self.names(kind)
         candidates = set(installed) | set(KNOWN_BACKENDS.get(kind, {}))
@@ -217,6 +254,7 @@ def get_registry() -> PluginRegistry:
     global _registry
     with _lock:
         if _registry is None:
+            _warn_if_lithops3_alongside()
             registry = PluginRegistry()
             registry.load_entry_points()
             _registry = registry
