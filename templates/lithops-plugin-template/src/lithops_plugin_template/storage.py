@@ -99,9 +99,10 @@ class MemoryStorage(StorageBackend):
             self._bucket(bucket).pop(key, None)
 
     def head_bucket(self, bucket: str) -> dict[str, Any]:
-        """Bucket metadata."""
+        """Bucket metadata, shaped as boto3's answer (as Lithops returns it)."""
         with _LOCK:
-            return {"name": bucket, "objects": len(self._bucket(bucket))}
+            objects = len(self._bucket(bucket))
+        return {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}}, "objects": objects}
 
     def create_bucket(self, bucket: str) -> None:
         """Create a bucket; an existing one is left alone."""

@@ -162,14 +162,16 @@ class S3Storage(StorageBackend):
 
     # -- buckets ---------------------------------------------------------------------------------------------
     def head_bucket(self, bucket: str) -> dict[str, Any]:
-        """The bucket's HTTP headers; StorageNoSuchBucketError when it does not exist."""
+        """boto3's answer (``ResponseMetadata`` with ``HTTPStatusCode`` and ``HTTPHeaders``), as Lithops returns it;
+        StorageNoSuchBucketError when the bucket does not exist.
+        """
         try:
             response = self.client.head_bucket(Bucket=bucket)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if http_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 raise StorageNoSuchBucketError(bucket) from None
             self._raise(exc, "head bucket", bucket)
-        return dict(response["ResponseMetadata"]["HTTPHeaders"])
+        return dict(response)
 
     def create_bucket(self, bucket: str) -> None:
         """Create the bucket in the configured region; one you already own is left as it is."""

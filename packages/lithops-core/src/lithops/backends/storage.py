@@ -66,7 +66,10 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def head_bucket(self, bucket: str) -> dict[str, Any]:
-        """Metadata of a bucket; raises StorageNoSuchBucketError when it does not exist."""
+        """Metadata of a bucket shaped as boto3's ``head_bucket`` answer (what Lithops returns):
+        ``{'ResponseMetadata': {'HTTPStatusCode': 200, 'HTTPHeaders': {...}}, ...}``; raises
+        StorageNoSuchBucketError when it does not exist.
+        """
 
     @abstractmethod
     def create_bucket(self, bucket: str) -> None:

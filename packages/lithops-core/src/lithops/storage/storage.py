@@ -117,7 +117,9 @@ class Storage:
         self.storage_handler.delete_objects(bucket, list(key_list))
 
     def head_bucket(self, bucket: str) -> dict[str, Any]:
-        """Bucket metadata; raises StorageNoSuchBucketError if it does not exist."""
+        """The bucket's metadata shaped as boto3's answer, as in Lithops: ``result['ResponseMetadata']`` holds
+        ``HTTPStatusCode`` (200) and ``HTTPHeaders``. Raises StorageNoSuchBucketError if it does not exist.
+        """
         return self.storage_handler.head_bucket(bucket)
 
     def create_bucket(self, bucket: str) -> None:
