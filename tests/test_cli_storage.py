@@ -74,3 +74,12 @@ def test_errors_are_one_line(env, tmp_path):
     assert out.stderr.strip() == "Error: Missing argument 'KEY'. See 'lithops storage get --help'."
     out = lithops("storag", env=env)
     assert out.returncode == 2 and out.stderr.strip().startswith("Error: No such command 'storag'.")
+
+
+def test_put_onto_a_key_that_holds_other_keys_is_a_clear_error(env, tmp_path):
+    src = tmp_path / "f.txt"
+    src.write_text("hi")
+    assert lithops("storage", "put", str(src), "main", "-k", "many/a", env=env).returncode == 0
+    out = lithops("storage", "put", str(src), "main", "-k", "many", env=env)
+    assert_one_line_error(out, "cannot store key 'many'", "folder of other keys", "choose another key")
+    assert ".lithops-tmp" not in out.stderr and "IsADirectoryError" not in out.stderr
