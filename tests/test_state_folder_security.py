@@ -108,6 +108,8 @@ def test_a_folder_others_can_write_is_refused_even_if_ours(tmp_path: Path, monke
     monkeypatch.setenv("LITHOPS_STATE_DIR", str(state))
     with pytest.raises(PrivateFolderError, match=f"can be written by other users.*chmod 700 {state}"):
         local_state.read_jobs()
+    with pytest.raises(PrivateFolderError):
+        local_state.read_call_log("x-0-M000", "00000")  # future.logs()
     local_state.record_job_finished("x-0-M000", 1, 0)  # a best-effort writer writes nothing there
     assert os.listdir(state) == []
 
