@@ -38,6 +38,15 @@ with lithops.FunctionExecutor(log_level=None, echo_output=False, worker_processe
     print(fs[0].job_key)
 """
 
+PEEK_SCRIPT = """
+import os, lithops
+def peek(x):
+    print("secret token")
+    return os.listdir(os.environ["ELSEWHERE"])
+with lithops.FunctionExecutor(log_level=None, echo_output=False, worker_processes=1) as fexec:
+    print("while running:", fexec.call_async(peek, 0).result())
+"""
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
@@ -167,9 +176,10 @@ def test_worker_output_is_not_written_through_a_planted_link(tmp_path: Path) -> 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
     (state / "logs" / ".running").symlink_to(elsewhere, target_is_directory=True)
-    env = dict(os.environ, LITHOPS_STATE_DIR=str(state))
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, LITHOPS_STATE_DIR=str(state), ELSEWHERE=str(elsewhere))
+    out = subprocess.run([sys.executable, "-c", PEEK_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "while running: []"  # the call's output did not go through the link
     assert os.listdir(elsewhere) == []
 
 
