@@ -138,3 +138,45 @@ def test_the_line_fits_and_reads_well():
     narrow = bar.line(50, 8, 3, 200, 30)
     assert len(narrow) <= 30 and "[" not in narrow
     assert progress.ProgressBar(5, type("Ascii", (), {"encoding": "ascii"})()).line(1, 0, 0, 5, 80).startswith("[#")
+
+
+def what_the_terminal_shows(received):
+    """The lines a terminal ends up showing for this output: carriage return, line feed, erase to the end of the
+    line (ESC [ K) and printable characters, which is all the bar and the calls' output use."""
+    lines, row, col = [[]], 0, 0
+    i = 0
+    while i < len(received):
+        if received.startswith("\x1b[K", i):
+            del lines[row][col:]
+            i += 3
+            continue
+        ch = received[i]
+        i += 1
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            row += 1
+            if row == len(lines):
+                lines.append([])
+        else:
+            line = lines[row]
+            line.extend(" " * (col - len(line)))
+            if col < len(line):
+                line[col] = ch
+            else:
+                line.append(ch)
+            col += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def test_what_calls_print_appears_above_the_bar(env):
+    script = SCRIPT.replace("    time.sleep(0.25)\n", "    time.sleep(0.25)\n    print(f'call {x} says hi')\n")
+    code, received = run_on_a_terminal(script.replace("{kwargs}", ""), env)
+    assert code == 0, received
+    screen = [line for line in what_the_terminal_shows(received) if line]
+    said = [line for line in screen if "says hi" in line]
+    assert sorted(said) == sorted(f"call {x} says hi" for x in range(12)), screen  # each on its own, unglued
+    bars = [line for line in screen if "/12 done" in line]
+    assert len(bars) == 1 and "12/12 done" in bars[0], screen  # no old frame left behind
+    assert screen.index(bars[0]) > max(screen.index(line) for line in said)  # the bar stays below the output
+    assert screen[-1].startswith("results [0, 1, 2, None"), screen

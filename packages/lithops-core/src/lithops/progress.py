@@ -3,6 +3,10 @@
 It is drawn on stderr, only when stderr is a terminal, ``show_progressbar`` is true and the process is not a
 Lithops worker; at most :data:`REFRESH_SEC` apart, and only once a wait has lasted :data:`DELAY_SEC` (quick
 waits print nothing). Only one wait of a process draws at a time.
+
+Between frames the cursor waits at the start of the bar's line. Workers that echo what calls print to the same
+terminal erase the line first (``lithops.worker.calls``), so the output takes the bar's place and the next frame
+is drawn below it: output scrolls above the bar, and no old frame is left behind.
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ class ProgressBar:
         elif not self.drawn and now - self.start < DELAY_SEC:
             return  # a quick wait leaves no trace
         width = max(20, self._columns() - 1)
-        text = "\r\x1b[K" + self.line(done, running, failed, total, width) + ("\n" if final else "")
+        # between frames the cursor waits at the start of the bar's line, where output of the calls (echoed by
+        # the workers after an erase-line) replaces the bar; the next frame is drawn under that output
+        text = "\r\x1b[K" + self.line(done, running, failed, total, width) + ("\n" if final else "\r")
         try:
             self.stream.write(text)
             self.stream.flush()
