@@ -404,13 +404,15 @@ SECRETS = {"ibm": {"api_key": "ibm-secret-4711"}, "redis": {"password": "redis-s
 
 
 def test_a_secret_in_an_unrelated_section_does_not_reach_the_worker(storage_config: dict[str, Any]) -> None:
-    config = {**storage_config, **SECRETS, "lithops": {"execution_timeout": 321}}
+    log = os.path.join(storage_config["localhost"]["storage_root"], "client.log")
+    config = {**storage_config, **SECRETS, "lithops": {"execution_timeout": 321, "log_filename": log}}
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         env = fexec.call_async(what_the_worker_received, ()).result()
         inherited = fexec.call_async(what_a_nested_executor_sees, ()).result()
     assert "secret-4711" not in env, env
     assert set(inherited) == {"lithops", "localhost"}
     assert inherited["lithops"]["execution_timeout"] == 321
+    assert inherited["lithops"]["log_filename"] is None  # a path on the client's machine stays there
     assert inherited["localhost"]["storage_root"] == storage_config["localhost"]["storage_root"]
 
 

@@ -438,14 +438,18 @@ def worker_config(config: Mapping[str, Any], storages: Iterable[str] = ()) -> di
 
     That is the ``lithops`` section, the sections of the compute backend, of the storage backend and of any
     other storage backend in ``storages`` (data-map inputs), and the shared sections their specs declare
-    (``shared_sections``, e.g. ``aws``). Every other section, with whatever secrets it holds, stays here.
+    (``shared_sections``, e.g. ``aws``). Every other section, with whatever secrets it holds, stays here, and so
+    does ``lithops.log_filename`` (a path on this machine).
     """
     lithops = config["lithops"]
     registry = get_registry()
     keep = {"lithops", lithops["backend"], *registry.compute_backend(lithops["backend"]).shared_sections}
     for name in (lithops["storage"], *storages):
         keep.update((name, *registry.storage_backend(name).shared_sections))
-    return {section: values for section, values in config.items() if section in keep}
+    sent = {section: values for section, values in config.items() if section in keep}
+    # a log file is a path on this machine: nested executors in workers log to their captured stderr instead
+    sent["lithops"] = {**lithops, "log_filename": None}
+    return sent
 
 
 def extract_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
