@@ -239,7 +239,7 @@ def test_killed_worker_queued_calls_are_not_lost(tmp_path: Path, position: int) 
                 assert isinstance(f.exception(), WorkerDiedError), repr(f.exception())
                 assert "killed by SIGKILL" in str(f.exception())
             else:
-                assert f.success, f"call {i} failed: {f.exception()!r}"
+                assert not f.error, f"call {i} failed: {f.exception()!r}"
         assert [f.result() for i, f in enumerate(futures) if i != position] == [10, 20, 30]
         assert fexec.get_result(fexec.map(task, [("value", 4), ("value", 5)]), timeout=20) == [40, 50]
     assert time.monotonic() - start < 10

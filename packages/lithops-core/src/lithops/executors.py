@@ -6,24 +6,26 @@ import atexit
 import itertools
 import logging
 import os
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend
-from lithops.config import default_config, extract_storage_config, setup_logger, worker_config
+from lithops.config import default_config, extract_storage_config, load_config, setup_logger, worker_config
 from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
 from lithops.errors import BackendError, JobCancelledError
 from lithops.futures import FuturesList, ResponseFuture
-from lithops.job.builder import create_job
+from lithops.job.builder import create_job, function_name
 from lithops.job.job import JobRequest, call_id_of, job_prefix
 from lithops.job.partitioner import Partitioner, data_param, wants_partitioning
+from lithops.job.status import CallStatus
 from lithops.local_state import record_job_finished, record_job_submitted
 from lithops.monitor import JobMonitor
 from lithops.plugins.manager import get_registry
 from lithops.storage.chunks import ObjectChunk
-from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC, wait
+from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, as_future_list, wait
 
 logger = logging.getLogger(__name__)
 
@@ -81,39 +83,54 @@ def _as_iterdata(map_iterdata: Any) -> list[Any]:
     return list(map_iterdata)
 
 
+def _portable(storage_config: dict[str, Any]) -> dict[str, Any]:
+    """The storage config that futures carry when pickled: without the keys its schema declares secret."""
+    name = storage_config["backend"]
+    secret = {k for k, key in get_registry().storage_backend(name).config.items() if key.secret}
+    section = {k: v for k, v in (storage_config.get(name) or {}).items() if k not in secret}
+    return {**storage_config, name: section}
+
+
 class FunctionExecutor:
     """Runs functions on the configured compute backend and tracks their futures.
 
     Args:
         mode: ``localhost``, ``serverless`` or ``standalone`` (deprecated: the backend implies it).
         config: a config dict; discovered (``LITHOPS_CONFIG_FILE``, ``~/.lithops/config``, ...) when None.
+        config_file: path of a config file to read instead of discovering one (when ``config`` is None).
         backend: compute backend name; overrides ``lithops.backend``.
         storage: storage backend name; overrides ``lithops.storage``.
+        monitoring: ``storage`` or ``rabbitmq``.
+        log_level: level of the ``lithops`` logger (e.g. ``'DEBUG'``); ``None`` leaves logging alone.
         runtime: runtime name for the backend (container image, Python interpreter, ...).
         runtime_memory: MiB of memory for each worker.
-        monitoring: ``storage`` or ``rabbitmq``.
         max_workers: how many calls may run at once.
         worker_processes: processes per worker.
         remote_invoker: accepted for compatibility.
-        log_level: level of the ``lithops`` logger (e.g. ``'DEBUG'``); ``None`` leaves logging alone.
         **kwargs: further keys of the backend's config section.
+
+    The positional parameters are those of Lithops 3.x, in its order; the others are keywords.
     """
 
     def __init__(
         self,
         mode: str | None = None,
         config: dict[str, Any] | None = None,
+        config_file: str | None = None,
         backend: str | None = None,
         storage: str | None = None,
+        monitoring: str | None = None,
+        log_level: str | bool | None = False,
+        *,
         runtime: str | None = None,
         runtime_memory: int | None = None,
-        monitoring: str | None = None,
         max_workers: int | None = None,
         worker_processes: int | None = None,
         remote_invoker: bool | None = None,
-        log_level: str | bool | None = False,
         **kwargs: Any,
     ) -> None:
+        if config is None and config_file is not None:
+            config = load_config(config_file, log=False)
         lithops_ow: dict[str, Any] = {}
         if mode is not None:
             lithops_ow["mode"] = mode
@@ -150,6 +167,9 @@ class FunctionExecutor:
         self.executor_id = create_executor_id()
         self.monitor = JobMonitor(self.executor_id, float(lithops_cfg.get("monitoring_interval") or 2))
         self.monitor.max_workers = self.compute.max_workers
+        if self.compute.transport != "storage":  # statuses of pickled futures must reach storage to be read
+            self.monitor.publisher = self._publish_status
+        self._future_storage_config = _portable(self.storage_config)
         self.futures: list[ResponseFuture] = []
         self._jobs: dict[str, dict[str, Any]] = {}  # job id -> function name, memory, submission time
         self.last_call: str | None = None
@@ -173,7 +193,7 @@ class FunctionExecutor:
         """
         if self.config["lithops"].get("data_cleaner") and self.compute.transport == "storage":
             try:
-                self.clean()
+                self.clean(on_exit=True)
             except Exception as exc:  # storage unreachable: closing must still release the workers
                 logger.warning("ExecutorID %s - could not delete temporary job data (%s); run "
                                "'lithops clean' later", self.executor_id, exc)
@@ -194,10 +214,13 @@ class FunctionExecutor:
     def _new_job_id(self, kind: str) -> str:
         return f"{kind}{next(self._job_counter):03d}"
 
-    def _build(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> JobRequest:
+    def _build(self, job_id: str, func: Callable[..., Any], iterdata: list[Any],
+               **options: Any) -> tuple[JobRequest, dict[str, Any]]:
+        """The job, and the stats of its making (``host_job_*``) for its futures."""
         # the request carries the effective memory: the call's own, else the backend section's
-        options["runtime_memory"] = options.get("runtime_memory") or self.compute.config.get("runtime_memory")
-        return create_job(
+        options["runtime_memory"] = self._runtime_memory(options)
+        start = time.time()
+        job = create_job(
             executor_id=self.executor_id,
             job_id=job_id,
             func=func,
@@ -207,14 +230,35 @@ class FunctionExecutor:
             ships_modules=self.compute.ships_modules,
             **options,
         )
+        stats = {"host_job_create_tstamp": start, "host_job_serialize_time": time.time() - start,
+                 "func_module_size_bytes": len(job.function), "host_submit_tstamp": job.submitted}
+        return job, stats
 
-    def _make_futures(self, job_id: str, n: int) -> list[ResponseFuture]:
-        futures = [ResponseFuture(self.executor_id, job_id, call_id_of(i), self.monitor) for i in range(n)]
+    def _runtime_memory(self, options: dict[str, Any]) -> Any:
+        return options.get("runtime_memory") or self.compute.config.get("runtime_memory")
+
+    def _make_futures(self, job_id: str, n: int, func: Callable[..., Any],
+                      options: dict[str, Any]) -> list[ResponseFuture]:
+        timeout = options.get("execution_timeout")
+        attributes = dict(
+            function_name=function_name(func), backend=self.backend, runtime_name=self.compute.config.get("runtime"),
+            runtime_memory=self._runtime_memory(options), storage_config=self._future_storage_config,
+            execution_timeout=timeout if timeout is not None else self.config["lithops"].get("execution_timeout"),
+        )
+        futures = [ResponseFuture(self.executor_id, job_id, call_id_of(i), self.monitor, **attributes)
+                   for i in range(n)]
         self.monitor.register(futures)
         self.futures.extend(futures)
         return futures
 
-    def _upload(self, job: JobRequest) -> None:
+    def _publish_status(self, status: CallStatus) -> None:
+        """Write a call's status to storage, as storage-transport workers do, for pickled copies of its future."""
+        from lithops.worker.handler import write_status
+
+        write_status(self.storage.storage_handler, self.storage.bucket, status)
+
+    def _upload(self, job: JobRequest) -> tuple[float, float]:
+        """Upload the function and the call data; return the seconds each took."""
         storage = self.storage
         bucket = storage.bucket
         job.func_key = f"{job.prefix}/func.pickle"
@@ -224,16 +268,24 @@ class FunctionExecutor:
             ranges.append((offset, offset + len(blob)))
             offset += len(blob)
         job.data_ranges = ranges
+        start = time.time()
         storage.put_object(bucket, job.func_key, job.function)
+        uploaded = time.time()
         storage.put_object(bucket, job.data_key, b"".join(job.call_data))
         self.monitor.watch_storage(job, storage.storage_handler, bucket)
+        return uploaded - start, time.time() - uploaded
 
-    def _invoke(self, job: JobRequest, futures: list[ResponseFuture]) -> None:
+    def _invoke(self, job: JobRequest, futures: list[ResponseFuture], stats: dict[str, Any]) -> None:
         if not futures:
             return
         try:
+            func_time = data_time = 0.0
             if self.compute.transport == "storage":
-                self._upload(job)
+                func_time, data_time = self._upload(job)
+            stats = {**stats, "host_func_upload_time": func_time, "host_data_upload_time": data_time,
+                     "host_job_created_time": time.time() - stats["host_job_create_tstamp"]}
+            for future, data in zip(futures, job.call_data, strict=False):
+                future.stats.update(stats, func_data_size_bytes=len(data))
             self.compute.invoke(job, self.monitor.report)
         except Exception as exc:
             self.monitor.unwatch(job.job_key)
@@ -260,9 +312,9 @@ class FunctionExecutor:
         self.monitor.when_job_done(futures, finished)
 
     def _submit(self, job_id: str, func: Callable[..., Any], iterdata: list[Any], **options: Any) -> FuturesList:
-        job = self._build(job_id, func, iterdata, **options)
-        futures = self._make_futures(job_id, job.total_calls)
-        self._invoke(job, futures)
+        job, stats = self._build(job_id, func, iterdata, **options)
+        futures = self._make_futures(job_id, job.total_calls, func, options)
+        self._invoke(job, futures, stats)
         return FuturesList(futures, executor=self)
 
     def _submit_after(
@@ -275,12 +327,12 @@ class FunctionExecutor:
         **options: Any,
     ) -> FuturesList:
         """Submit a job whose input is the results of ``upstream`` once they finish; return its futures now."""
-        futures = self._make_futures(job_id, n_calls)
+        futures = self._make_futures(job_id, n_calls, func, options)
 
         def start() -> None:
             try:
-                job = self._build(job_id, func, make_iterdata(), **options)
-                self._invoke(job, futures)
+                job, stats = self._build(job_id, func, make_iterdata(), **options)
+                self._invoke(job, futures, stats)
             except BaseException as exc:
                 self.monitor.fail(futures, exc)
 
@@ -452,20 +504,28 @@ class FunctionExecutor:
         download_results: bool = False,
         timeout: float | None = None,
         threadpool_size: int = THREADPOOL_SIZE,
-        wait_dur_sec: float = WAIT_DUR_SEC,
+        wait_dur_sec: float | None = None,
         show_progressbar: bool = True,
+        clean_jobs: bool | None = None,
     ) -> tuple[FuturesList, FuturesList]:
         """Wait for futures (all of this executor's when ``fs`` is None); return ``(done, not_done)``.
 
-        Ctrl-C while waiting cancels this executor's unfinished calls and re-raises KeyboardInterrupt.
+        ``clean_jobs=True`` deletes the temporary objects of the waited jobs once an ``ALL_COMPLETED`` wait
+        ends (as :meth:`clean` does); None or False leave them to the clean at :meth:`close` (``data_cleaner``).
+        Ctrl-C while waiting cancels this executor's unfinished calls and re-raises KeyboardInterrupt. The other
+        parameters are those of :func:`lithops.wait.wait`.
         """
-        futures = self.futures if fs is None else fs
+        futures = self.futures if fs is None else as_future_list(fs)
         try:
-            return wait(futures, throw_except=throw_except, return_when=return_when,
-                        download_results=download_results, timeout=timeout, show_progressbar=show_progressbar)
+            result = wait(futures, throw_except=throw_except, return_when=return_when,
+                          download_results=download_results, timeout=timeout, wait_dur_sec=wait_dur_sec,
+                          show_progressbar=show_progressbar, futures_from_executor_wait=fs is None)
         except KeyboardInterrupt:
             self._cancel_pending()
             raise
+        if clean_jobs and return_when == ALL_COMPLETED:
+            self.clean(fs=futures, on_exit=True)
+        return result
 
     def get_result(
         self,
@@ -473,22 +533,18 @@ class FunctionExecutor:
         throw_except: bool = True,
         timeout: float | None = None,
         threadpool_size: int = THREADPOOL_SIZE,
-        wait_dur_sec: float = WAIT_DUR_SEC,
+        wait_dur_sec: float | None = None,
         show_progressbar: bool = True,
     ) -> Any:
         """Wait for futures and return their results.
 
         With ``fs=None`` this returns the results not returned before by this executor. A single result is
-        returned bare (not in a list) unless the last call was ``map``.
+        returned bare (not in a list) unless the last call was ``map``. Futures consumed as the input of
+        another job are skipped (their results went to that job).
         """
-        if fs is None:
-            futures = [f for f in self.futures if not f._read]
-        elif isinstance(fs, ResponseFuture):
-            futures = [fs]
-        else:
-            futures = list(fs)
+        futures = [f for f in self.futures if not f._read] if fs is None else as_future_list(fs)
         done, _ = self.wait(futures, throw_except=throw_except, download_results=True, timeout=timeout,
-                            show_progressbar=show_progressbar)
+                            wait_dur_sec=wait_dur_sec, show_progressbar=show_progressbar)
         result = []
         for f in done:
             if f.futures or not f._produce_output:
@@ -558,15 +614,25 @@ class FunctionExecutor:
         """Delete the temporary objects of jobs whose calls have all finished; ``force=True`` first cancels
         unfinished calls.
 
-        ``cs`` lists CloudObjects to delete as well.
+        ``cs`` lists CloudObjects to delete as well. ``on_exit`` (the automatic clean when the executor closes)
+        keeps the objects of jobs whose futures were pickled, for the copies to read.
         """
         futures = list(self.futures if fs is None else fs)
         if force:
             self._cancel_pending(futures)
-        if self.compute.transport == "storage":
+        exported = self.monitor.exported_jobs
+        if self.compute.transport == "storage" or exported:
             storage = self.storage
             running = {f.job_id for f in self.futures if not f.finished}
-            for job_id in sorted({f.job_id for f in futures} - running - self._cleaned_jobs):
+            jobs = {f.job_id for f in futures} - running - self._cleaned_jobs
+            if self.compute.transport != "storage":
+                jobs &= exported  # push backends store only the statuses of pickled futures
+            if on_exit and exported & jobs:
+                logger.info("ExecutorID %s - keeping the objects of job(s) %s, whose futures were pickled; "
+                            "delete them with fexec.clean() or 'lithops clean'", self.executor_id,
+                            ", ".join(sorted(exported & jobs)))
+                jobs -= exported
+            for job_id in sorted(jobs):
                 keys = storage.list_keys(storage.bucket, job_prefix(self.executor_id, job_id) + "/")
                 if keys:
                     storage.delete_objects(storage.bucket, keys)
@@ -595,58 +661,60 @@ def _write_summary_csv(dst: str, rows: list[dict[str, Any]], cloud_objects_n: in
 
 
 class LocalhostExecutor(FunctionExecutor):
-    """A FunctionExecutor on this machine (the ``localhost`` backend)."""
+    """A FunctionExecutor on this machine (the ``localhost`` backend).
+
+    The parameters are those of :class:`FunctionExecutor`, in Lithops 3.x's order; ``**kwargs`` (``runtime``,
+    ``max_workers``, ``worker_processes``, other keys of the ``localhost`` section) as there.
+    """
 
     def __init__(
         self,
         config: dict[str, Any] | None = None,
-        runtime: str | None = None,
+        config_file: str | None = None,
         storage: str | None = None,
         monitoring: str | None = None,
-        max_workers: int | None = None,
-        worker_processes: int | None = None,
         log_level: str | bool | None = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(mode=LOCALHOST, config=config, runtime=runtime, storage=storage, monitoring=monitoring,
-                         max_workers=max_workers, worker_processes=worker_processes, log_level=log_level)
+        super().__init__(mode=LOCALHOST, config=config, config_file=config_file, storage=storage,
+                         monitoring=monitoring, log_level=log_level, **kwargs)
 
 
-class ServerlessExecutor(FunctionExecutor):
-    """A FunctionExecutor on the configured serverless backend (``aws_lambda`` when none is set)."""
+class _ModeExecutor(FunctionExecutor):
+    """A FunctionExecutor whose mode is fixed by the subclass."""
+
+    mode_name: str
 
     def __init__(
         self,
         config: dict[str, Any] | None = None,
-        runtime: str | None = None,
-        runtime_memory: int | None = None,
+        config_file: str | None = None,
         backend: str | None = None,
         storage: str | None = None,
-        max_workers: int | None = None,
-        worker_processes: int | None = None,
-        monitoring: str | None = None,
-        remote_invoker: bool | None = None,
-        log_level: str | bool | None = False,
-    ) -> None:
-        super().__init__(mode=SERVERLESS, config=config, runtime=runtime, runtime_memory=runtime_memory,
-                         backend=backend, storage=storage, max_workers=max_workers,
-                         worker_processes=worker_processes, monitoring=monitoring, remote_invoker=remote_invoker,
-                         log_level=log_level)
-
-
-class StandaloneExecutor(FunctionExecutor):
-    """A FunctionExecutor on the configured standalone backend (``aws_ec2`` when none is set)."""
-
-    def __init__(
-        self,
-        config: dict[str, Any] | None = None,
-        backend: str | None = None,
-        runtime: str | None = None,
-        storage: str | None = None,
-        max_workers: int | None = None,
-        worker_processes: int | None = None,
         monitoring: str | None = None,
         log_level: str | bool | None = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(mode=STANDALONE, config=config, backend=backend, runtime=runtime, storage=storage,
-                         max_workers=max_workers, worker_processes=worker_processes, monitoring=monitoring,
-                         log_level=log_level)
+        super().__init__(mode=self.mode_name, config=config, config_file=config_file, backend=backend,
+                         storage=storage, monitoring=monitoring, log_level=log_level, **kwargs)
+
+
+class ServerlessExecutor(_ModeExecutor):
+    """A FunctionExecutor on the configured serverless backend (``aws_lambda`` when none is set).
+
+    The parameters are those of :class:`FunctionExecutor`, in Lithops 3.x's order; ``**kwargs`` (``runtime``,
+    ``runtime_memory``, ``max_workers``, ``worker_processes``, ``remote_invoker``, other keys of the backend's
+    section) as there.
+    """
+
+    mode_name = SERVERLESS
+
+
+class StandaloneExecutor(_ModeExecutor):
+    """A FunctionExecutor on the configured standalone backend (``aws_ec2`` when none is set).
+
+    The parameters are those of :class:`FunctionExecutor`, in Lithops 3.x's order; ``**kwargs`` (``runtime``,
+    ``max_workers``, ``worker_processes``, other keys of the backend's section) as there.
+    """
+
+    mode_name = STANDALONE

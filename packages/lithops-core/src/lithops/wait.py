@@ -21,7 +21,8 @@ THREADPOOL_SIZE = 64
 WAIT_DUR_SEC = 1
 
 
-def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[ResponseFuture]:
+def as_future_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[ResponseFuture]:
+    """``fs`` (a future, futures or None) as a list of futures."""
     if fs is None:
         return []
     if isinstance(fs, ResponseFuture):
@@ -56,41 +57,52 @@ def _needed(return_when: Any, total: int) -> int:
 
 def wait(
     fs: ResponseFuture | Iterable[ResponseFuture] | None,
+    internal_storage: Any = None,
+    job_monitor: Any = None,
     throw_except: bool = True,
     return_when: Any = ALL_COMPLETED,
     download_results: bool = False,
     timeout: float | None = None,
     threadpool_size: int = THREADPOOL_SIZE,
-    wait_dur_sec: float = WAIT_DUR_SEC,
+    wait_dur_sec: float | None = None,
     show_progressbar: bool = True,
-    internal_storage: Any = None,
-    job_monitor: Any = None,
+    futures_from_executor_wait: bool = False,
 ) -> tuple[FuturesList, FuturesList]:
     """Wait until ``return_when`` of the futures have finished; return ``(done, not_done)``.
 
+    The parameters are those of Lithops 3.x, in its order.
+
     Args:
-        fs: a future or futures, possibly from several executors.
+        fs: a future or futures, possibly from several executors, or copied (pickled) from another process.
+        internal_storage: accepted for compatibility.
+        job_monitor: accepted for compatibility.
         throw_except: re-raise the exception of the first failed call found.
         return_when: ``ALL_COMPLETED``, ``ANY_COMPLETED``, ``ALWAYS`` (check once) or a percentage.
         download_results: also read (deserialize) the results of the finished calls.
         timeout: seconds to wait at most; then :class:`lithops.errors.WaitTimeoutError` is raised and the
             calls keep running (their futures stay usable).
         threadpool_size: accepted for compatibility (statuses are pushed to futures: nothing to tune).
-        wait_dur_sec: accepted for compatibility (nothing is polled here).
+        wait_dur_sec: seconds between storage reads for futures copied from another process (default 1);
+            other futures are told of their status as it arrives.
         show_progressbar: draw a progress bar on stderr while waiting, if it is a terminal
             (:mod:`lithops.progress`).
-        internal_storage: accepted for compatibility.
-        job_monitor: accepted for compatibility.
+        futures_from_executor_wait: the progress bar counts only the calls unfinished when the wait started.
     """
-    futures = _as_list(fs)
+    futures = as_future_list(fs)
     if not futures:
         return FuturesList(), FuturesList()
+    detached = [f for f in futures if f._monitor is None and not f.finished]
+    if detached:  # copies of futures from another process: their statuses are read from storage
+        from lithops.monitor import adopt
+
+        adopt(detached, WAIT_DUR_SEC if wait_dur_sec is None else float(wait_dur_sec))
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     pending = list(futures)
     total, finished, failed = len(futures), 0, 0
     with progress.progress_bar(total, show_progressbar and return_when != ALWAYS) as bar:
         capacity = progress.capacity(futures) if bar is not None else None
         longest = 1.0 if bar is None else progress.REFRESH_SEC
+        skipped = sum(1 for f in futures if f.finished) if futures_from_executor_wait else 0
         while True:
             with CHANGED:
                 still: list[ResponseFuture] = []
@@ -117,7 +129,7 @@ def wait(
                     )
                 CHANGED.wait(timeout=longest if remaining is None else min(longest, remaining))
             if bar is not None and bar.due():
-                bar.draw(finished, progress.running(pending, capacity), failed, total)
+                bar.draw(finished - skipped, progress.running(pending, capacity), failed, total - skipped)
             if len(pending) > 1000:
                 # Let statuses accumulate rather than rescanning per status; a rescan costs time in proportion to
                 # len(pending) (holding CHANGED), so pause in proportion too, keeping rescans a small share of the
@@ -125,33 +137,34 @@ def wait(
                 pause = min(0.1, max(0.005, len(pending) * 2e-6))
                 time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
         if bar is not None:
-            bar.draw(finished, progress.running(pending, capacity), failed, total, final=True)
+            bar.draw(finished - skipped, progress.running(pending, capacity), failed, total - skipped, final=True)
     futures = _expand(futures)
     done = [f for f in futures if f.finished]
     if download_results:
         for f in done:
-            if f.ready:
+            if not f.error:
                 f.result(throw_except=False)
     return FuturesList(done), FuturesList(f for f in futures if not f.finished)
 
 
 def get_result(
     fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    internal_storage: Any = None,
     throw_except: bool = True,
     timeout: float | None = None,
     threadpool_size: int = THREADPOOL_SIZE,
-    wait_dur_sec: float = WAIT_DUR_SEC,
+    wait_dur_sec: float | None = None,
     show_progressbar: bool = True,
-    internal_storage: Any = None,
 ) -> list[Any]:
     """Wait for the futures and return the list of their results, in call order.
 
-    Futures whose call returned futures are replaced by the results of those; futures of map stages that fed
-    a later stage (``map_reduce``, chained ``.map``) are skipped.
+    Futures whose call returned futures are replaced by the results of those; futures consumed by a later
+    stage (``map_reduce``, chaining, futures passed as the input of another job) are skipped.
+    The parameters are those of Lithops 3.x, in its order (see :func:`wait`).
     """
-    futures = _as_list(fs)
+    futures = as_future_list(fs)
     done, _ = wait(futures, throw_except=throw_except, timeout=timeout, download_results=True,
-                   show_progressbar=show_progressbar)
+                   wait_dur_sec=wait_dur_sec, show_progressbar=show_progressbar)
     return [f.result(throw_except=throw_except) for f in done if not f.futures and f._produce_output]
 
 

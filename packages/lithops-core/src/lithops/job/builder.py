@@ -96,6 +96,11 @@ def spread_variadic(
     return tuple(positional), kwargs
 
 
+def function_name(func: Any) -> str:
+    """The name of a user function as jobs and futures show it (its qualified name)."""
+    return str(getattr(func, "__qualname__", None) or repr(func))
+
+
 def injected_params(func: Any) -> list[str]:
     """The injectable parameters (``id``, ``storage``) that ``func`` declares."""
     sig = _signature(func)
@@ -149,7 +154,7 @@ def build_calls(func: Any, iterdata: Iterable[Any], extra_args: Any, data_limit:
     """Bind, check and serialize every call's input; return the call data and the injected parameter names."""
     sig = _signature(func)
     inject = injected_params(func)
-    name = getattr(func, "__qualname__", repr(func))
+    name = function_name(func)
     bound = []
     items = list(iterdata)
     for i, item in enumerate(items):
@@ -217,7 +222,7 @@ def create_job(
     return JobRequest(
         executor_id=executor_id,
         job_id=job_id,
-        function_name=getattr(func, "__qualname__", repr(func)),
+        function_name=function_name(func),
         function=function,
         call_data=call_data,
         inject=inject,

@@ -23,6 +23,11 @@ from lithops.job.status import CallStatus, RemoteError, encode_exception
 from lithops.local_state import move_call_log, open_call_log, running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 
+try:
+    import resource
+except ImportError:  # not a POSIX system: no peak memory figures
+    resource = None  # type: ignore[assignment]
+
 WORKER_ENV = "LITHOPS_WORKER"
 MIB = 1024 * 1024
 #: Largest captured output carried inline in a status (``CallStatus.logs``); beyond it only the end is kept.
@@ -111,22 +116,6 @@ def _line_buffered() -> None:
                 stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
             except (AttributeError, ValueError, OSError):  # replaced by something that cannot do it
                 pass
-
-
-def _echo(fd: int, data: bytes, whole_lines: bool = True) -> int:
-    """Copy a call's output to ``fd``; return how many bytes were copied. On a terminal, the rest of the line at
-    the cursor is erased first, so a client's progress bar waiting there (:mod:`lithops.progress`) is replaced
-    rather than glued to, and with ``whole_lines`` a partial last line waits until it is complete (the next frame
-    of the bar would erase it).
-    """
-    if not os.isatty(fd):
-        _write_all(fd, data)
-        return len(data)
-    if whole_lines:
-        data = data[:data.rfind(b"\n") + 1]
-    if data:
-        _write_all(fd, b"\x1b[K" + data)
-    return len(data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -238,7 +227,8 @@ class _OutputCapture:
                 try:
                     size = os.fstat(self.fd).st_size
                     if size > self._echoed:
-                        self._echoed += _echo(self._saved[0], os.pread(self.fd, size - self._echoed, self._echoed))
+                        _write_all(self._saved[0], os.pread(self.fd, size - self._echoed, self._echoed))
+                        self._echoed = size
                 except OSError:
                     pass
 
@@ -261,7 +251,7 @@ class _OutputCapture:
         if not size:
             return None
         if echo and size > echoed:
-            _echo(stdout, os.pread(self.fd, size - echoed, echoed), whole_lines=False)
+            _write_all(stdout, os.pread(self.fd, size - echoed, echoed))
         if log_dir is None:
             start = max(0, size - INLINE_LOGS_LIMIT)
             data = os.pread(self.fd, size - start, start)
@@ -349,6 +339,36 @@ def _follow_futures(value: Any) -> Any:
     return value
 
 
+class _ProcessUsage:
+    """Cheap readings of this process's resources for a call's stats (a few microseconds per call)."""
+
+    def __init__(self) -> None:
+        self.calls = 0  # calls this process has run
+        self._statm: tuple[int, int] | None = None  # (pid, fd) of /proc/self/statm, reopened after a fork
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    @staticmethod
+    def peak_memory() -> int | None:
+        """Peak resident memory of this process in bytes (None where the platform cannot tell)."""
+        if resource is None:
+            return None
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+
+    def memory(self) -> tuple[int, int] | None:
+        """``(rss, vms)`` of this process in bytes, from ``/proc`` (Linux); None elsewhere."""
+        try:
+            if self._statm is None or self._statm[0] != os.getpid():
+                self._statm = (os.getpid(), os.open("/proc/self/statm", os.O_RDONLY))
+            vms, rss = os.pread(self._statm[1], 128, 0).split()[:2]
+        except (OSError, ValueError):
+            return None
+        return int(rss) * self._page, int(vms) * self._page
+
+
+_USAGE = _ProcessUsage()
+
+
 def _exit_as_error(exc: BaseException) -> RemoteError:
     """A function's own SystemExit/KeyboardInterrupt, as an ordinary error.
 
@@ -382,6 +402,7 @@ class CallRunner:
         self.capture_output: bool = meta.get("capture_output", True) is not False
         self._scratch: str | None = None  # where this process's running call writes, when log_dir is set
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.activation_id = uuid.uuid4().hex[:12]  # this process running this job's calls (future.activation_id)
         self._function = function
         self._func: Any = None
         self._storage: Any = None
@@ -412,9 +433,16 @@ class CallRunner:
 
     def run(self, call_id: str, data: bytes) -> CallStatus:
         """Run one call and return its status with the pickled output inline (never raises)."""
-        stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "worker_id": self.worker_id}
+        stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "worker_id": self.worker_id,
+                                 "activation_id": self.activation_id}
         if self.host_submit_tstamp:
             stats["host_submit_tstamp"] = self.host_submit_tstamp
+        _USAGE.calls += 1
+        stats["worker_calls"] = _USAGE.calls
+        stats["worker_cold_start"] = _USAGE.calls == 1
+        peak = _USAGE.peak_memory()
+        if peak is not None:
+            stats["worker_peak_memory_start"] = peak
         status = CallStatus(self.executor_id, self.job_id, call_id, success=False, stats=stats)
         try:
             with _environment(self.env), _CapturedCall(self, call_id, status):
@@ -426,12 +454,14 @@ class CallRunner:
                     kwargs["id"] = int(call_id)
                 if "storage" in self.inject and "storage" not in kwargs:
                     kwargs["storage"] = self._get_storage()
+                cpu = os.times()
                 stats["worker_func_start_tstamp"] = time.time()
                 try:
                     with _time_limit(self.timeout):
                         value = self._func(*args, **kwargs)
                 finally:
                     stats["worker_func_end_tstamp"] = time.time()
+                    self._usage_stats(stats, cpu)
                 value = _follow_futures(value)
                 if isinstance(value, FollowedFutures):
                     stats["new_futures"] = len(value.results)  # tells the client to expand the results
@@ -444,7 +474,8 @@ class CallRunner:
                 )
             status.output = output
             status.success = True
-            stats["worker_result_size"] = len(output)
+            stats["worker_result_size"] = stats["func_result_size"] = len(output)
+            stats["worker_result_upload_time"] = 0.0  # inline; the storage transport measures its upload
         except _CallTimeout:
             status.exception = encode_exception(FunctionTimeoutError(
                 f"call {call_id} of job {self.executor_id}-{self.job_id} exceeded its execution timeout of "
@@ -455,6 +486,25 @@ class CallRunner:
         except BaseException as exc:  # sys.exit() or KeyboardInterrupt raised by the function itself
             status.exception = encode_exception(_exit_as_error(exc))
         stats["worker_end_tstamp"] = time.time()
+        stats["worker_exec_time"] = stats["worker_end_tstamp"] - stats["worker_start_tstamp"]
         if "worker_func_start_tstamp" in stats and "worker_func_end_tstamp" in stats:
             stats["worker_func_exec_time"] = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
+        peak = _USAGE.peak_memory()
+        if peak is not None:
+            stats["worker_peak_memory_end"] = peak
         return status
+
+    @staticmethod
+    def _usage_stats(stats: dict[str, Any], before: os.times_result) -> None:
+        """CPU time the function used (this process's, user and system), as seconds and as a percentage of one
+        CPU over its run; the process's memory right after it.
+        """
+        after = os.times()
+        user, system = max(0.0, after.user - before.user), max(0.0, after.system - before.system)
+        stats["worker_func_cpu_user_time"] = user
+        stats["worker_func_cpu_system_time"] = system
+        wall = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
+        stats["worker_func_cpu_usage"] = round(100 * (user + system) / wall, 2) if wall > 0 else 0.0
+        memory = _USAGE.memory()
+        if memory is not None:
+            stats["worker_func_rss"], stats["worker_func_vms"] = memory

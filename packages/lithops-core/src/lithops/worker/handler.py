@@ -6,6 +6,7 @@ to :func:`run_payload` in its worker (Lambda handler, HTTP service, container co
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +31,25 @@ def output_key(executor_id: str, job_id: str, call_id: str) -> str:
 def logs_key(executor_id: str, job_id: str, call_id: str) -> str:
     """Storage key of a call's captured stdout and stderr (written only when the call printed something)."""
     return f"{job_prefix(executor_id, job_id)}/{call_id}/logs.txt"
+
+
+def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
+    """Write a call's ``status.json`` to storage, after its ``output.pickle`` (and ``logs.txt`` when it printed
+    something); return whether the call succeeded. ``storage`` is a storage backend (``Storage.storage_handler``).
+    """
+    executor_id, job_id = status.executor_id, status.job_id
+    if status.logs:
+        key = logs_key(executor_id, job_id, status.call_id)
+        storage.put_object(bucket, key, status.logs)
+        status.logs, status.logs_key = None, key
+    if status.output is not None:
+        key = output_key(executor_id, job_id, status.call_id)
+        start = time.time()
+        storage.put_object(bucket, key, status.output)
+        status.stats["worker_result_upload_time"] = time.time() - start
+        status.output, status.output_key = None, key
+    storage.put_object(bucket, status_key(executor_id, job_id, status.call_id), status.to_json().encode())
+    return status.success
 
 
 def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
@@ -60,16 +80,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     storage, bucket = client.storage_handler, client.bucket
 
     def write(status: CallStatus) -> bool:
-        if status.logs:
-            key = logs_key(executor_id, job_id, status.call_id)
-            storage.put_object(bucket, key, status.logs)
-            status.logs, status.logs_key = None, key
-        if status.output is not None:
-            key = output_key(executor_id, job_id, status.call_id)
-            storage.put_object(bucket, key, status.output)
-            status.output, status.output_key = None, key
-        storage.put_object(bucket, status_key(executor_id, job_id, status.call_id), status.to_json().encode())
-        return status.success
+        return write_status(storage, bucket, status)
 
     def fail_all(error: BaseException) -> None:
         for call_id in call_ids:
