@@ -118,6 +118,22 @@ def _line_buffered() -> None:
                 pass
 
 
+def _echo(fd: int, data: bytes, whole_lines: bool = True) -> int:
+    """Copy a call's output to ``fd``; return how many bytes were copied. On a terminal, the rest of the line at
+    the cursor is erased first, so a client's progress bar waiting there (:mod:`lithops.progress`) is replaced
+    rather than glued to, and with ``whole_lines`` a partial last line waits until it is complete (the next frame
+    of the bar would erase it).
+    """
+    if not os.isatty(fd):
+        _write_all(fd, data)
+        return len(data)
+    if whole_lines:
+        data = data[:data.rfind(b"\n") + 1]
+    if data:
+        _write_all(fd, b"\x1b[K" + data)
+    return len(data)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
@@ -227,8 +243,7 @@ class _OutputCapture:
                 try:
                     size = os.fstat(self.fd).st_size
                     if size > self._echoed:
-                        _write_all(self._saved[0], os.pread(self.fd, size - self._echoed, self._echoed))
-                        self._echoed = size
+                        self._echoed += _echo(self._saved[0], os.pread(self.fd, size - self._echoed, self._echoed))
                 except OSError:
                     pass
 
@@ -251,7 +266,7 @@ class _OutputCapture:
         if not size:
             return None
         if echo and size > echoed:
-            _write_all(stdout, os.pread(self.fd, size - echoed, echoed))
+            _echo(stdout, os.pread(self.fd, size - echoed, echoed), whole_lines=False)
         if log_dir is None:
             start = max(0, size - INLINE_LOGS_LIMIT)
             data = os.pread(self.fd, size - start, start)
