@@ -22,7 +22,7 @@ from lithops.job.job import JobRequest, call_id_of, job_prefix
 from lithops.job.partitioner import Partitioner, data_param, wants_partitioning
 from lithops.job.status import CallStatus
 from lithops.local_state import record_job_finished, record_job_submitted
-from lithops.monitor import JobMonitor
+from lithops.monitor import JobMonitor, sigint_held
 from lithops.plugins.manager import get_registry
 from lithops.storage.chunks import ObjectChunk
 from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, as_future_list, wait
@@ -487,13 +487,14 @@ class FunctionExecutor:
 
     # -- waiting -------------------------------------------------------------------------------------------
     def _cancel_pending(self, futures: Iterable[ResponseFuture] | None = None) -> None:
-        pending = [f for f in (futures if futures is not None else self.futures) if not f.finished]
-        if not pending:
-            return
-        self.compute.cancel({f.job_key for f in pending})
-        self.monitor.fail(pending, JobCancelledError(
-            f"cancelled by the user: {len(pending)} call(s) of executor {self.executor_id} did not finish."
-        ))
+        with sigint_held():  # a second Ctrl-C must not leave some futures pending for ever
+            pending = [f for f in (futures if futures is not None else self.futures) if not f.finished]
+            if not pending:
+                return
+            self.monitor.fail(pending, JobCancelledError(
+                f"cancelled by the user: {len(pending)} call(s) of executor {self.executor_id} did not finish."
+            ))
+            self.compute.cancel({f.job_key for f in pending})
         logger.info("ExecutorID %s - cancelled %d unfinished call(s)", self.executor_id, len(pending))
 
     def wait(

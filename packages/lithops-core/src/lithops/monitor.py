@@ -8,13 +8,16 @@ calls) and reads only the statuses it has not seen.
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
-from lithops.errors import JobCancelledError, ProtocolMismatchError, WorkerDiedError
+from lithops.errors import JobCancelledError, ProtocolMismatchError, SerializationError, WorkerDiedError
 from lithops.futures import CHANGED, ResponseFuture
 from lithops.job.job import JobRequest, job_prefix
 from lithops.job.status import CallStatus, encode_exception
@@ -26,6 +29,26 @@ logger = logging.getLogger(__name__)
 #: clock starts at the job's submission and restarts whenever one of its calls reports, so calls queued behind
 #: a concurrency limit are not mistaken for dead ones.
 STATUS_GRACE_SEC = 60
+
+
+@contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back while the block runs, so that a cancellation is never left half done.
+
+    Only the main thread can do this (elsewhere the block just runs). A Ctrl-C that came meanwhile is delivered
+    once the block ends, unless a KeyboardInterrupt is already being handled: it then adds nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if held and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
 
 
 class _Deferred:
@@ -134,7 +157,13 @@ class JobMonitor:
             future = self._futures.get((status.job_id, status.call_id))
             if future is None or future.finished:
                 return
-            future._set_status(status)
+            try:
+                future._set_status(status)
+            except Exception as exc:  # an outcome this process cannot read: that call fails, nothing else
+                future._set_exception(SerializationError(
+                    f"the result of call {status.call_id} of job {status.job_key} cannot be read here: "
+                    f"{type(exc).__name__}: {exc}. Return values whose classes the client can import too."
+                ))
             ready = self._finished(future)
             CHANGED.notify_all()
             if self._publish:
