@@ -367,6 +367,7 @@ def test_a_log_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None
         default_config(config)  # validation itself, before any logging is set up
 
 
+@pytest.mark.filterwarnings("ignore:.*unknown key localhost.runtime_opts")
 def test_a_value_that_is_not_json_is_refused_naming_the_key() -> None:
     import datetime
 

@@ -208,13 +208,18 @@ def _check_value(section: str, key: str, value: Any, spec: ConfigKey) -> tuple[A
     return value, None
 
 
+def _config_error(problems: list[str]) -> ConfigError:
+    """One :class:`ConfigError` that lists every problem found."""
+    if len(problems) == 1:
+        return ConfigError(problems[0])
+    listed = "\n".join(f"  - {p}" for p in problems)
+    return ConfigError(f"{len(problems)} problems in the config:\n{listed}")
+
+
 def raise_problems(problems: list[str]) -> None:
     """Raise one :class:`ConfigError` that lists every problem found (nothing when there is none)."""
-    if len(problems) == 1:
-        raise ConfigError(problems[0])
     if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{len(problems)} problems in the config:\n{listed}")
+        raise _config_error(problems)
 
 
 def validate_section(
@@ -506,8 +511,7 @@ def load_storage_config(
     except PluginError as exc:
         if not problems:
             raise
-        problems.append(str(exc))
-        raise_problems(problems)
+        raise _config_error([*problems, str(exc)]) from None
     section = validate_section(name, _with_shared(config, name, spec.shared_sections, spec.config), spec.config,
                                source, problems)
     raise_problems(problems)
