@@ -14,6 +14,7 @@ import pytest
 
 import lithops
 from lithops.errors import JobCancelledError
+from lithops.retries import RetryingFuture
 
 
 def times_ten(x: int) -> int:
@@ -235,3 +236,77 @@ def test_a_pickled_copy_of_a_plain_future_says_what_to_do() -> None:
     copy = pickle.loads(pickle.dumps(ResponseFuture("e", "M000", "00000")))
     with pytest.raises(JobCancelledError, match="not attached"):
         copy.result(timeout=5)
+
+
+# -- RetryingFuture over anything shaped like Lithops's ResponseFuture ---------------------------------------
+
+
+class LithopsShapedFuture:
+    """Has only what Lithops's ResponseFuture offers that RetryingFuture may read; anything else is an error."""
+
+    __slots__ = ("done", "error", "success", "ready", "running", "stats", "_value")
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+        failed = isinstance(value, BaseException)
+        self.done, self.error, self.success, self.ready, self.running = True, failed, failed, False, False
+        self.stats = {"worker_exec_time": 0.1}
+
+    def status(self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False) -> Any:
+        if self.error and throw_except:
+            raise self._value
+        return self.stats
+
+    def result(self, throw_except: bool = True, internal_storage: Any = None) -> Any:
+        if self.error:
+            if throw_except:
+                raise self._value
+            return None
+        return self._value
+
+
+def test_retrying_future_over_a_lithops_shaped_future() -> None:
+    ok = RetryingFuture(LithopsShapedFuture(7), times_ten, 1)
+    assert ok.done and not ok.error and ok.stats == {"worker_exec_time": 0.1}
+    assert ok.result() == 7 and ok.status() == {"worker_exec_time": 0.1} and ok.exception() is None
+    bad = RetryingFuture(LithopsShapedFuture(ValueError("bad")), times_ten, 1, retries=2)
+    assert bad.done and bad.error and bad._should_retry()
+    for read in (bad.result, bad.status):
+        with pytest.raises(ValueError, match="bad"):
+            read(throw_except=False)  # as in Lithops: the error is re-raised whatever throw_except says
+    assert isinstance(bad.exception(), ValueError)
+
+
+def test_retrying_wait_reraises_as_lithops(fexec: Any) -> None:
+    rexec = lithops.RetryingFunctionExecutor(fexec)
+    futures = rexec.map(fail, [1], retries=0)
+    done, pending = rexec.wait(futures, throw_except=False)
+    assert done == futures and not pending and futures[0].done and futures[0].error
+    with pytest.raises(ValueError, match="bad 1"):
+        futures[0].result(throw_except=False)
+
+
+def test_retry_helpers_can_be_overridden(fexec: Any, tmp_path: Any) -> None:
+    calls: list[str] = []
+
+    class TwoRetries(lithops.RetryingFunctionExecutor):
+        def _retries_to_use(self, retries: int | None) -> int:
+            calls.append("retries_to_use")
+            return 2
+
+    class CountingFuture(RetryingFuture):
+        def _inc_failure_count(self) -> None:
+            calls.append("inc")
+            super()._inc_failure_count()
+
+        def _should_retry(self) -> bool:
+            calls.append("should_retry")
+            return self.failure_count < 2  # one retry, whatever the budget says
+
+    rexec = TwoRetries(fexec)
+    futures = rexec.map(fail, [1])
+    assert futures[0].retries == 2
+    futures[0].__class__ = CountingFuture
+    with pytest.raises(ValueError, match="bad 1"):
+        rexec.wait(futures)
+    assert calls == ["retries_to_use", "inc", "should_retry", "inc", "should_retry"]

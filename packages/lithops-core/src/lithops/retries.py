@@ -8,11 +8,15 @@ from typing import Any
 from lithops.executors import FunctionExecutor
 from lithops.futures import ResponseFuture
 from lithops.storage.utils import CloudObject
-from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC, wait
+from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, THREADPOOL_SIZE, WAIT_DUR_SEC
 
 
 class RetryingFuture:
     """A call that is resubmitted when it fails, up to ``retries`` times.
+
+    Of the current attempt's future it reads only what Lithops's ``ResponseFuture`` has: ``done``, ``error``,
+    ``stats``, ``status()`` and ``result()``, so it wraps any future of that shape. Subclasses may override
+    ``_inc_failure_count`` and ``_should_retry``, as in Lithops.
 
     Args:
         response_future: the future of the first attempt.
@@ -22,7 +26,7 @@ class RetryingFuture:
         **kwargs: ``map`` options used for each resubmission.
     """
 
-    def __init__(self, response_future: ResponseFuture, map_function: Callable[..., Any], input: Any,
+    def __init__(self, response_future: ResponseFuture | Any, map_function: Callable[..., Any], input: Any,
                  retries: int | None = None, **kwargs: Any) -> None:
         self.response_future = response_future
         self.map_function = map_function
@@ -33,9 +37,11 @@ class RetryingFuture:
         self.cancelled = False
 
     def _inc_failure_count(self) -> None:
+        """Count one more failed attempt."""
         self.failure_count += 1
 
     def _should_retry(self) -> bool:
+        """Whether to resubmit after a failed attempt: not cancelled, and retries left."""
         return not self.cancelled and self.failure_count <= self.retries
 
     def _retry(self, function_executor: FunctionExecutor) -> None:
@@ -48,7 +54,7 @@ class RetryingFuture:
     @property
     def done(self) -> bool:
         """Whether the current attempt finished, successfully or not."""
-        return self.response_future.finished
+        return bool(self.response_future.done)
 
     @property
     def error(self) -> bool:
@@ -60,17 +66,34 @@ class RetryingFuture:
         """Statistics of the current attempt."""
         return self.response_future.stats
 
+    def _reraise_if_error(self) -> None:
+        if self.response_future.error:
+            self.response_future.result(throw_except=True)  # raises the attempt's exception
+
     def exception(self) -> BaseException | None:
-        """The current attempt's exception, if any."""
-        return self.response_future.exception()
+        """The current attempt's exception (waits for it), or None."""
+        try:
+            self.result()
+        except Exception as exc:
+            return exc
+        return None
 
     def status(self, throw_except: bool = True, internal_storage: Any = None, check_only: bool = False) -> Any:
-        """Statistics of the current attempt (waits for it); raises its exception if ``throw_except``."""
-        return self.response_future.status(throw_except=throw_except, check_only=check_only)
+        """Statistics of the current attempt (waits for it). A failed attempt's exception is raised, as in
+        Lithops, whatever ``throw_except`` says.
+        """
+        stats = self.response_future.status(throw_except=throw_except, internal_storage=internal_storage,
+                                            check_only=check_only)
+        self._reraise_if_error()
+        return stats
 
     def result(self, throw_except: bool = True, internal_storage: Any = None) -> Any:
-        """The current attempt's result (waits for it)."""
-        return self.response_future.result(throw_except=throw_except)
+        """The current attempt's result (waits for it). A failed attempt's exception is raised, as in Lithops,
+        whatever ``throw_except`` says.
+        """
+        value = self.response_future.result(throw_except=throw_except, internal_storage=internal_storage)
+        self._reraise_if_error()
+        return value
 
 
 class RetryingFunctionExecutor:
@@ -90,6 +113,12 @@ class RetryingFunctionExecutor:
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         self.executor.__exit__(exc_type, exc_value, traceback)
+
+    def _retries_to_use(self, retries: int | None) -> int:
+        """The retry budget of a ``map``: its ``retries``, else ``lithops.retries`` of the config, else 0."""
+        if retries is not None:
+            return retries
+        return int(self.config.get("lithops", {}).get("retries") or 0)
 
     def map(
         self,
@@ -117,9 +146,8 @@ class RetryingFunctionExecutor:
             obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number, obj_newline=obj_newline,
             timeout=timeout, include_modules=include_modules, exclude_modules=exclude_modules,
         )
+        retries = self._retries_to_use(retries)
         futures = self.executor.map(map_function, inputs, **options)
-        if retries is None:
-            retries = int(self.config.get("lithops", {}).get("retries", 0))
         return [RetryingFuture(f, map_function=map_function, input=i, retries=retries, **options)
                 for i, f in zip(inputs, futures, strict=True)]
 
@@ -143,9 +171,10 @@ class RetryingFunctionExecutor:
         done: list[RetryingFuture] = []
         while pending:
             by_future = {rf.response_future: rf for rf in pending}
-            finished, _ = wait(list(by_future), throw_except=False, return_when=ALWAYS if return_when == ALWAYS
-                               else ANY_COMPLETED, download_results=download_results, timeout=timeout,
-                               show_progressbar=False)
+            finished, _ = self.executor.wait(
+                list(by_future), throw_except=False, return_when=ALWAYS if return_when == ALWAYS else ANY_COMPLETED,
+                download_results=download_results, timeout=timeout, wait_dur_sec=wait_dur_sec, show_progressbar=False,
+            )
             for f in finished:
                 rf = by_future[f]
                 if f.error:
@@ -154,7 +183,7 @@ class RetryingFunctionExecutor:
                         rf._retry(self.executor)
                         continue
                     if throw_except:
-                        raise f.exception()  # type: ignore[misc]
+                        rf._reraise_if_error()
                 pending.remove(rf)
                 done.append(rf)
             if return_when == ALWAYS or (return_when == ANY_COMPLETED and done):
