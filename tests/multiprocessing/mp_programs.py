@@ -563,6 +563,56 @@ def prog_semaphore_limits_concurrency(mp):
     return peak.value <= 2, active.value, [p.exitcode for p in procs]
 
 
+# -- issue: behaving like the standard library (each program below covers one item) ---------------------------
+
+
+def child_closes_unused_end(parent_conn, child_conn):
+    parent_conn.close()  # the end this child does not use
+    child_conn.send("first")
+    child_conn.send(child_conn.recv() * 2)
+    child_conn.close()
+
+
+def child_sends_and_ends(conn):
+    conn.send("bye")  # and ends without closing its end
+
+
+def _recv_or_eof(conn):
+    if not conn.poll(30):
+        return "nothing within 30 s"
+    try:
+        return conn.recv()
+    except EOFError:
+        return "EOFError"
+
+
+def prog_pipe_close_semantics(mp):
+    parent_conn, child_conn = mp.Pipe()
+    p = mp.Process(target=child_closes_unused_end, args=(parent_conn, child_conn))
+    p.start()
+    child_conn.close()
+    got = [_recv_or_eof(parent_conn)]
+    parent_conn.send(21)
+    got += [_recv_or_eof(parent_conn), _recv_or_eof(parent_conn)]
+    p.join()
+    got.append(p.exitcode)
+    reader, writer = mp.Pipe(duplex=False)
+    p = mp.Process(target=child_sends_and_ends, args=(writer,))
+    p.start()
+    writer.close()
+    got += [_recv_or_eof(reader), _recv_or_eof(reader)]
+    p.join()
+    a, b = mp.Pipe()
+    b.send(1)
+    b.close()
+    got += [_recv_or_eof(a), _recv_or_eof(a)]
+    try:
+        b.send(2)
+    except OSError as exc:
+        got.append(type(exc).__name__)
+    return got
+
+
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
 
 

@@ -1,13 +1,17 @@
 """``Pipe()``: two connection ends over two store lists (one per direction).
 
-End of file: a connection end that was sent to another process (a Process argument, a Pool task argument)
-signals EOF to its peer when that process calls ``close()`` on it; ``recv`` on the peer then raises EOFError
-once the messages sent before are read. Closing an end in the process that created the pipe (the usual
-"close the child's end in the parent" step) signals nothing, as the child may still be using its copy.
+End of file works as with file descriptors: each end counts its open handles in the store. Creating the pipe
+opens one handle per end; sending an end to another process (a Process or task argument, a queue item) opens
+one more, as the standard library duplicates the descriptor; ``close()``, garbage collection of a handle and
+the end of a Process close one. When the last handle of an end is closed, its peer reads end of file (after the
+messages sent before). So a child closing the end it does not use breaks nothing, and a parent closing its copy
+of the child's end lets it see EOF once the child is done.
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from multiprocessing import BufferTooShort
 from typing import Any
 
@@ -19,32 +23,84 @@ _EOF = b"e"
 
 
 class _PipeKeys(SharedObject):
-    """The two lists of a pipe; deleted when the creating process has dropped both ends."""
+    """The two lists of a pipe and the open-handle counts of its ends; deleted when the creating process has
+    dropped both ends.
+    """
 
     def __init__(self) -> None:
-        self._attach("pipe", (":1", ":2"))
+        self._attach("pipe", (":1", ":2", ":open1", ":open2"))
+
+
+#: Handles received from other processes, in arrival order (closed when the Process that got them ends).
+_received: weakref.WeakValueDictionary[int, Connection] = weakref.WeakValueDictionary()
+_arrivals = itertools.count(1)
+
+
+def _close_handle(store: Any, counter: str, write_key: str | None) -> None:
+    """Close one handle of an end: the last one signals end of file to the peer."""
+    try:
+        if store.incr(counter, -1) <= 0 and write_key is not None:
+            store.rpush(write_key, _EOF)
+    except Exception:  # the store is gone (the driver exited): so is the peer
+        pass
+
+
+def received_mark() -> int:
+    """A mark to pass to :func:`close_received_since`."""
+    return max(_received.keys(), default=0)
+
+
+def close_process_handles(holder: Any, mark: int) -> None:
+    """A Process ended: close the handles it was given (found in ``holder``'s attributes, as far as three
+    containers deep) and those it received after ``mark``, as an exiting process's descriptors close.
+    """
+    def found(value: Any, depth: int) -> list[Connection]:
+        if isinstance(value, Connection):
+            return [value]
+        if depth <= 0:
+            return []
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [h for item in value for h in found(item, depth - 1)]
+        return []
+
+    handles = found(dict(vars(holder)), 3)
+    handles += [h for k, h in list(_received.items()) if k > mark]
+    for handle in handles:
+        handle.close()
 
 
 class Connection:
     """One end of a :func:`Pipe`: ``send``/``recv`` pickled objects, ``send_bytes``/``recv_bytes``, ``poll``."""
 
-    def __init__(self, keys: _PipeKeys, read_key: str | None, write_key: str | None) -> None:
+    def __init__(self, keys: _PipeKeys, read_key: str | None, write_key: str | None, end: int) -> None:
         self._keys = keys
         self._read_key = read_key
         self._write_key = write_key
+        self._end = end
         self._closed = False
-        self._transferred = False
+        self._open_handle()
 
-    # -- pickling: a copy in another process may signal EOF --------------------------------------------------
+    def _open_handle(self) -> None:
+        counter = f"{self._keys._key}:open{self._end}"
+        self._finalizer = weakref.finalize(self, _close_handle, self._keys._store, counter, self._write_key)
+
+    # -- pickling: each copy is one more open handle of this end ---------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
+        if self._closed:
+            raise OSError("handle is closed")
+        self._keys._store.incr(f"{self._keys._key}:open{self._end}", 1)  # the copy's handle, opened now
         state = dict(self.__dict__)
         state.pop("_closed", None)
+        state.pop("_finalizer", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._closed = False
-        self._transferred = True
+        self._open_handle()
+        _received[next(_arrivals)] = self
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -144,15 +200,11 @@ class Connection:
 
     # -- closing -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close this handle; in a process the end was sent to, also signal end of file to the other end."""
+        """Close this handle; when it was the end's last open handle, the other end reads end of file."""
         if self._closed:
             return
         self._closed = True
-        if self._transferred and self._write_key is not None:
-            try:
-                self._keys._store.rpush(self._write_key, _EOF)
-            except Exception:  # the store is gone: the peer is gone too
-                pass
+        self._finalizer()
 
     def fileno(self) -> int:
         """Not available: a store-backed connection has no file descriptor."""
@@ -182,6 +234,8 @@ def Pipe(duplex: bool = True, conn_type: str | None = None) -> tuple[Connection,
     )
     keys = _PipeKeys()
     one, two = keys._key + ":1", keys._key + ":2"
+    for end in (1, 2):
+        keys._store.incr(f"{keys._key}:open{end}", 1)
     if duplex:
-        return Connection(keys, one, two), Connection(keys, two, one)
-    return Connection(keys, one, None), Connection(keys, None, one)
+        return Connection(keys, one, two, 1), Connection(keys, two, one, 2)
+    return Connection(keys, one, None, 1), Connection(keys, None, one, 2)

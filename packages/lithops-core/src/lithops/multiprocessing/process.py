@@ -233,8 +233,11 @@ def _exit_code(code: Any) -> int:
 def _bootstrap(process: Process) -> int:
     """Run a Process in this worker and return its exit code (never raises)."""
     global _current
+    from lithops.multiprocessing.connection import close_process_handles, received_mark
+
     previous, _current = _current, process
     process._in_worker = True
+    mark = received_mark()
     try:
         if process._slot is not None:
             try:
@@ -253,6 +256,7 @@ def _bootstrap(process: Process) -> int:
         return code
     finally:
         _current = previous
+        close_process_handles(process, mark)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
