@@ -5,17 +5,25 @@ batches of calls (larger when many calls wait, one at a time near the end of a j
 calls each worker holds, and turns statuses into reports. Nothing is polled: the dispatcher sleeps in
 ``multiprocessing.connection.wait`` until a worker sends something or new work arrives.
 
+Messages to a worker go through a writer thread of its own, so the dispatcher never blocks on a worker's
+socket (a worker busy sending a large result does not read until it is done).
+
 A worker that dies (SIGKILL, out of memory, a crash in native code) fails the call it was running with
 :class:`lithops.errors.WorkerDiedError`; the calls queued behind it go back to the queue, and a new worker
-takes its place. A call that overstays its timeout by more than :data:`KILL_GRACE_SEC` (native code that
+takes its place. A worker that dies before it starts any call (an interpreter that cannot run the worker) is
+replaced at most :data:`MAX_START_FAILURES` times per job; then the job's calls fail with the worker's last
+lines on stderr. A call that overstays its timeout by more than :data:`KILL_GRACE_SEC` (native code that
 ignores the in-process alarm) has its worker killed and is failed with FunctionTimeoutError.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import mmap
 import os
+import pickle
+import queue
 import signal
 import socket
 import subprocess
@@ -23,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -38,11 +47,15 @@ logger = logging.getLogger(__name__)
 KILL_GRACE_SEC = 5.0
 #: Largest batch of calls sent to one worker at a time.
 MAX_BATCH = 64
-#: A batch stops growing at this many bytes of call data; a worker that is still busy only gets batches of
-#: calls smaller than this, so a send never waits on a worker that is itself waiting to send results.
+#: A batch stops growing at this many bytes of call data (a larger call travels alone).
 BATCH_BYTES = 64 * 1024
 #: What a worker's progress counter holds until the worker starts counting (one that cannot count stays so).
 PROGRESS_UNKNOWN = 2**64 - 1
+#: Workers of one job that may die before starting any call, in a row, before the job's calls are failed.
+MAX_START_FAILURES = 3
+#: How much of a worker's own stderr (not its calls' output, which is captured) is kept for error messages.
+STDERR_TAIL_BYTES = 4096
+STDERR_TAIL_LINES = 10
 
 Reporter = Callable[[CallStatus], None]
 
@@ -69,9 +82,12 @@ class _Job:
         self.requeued: deque[int] = deque()
         self.unfinished = job.total_calls
         self.cancelled = False
+        self.start_failures = 0  # workers that died, in a row, before starting a call of this job
+        self.failed: Exception | None = None  # set when the job's remaining calls were given up on
 
     def has_pending(self) -> bool:
-        return not self.cancelled and (bool(self.requeued) or self.next < self.request.total_calls)
+        return (not self.cancelled and self.failed is None
+                and (bool(self.requeued) or self.next < self.request.total_calls))
 
     def peek(self) -> int:
         return self.requeued[0] if self.requeued else self.next
@@ -102,16 +118,71 @@ class _Worker:
         self.outstanding: deque[tuple[_Job, int]] = deque()
         self.jobs: set[str] = set()
         self.last_progress = time.monotonic()
+        self.stderr = proc.stderr  # the worker's own errors (its calls' output goes to their logs)
+        self.stderr_tail = bytearray()
+        self.killed_by_pool: str | None = None  # why the pool killed it, if it did
+        self.retired: str | None = None  # why the worker retired itself (a call left it unusable)
+        self._outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._write_loop, name=f"lithops-localhost-writer-{proc.pid}", daemon=True).start()
+
+    def send(self, data: bytes) -> None:
+        """Queue a pickled message for the worker; its writer thread sends it, so the caller never blocks."""
+        self._outgoing.put(data)
+
+    def close_connection(self) -> None:
+        """Close the socket once the messages queued so far are sent (or the worker is gone)."""
+        self._outgoing.put(None)
+
+    def _write_loop(self) -> None:
+        broken = False
+        while True:
+            data = self._outgoing.get()
+            if data is None:
+                break
+            if not broken:
+                try:
+                    self.conn.send_bytes(data)
+                except OSError:  # the worker is gone; the dispatcher learns it from the socket's EOF
+                    broken = True
+        self.conn.close()  # only here: the dispatcher stops using the socket before asking for this
 
     def running(self) -> int:
-        """Position in ``outstanding`` of the call the worker started last and has not reported, -1 if none.
+        """Position in ``outstanding`` of the call the worker started last and has not reported, -1 if none
+        (also when the worker never got as far as counting: it failed to start).
 
         Not always 0: a worker holds the statuses of quick calls to send them together.
         """
         started = int.from_bytes(self.progress[:8], "little")
-        if started == PROGRESS_UNKNOWN:  # the worker never started counting (it failed to start)
-            return 0
+        if started == PROGRESS_UNKNOWN:
+            return -1
         return started - 1 - self.received
+
+    def read_stderr(self) -> None:
+        """Pass on what the worker wrote to its stderr and keep the end of it (never blocks)."""
+        if self.stderr is None:
+            return
+        fd = self.stderr.fileno()
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the worker closed it (exited)
+                self.stderr.close()
+                self.stderr = None
+                return
+            _write_all(2, data)
+            self.stderr_tail += data
+            del self.stderr_tail[:-STDERR_TAIL_BYTES]
+
+    def stderr_note(self) -> str:
+        """The worker's last lines on stderr, as the end of an error message ("" if it wrote none)."""
+        lines = [line for line in self.stderr_tail.decode(errors="replace").splitlines() if line.strip()]
+        if not lines:
+            return ""
+        return " Its last lines on stderr:\n    " + "\n    ".join(lines[-STDERR_TAIL_LINES:])
 
     def runs_cancelled(self) -> bool:
         """Whether the call the worker is running belongs to a cancelled job."""
@@ -119,7 +190,8 @@ class _Worker:
         return 0 <= running < len(self.outstanding) and self.outstanding[running][0].cancelled
 
 
-def _describe_exit(returncode: int | None) -> str:
+def _describe_exit(returncode: int | None, during_call: bool = True) -> str:
+    """How a worker ended; ``during_call`` adds the likely causes when it was running a call."""
     if returncode is None:
         return "stopped answering"
     if returncode < 0:
@@ -127,10 +199,28 @@ def _describe_exit(returncode: int | None) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        if name == "SIGKILL":
+        if name == "SIGKILL" and during_call:
             return "was killed by SIGKILL (the out-of-memory killer, or a kill -9)"
         return f"was killed by {name}"
-    return f"exited with code {returncode} (os._exit() or a crash in native code)"
+    if during_call:
+        return f"exited with code {returncode} (os._exit() or a crash in native code)"
+    return f"exited with code {returncode}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:  # nowhere to pass it on to; the tail is still kept
+        pass
+
+
+def _message(*parts: object) -> bytes:
+    return pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_STOP = _message("stop")
 
 
 class LocalPool:
@@ -169,6 +259,7 @@ class LocalPool:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lithops-localhost-pool", daemon=True)
                 self._thread.start()
+                _live_pools.add(self)
         self._wake()
 
     def cancel(self, job_keys: set[str]) -> None:
@@ -180,7 +271,7 @@ class LocalPool:
                     state.cancelled = True
             for w in self._workers:
                 if w.runs_cancelled():  # calls of other jobs queued in its batch would die with it
-                    self._kill(w)
+                    self._kill(w, "its call was cancelled")
         self._wake()
 
     def close(self, wait_calls: bool = True) -> None:
@@ -193,8 +284,20 @@ class LocalPool:
                 self._jobs.clear()
                 self._queue.clear()
                 for w in self._workers:
-                    self._kill(w)
+                    self._kill(w, "the pool was closed")
         self._wake()
+
+    def stop_at_exit(self) -> None:
+        """At interpreter exit: stop the calls still queued or running, saying how many there were."""
+        with self._lock:
+            jobs = [state for state in self._jobs.values() if not state.cancelled and state.unfinished > 0]
+        if jobs:
+            logger.warning(
+                "%d call(s) still queued or running when the program ended were stopped (job(s) %s). Wait for "
+                "their results (get_result() or wait()) before the program ends to keep them.",
+                sum(state.unfinished for state in jobs), ", ".join(state.request.job_key for state in jobs),
+            )
+        self.close(wait_calls=False)
 
     @property
     def busy(self) -> bool:
@@ -217,16 +320,24 @@ class LocalPool:
             progress_file.flush()
             progress = mmap.mmap(progress_file.fileno(), 8)
             proc = subprocess.Popen(
-                [self.python, "-m", "lithops_localhost.worker_main", str(child.fileno()), str(progress_file.fileno())],
+                [self.python, "-m", "lithops_localhost.worker_main", str(child.fileno()), str(progress_file.fileno()),
+                 str(os.getpid())],
                 pass_fds=(child.fileno(), progress_file.fileno()), env=self.env, cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
             progress_file.close()
+        assert proc.stderr is not None
+        os.set_blocking(proc.stderr.fileno(), False)
         return _Worker(proc, Connection(parent.detach()), progress)
 
-    def _kill(self, w: _Worker) -> None:
+    def _kill(self, w: _Worker, reason: str) -> None:
+        if w.killed_by_pool is None:
+            w.killed_by_pool = reason
         try:
             w.proc.kill()
         except OSError:
@@ -266,20 +377,24 @@ class LocalPool:
             size = self._batch_size(waiting)
             if len(w.outstanding) > size // 2:
                 continue
+            if w.retired is not None:
+                continue
             state = self._queue[0]
-            if w.outstanding and len(state.request.call_data[state.peek()]) > BATCH_BYTES:
-                continue
-            indexes = state.take(size)
             key = state.request.job_key
-            try:
-                if key not in w.jobs:
-                    w.conn.send(("job", key, state.meta, state.request.function))
-                    w.jobs.add(key)
-                data = state.request.call_data
-                w.conn.send(("calls", key, [(call_id_of(i), data[i]) for i in indexes]))
-            except OSError:  # the worker is gone; its death is handled when its socket reports EOF
-                state.requeued.extendleft(reversed(indexes))
-                continue
+            if key not in w.jobs:
+                try:
+                    message = _message("job", key, state.meta, state.request.function)
+                except Exception as exc:  # something in the job's config cannot be pickled
+                    self._give_up(state, BackendError(
+                        f"job {key} ({state.request.function_name}) cannot be sent to a localhost worker: "
+                        f"{type(exc).__name__}: {exc}. Keep the config to plain values."
+                    ))
+                    continue
+                w.send(message)
+                w.jobs.add(key)
+            indexes = state.take(size)
+            data = state.request.call_data
+            w.send(_message("calls", key, [(call_id_of(i), data[i]) for i in indexes]))
             if not w.outstanding:
                 w.last_progress = time.monotonic()
             w.outstanding.extend((state, i) for i in indexes)
@@ -299,11 +414,20 @@ class LocalPool:
                 self._fail(state, index, error)
         self._queue.clear()
 
+    def _give_up(self, state: _Job, error: Exception) -> None:
+        """Fail the calls of a job that no worker holds, and those that workers give back later."""
+        state.failed = error
+        indexes = [*state.requeued, *range(state.next, state.request.total_calls)]
+        state.requeued.clear()
+        state.next = state.request.total_calls
+        for index in indexes:
+            self._fail(state, index, error)
+
     def _fail_everything(self, error: Exception) -> None:
         """Kill every worker and fail every unfinished call: the pool is left empty but usable."""
         for w in list(self._workers):
-            self._kill(w)
-            w.conn.close()
+            self._kill(w, "the pool failed")
+            w.close_connection()
             w.progress.close()
             self._workers.remove(w)
             for state, index in w.outstanding:
@@ -315,51 +439,86 @@ class LocalPool:
         w.received += len(statuses)
         for status in statuses:
             state, _ = w.outstanding.popleft()
+            state.start_failures = 0
             self._finish(state, status)
 
     def _finish(self, state: _Job, status: CallStatus) -> None:
         state.unfinished -= 1
         if not state.cancelled:
-            state.report(status)
+            try:
+                state.report(status)
+            except Exception as exc:  # one call's status the client cannot take: fail that call only
+                logger.exception("the status of call %s of job %s could not be reported", status.call_id,
+                                 state.request.job_key)
+                req = state.request
+                try:
+                    state.report(CallStatus(req.executor_id, req.job_id, status.call_id, success=False,
+                                            exception=encode_exception(BackendError(
+                                                f"the outcome of call {status.call_id} could not be handed to "
+                                                f"the client: {type(exc).__name__}: {exc}"))))
+                except Exception:  # already logged; the other calls go on
+                    pass
         if state.unfinished <= 0:
             key = state.request.job_key
             self._jobs.pop(key, None)
+            forget = None
             for w in self._workers:
                 if key in w.jobs:
                     w.jobs.discard(key)
-                    try:
-                        w.conn.send(("forget", key))
-                    except OSError:
-                        pass
+                    forget = forget or _message("forget", key)
+                    w.send(forget)
 
     def _on_death(self, w: _Worker, error: Exception | None = None) -> None:
         try:
             returncode = w.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self._kill(w)
+        except subprocess.TimeoutExpired:  # its socket closed, yet it lives on: end it (its call still fails)
+            w.proc.kill()
             returncode = w.proc.wait()
-        w.conn.close()
+        w.read_stderr()  # what it wrote last is in the pipe now
+        if w.stderr is not None:
+            w.stderr.close()
+        w.close_connection()
         self._workers.remove(w)
         running = w.running()
         w.progress.close()
-        if w.outstanding:
-            # Calls before the running one finished, but their statuses died with the worker: they run again.
-            if 0 <= running < len(w.outstanding):
-                state, index = w.outstanding[running]
-                del w.outstanding[running]
+        if w.retired is not None:
+            logger.info("localhost worker (pid %d) replaced: %s", w.proc.pid, w.retired)
+        outstanding = w.outstanding
+        if not outstanding:
+            return
+        # Calls before the running one finished, but their statuses died with the worker: they run again.
+        if 0 <= running < len(outstanding):
+            state, index = outstanding[running]
+            if error is not None or w.killed_by_pool is None or state.cancelled:
+                del outstanding[running]
                 _keep_partial_output(state, index, w.proc.pid)
                 if error is None:
                     error = WorkerDiedError(
                         f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
                         f"{state.request.job_key} ({state.request.function_name}) {_describe_exit(returncode)}. "
                         f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
-                        f"worker_processes."
+                        f"worker_processes.{w.stderr_note()}"
                     )
                 self._fail(state, index, error)
-            for other, i in reversed(w.outstanding):
-                other.requeued.appendleft(i)
-                if other not in self._queue:
-                    self._queue.appendleft(other)
+            # else: the pool killed it for a cancelled call just as it moved on to this one, which runs again
+        elif w.retired is None and w.killed_by_pool is None:  # it died before starting the calls it held
+            state, index = outstanding[0]
+            state.start_failures += 1
+            if state.start_failures >= MAX_START_FAILURES:
+                self._give_up(state, WorkerDiedError(
+                    f"the worker process (pid {w.proc.pid}) {_describe_exit(returncode, during_call=False)} "
+                    f"before it could run call {call_id_of(index)} of job {state.request.job_key} "
+                    f"({state.request.function_name}), as did the {MAX_START_FAILURES - 1} before it; the job's "
+                    f"remaining calls fail. Check that {self.python} can run the worker: it needs lithops-core, "
+                    f"lithops-localhost and your dependencies (localhost.runtime).{w.stderr_note()}"
+                ))
+        for other, i in reversed(outstanding):
+            if other.failed is not None:
+                self._fail(other, i, other.failed)
+                continue
+            other.requeued.appendleft(i)
+            if other not in self._queue:
+                self._queue.appendleft(other)
 
     def _watchdog(self) -> None:
         now = time.monotonic()
@@ -367,12 +526,12 @@ class LocalPool:
             if not w.outstanding:
                 continue
             if w.runs_cancelled():  # it got to a cancelled call that was queued behind another job's call
-                self._kill(w)
+                self._kill(w, "its call was cancelled")
                 continue
             state, index = w.outstanding[min(max(w.running(), 0), len(w.outstanding) - 1)]
             limit = state.request.execution_timeout + KILL_GRACE_SEC
             if now - w.last_progress > limit:
-                self._kill(w)
+                self._kill(w, "its call overstayed the execution timeout")
                 self._on_death(w, FunctionTimeoutError(
                     f"call {call_id_of(index)} of job {state.request.job_key} exceeded its execution timeout of "
                     f"{state.request.execution_timeout:g} s and its worker was killed. Raise it with timeout=... "
@@ -399,8 +558,9 @@ class LocalPool:
             if self._closing and not self._jobs:
                 return False
             self._dispatch()
-            conns = {w.conn: w for w in self._workers}
-        ready = wait([*conns, self._wake_r], timeout=1.0)
+            conns: dict[object, _Worker] = {w.conn: w for w in self._workers}
+            conns.update((w.stderr, w) for w in self._workers if w.stderr is not None)
+        ready = wait([*conns, self._wake_r], timeout=1.0)  # type: ignore[list-item]
         with self._lock:
             for obj in ready:
                 if obj is self._wake_r:
@@ -410,13 +570,19 @@ class LocalPool:
                     except BlockingIOError:
                         pass
                     continue
-                w = conns[obj]  # type: ignore[index]
+                w = conns[obj]
                 if w not in self._workers:
+                    continue
+                if obj is not w.conn:
+                    w.read_stderr()
                     continue
                 try:
                     msg = w.conn.recv()
                 except (EOFError, OSError):
                     self._on_death(w)
+                    continue
+                if msg[0] == "retire":
+                    w.retired = msg[1]
                     continue
                 self._on_results(w, msg[1])
             self._watchdog()
@@ -426,19 +592,28 @@ class LocalPool:
         with self._lock:
             workers, self._workers = self._workers, []
         for w in workers:
-            try:
-                w.conn.send(("stop",))
-            except OSError:
-                pass
+            w.send(_STOP)
+            w.close_connection()
         deadline = time.monotonic() + 2
         for w in workers:
             try:
                 w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self._kill(w)
+                self._kill(w, "it did not stop when asked")
                 w.proc.wait()
-            w.conn.close()
+            w.read_stderr()
+            if w.stderr is not None:
+                w.stderr.close()
             w.progress.close()
+
+
+_live_pools: weakref.WeakSet[LocalPool] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_pools_at_exit() -> None:
+    for pool in list(_live_pools):
+        pool.stop_at_exit()
 
 
 def _keep_partial_output(state: _Job, index: int, pid: int) -> None:

@@ -1,24 +1,28 @@
 """The loop of one warm worker process: receive batches of calls over a socket, run them, send statuses.
 
-Started by :mod:`lithops_localhost.pool` as ``python -m lithops_localhost.worker_main FD [PROGRESS_FD]``.
+Started by :mod:`lithops_localhost.pool` as ``python -m lithops_localhost.worker_main FD PROGRESS_FD PARENT_PID``.
 Messages are pickled tuples: ``("job", job_key, meta, function)``, ``("calls", job_key, [(call_id, data), ...])``,
-``("forget", job_key)`` and ``("stop",)`` in; ``("results", [CallStatus, ...])`` out. PROGRESS_FD is an 8-byte
-file, mapped by both sides, where the worker counts the calls it has started.
+``("forget", job_key)`` and ``("stop",)`` in; ``("results", [CallStatus, ...])`` and, from a worker a call left
+in a state it cannot undo, ``("retire", reason)`` out (the worker then exits and the pool starts another).
+PROGRESS_FD is an 8-byte file, mapped by both sides, where the worker counts the calls it has started.
+
+Only light standard modules are imported at the top: the first thing the process does is to make sure it dies
+with the client (see :func:`_die_with_parent`), before the slower imports of the rest.
 """
 
 from __future__ import annotations
 
-import ctypes
-import mmap
-import signal
+import os
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
 
-from lithops.job.status import CallStatus
-from lithops.local_state import register_worker
-from lithops.worker.calls import CallRunner, keep_output_captured
+if TYPE_CHECKING:
+    import mmap
+    from multiprocessing.connection import Connection
+
+    from lithops.job.status import CallStatus
 
 #: A finished call's status is sent at once if the call took longer than this (seconds) ...
 SLOW_CALL_SEC = 0.005
@@ -26,14 +30,21 @@ SLOW_CALL_SEC = 0.005
 FLUSH_SEC = 0.02
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when the pool thread that started it goes away."""
+def _die_with_parent(parent: int | None) -> None:
+    """Ask Linux to kill this process when the pool thread that started it goes away; exit at once if the
+    client (``parent``) is already gone, as it may have died before the request was made.
+    """
     if sys.platform.startswith("linux"):
         try:
+            import ctypes
+            import signal
+
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # not glibc-like; the EOF on the socket still ends the loop
             pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)  # re-parented: the client died while this process was starting
 
 
 class Outbox:
@@ -61,10 +72,12 @@ class Outbox:
             else:
                 self._pending.set()
 
-    def flush(self) -> None:
-        """Send everything queued."""
+    def flush(self, then: tuple[Any, ...] | None = None) -> None:
+        """Send everything queued, and then the message ``then`` if given."""
         with self._lock:
             self._send()
+            if then is not None:
+                self._conn.send(then)
 
     def _send(self) -> None:
         if self._items:
@@ -83,14 +96,38 @@ class Outbox:
                     return
 
 
+class _UnusableJob:
+    """A job this worker could not set up: each of its calls fails with the reason."""
+
+    def __init__(self, meta: dict[str, Any], key: str, exc: Exception) -> None:
+        from lithops.errors import BackendError
+        from lithops.job.status import encode_exception
+
+        self.executor_id, self.job_id = meta.get("executor_id", ""), meta.get("job_id", "")
+        self.exception = encode_exception(BackendError(
+            f"the localhost worker could not set up job {key}: {type(exc).__name__}: {exc}"
+        ))
+
+    def run(self, call_id: str, data: bytes) -> CallStatus:
+        from lithops.job.status import CallStatus
+
+        return CallStatus(self.executor_id, self.job_id, call_id, success=False, exception=self.exception)
+
+
 def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
     """Run calls until the driver says stop or goes away.
 
     ``progress``, shared with the pool, counts the calls started: if this process dies, the pool knows which call
     was running even when the statuses of quick calls before it were still held here to be sent together.
+    After each call the process state is put back (:class:`lithops.worker.isolation.ProcessState`); a worker
+    that cannot be put back sends its statuses, says why it retires, and returns.
     """
-    runners: dict[str, CallRunner] = {}
+    from lithops.worker.calls import CallRunner
+    from lithops.worker.isolation import ProcessState
+
+    runners: dict[str, CallRunner | _UnusableJob] = {}
     outbox = Outbox(conn)
+    state = ProcessState()
     started = 0
     if progress is not None:
         progress[:8] = started.to_bytes(8, "little")
@@ -108,10 +145,17 @@ def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
                     progress[:8] = started.to_bytes(8, "little")
                 status = runner.run(call_id, data)
                 took = status.stats.get("worker_end_tstamp", 0) - status.stats.get("worker_start_tstamp", 0)
+                broken = state.restore()
                 outbox.add(status, urgent=took > SLOW_CALL_SEC)
+                if broken is not None:
+                    outbox.flush(then=("retire", f"call {call_id} of job {msg[1]} {broken}"))
+                    return
             outbox.flush()
         elif kind == "job":
-            runners[msg[1]] = CallRunner(msg[2], msg[3])
+            try:
+                runners[msg[1]] = CallRunner(msg[2], msg[3])
+            except Exception as exc:  # a config the worker cannot use: fail the job's calls, not the worker
+                runners[msg[1]] = _UnusableJob(msg[2], msg[1], exc)
         elif kind == "forget":
             runners.pop(msg[1], None)
         elif kind == "stop":
@@ -119,13 +163,26 @@ def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
 
 
 def main() -> None:
-    """Entry point: ``python -m lithops_localhost.worker_main FD [PROGRESS_FD]``."""
-    _die_with_parent()
+    """Entry point: ``python -m lithops_localhost.worker_main FD PROGRESS_FD PARENT_PID``."""
+    _die_with_parent(int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    import mmap
+    import signal
+    import traceback
+    from multiprocessing.connection import Connection
+
+    from lithops.local_state import register_worker
+    from lithops.worker.calls import keep_output_captured
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    progress = mmap.mmap(int(sys.argv[2]), 8) if len(sys.argv) > 2 else None
-    register_worker("localhost", python=sys.executable)  # for `lithops worker list`; removed at exit
-    keep_output_captured()  # this process only runs calls: fds 1 and 2 stay on the capture file between them
-    serve(Connection(int(sys.argv[1])), progress)
+    stderr = os.dup(2)  # calls' output goes to a file; this process's own errors go to the pool
+    try:
+        progress = mmap.mmap(int(sys.argv[2]), 8) if len(sys.argv) > 2 else None
+        register_worker("localhost", python=sys.executable)  # for `lithops worker list`; removed at exit
+        keep_output_captured()  # this process only runs calls: fds 1 and 2 stay on the capture file between them
+        serve(Connection(int(sys.argv[1])), progress)
+    except Exception:  # a bug in this loop: tell the pool why before dying
+        os.write(stderr, traceback.format_exc().encode(errors="replace"))
+        os._exit(1)
 
 
 if __name__ == "__main__":
