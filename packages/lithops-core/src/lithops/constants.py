@@ -48,7 +48,8 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "user"
 
 
-#: Folder for local state (localhost storage, logs) unless configured otherwise.
+#: Folder for local state (localhost storage, logs) unless configured otherwise. Its name is predictable, so it is
+#: used only when private to this user: lithops.private_files checks it on every use (docs/backends/localhost.md).
 TEMP_DIR = os.path.join(tempfile.gettempdir(), f"lithops-{_user()}")
 
 # Names that code written for Lithops 3.x reads from this module, with this project's values.
