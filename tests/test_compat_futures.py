@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import pickle
@@ -14,6 +15,7 @@ import pytest
 
 import lithops
 from lithops.errors import JobCancelledError
+from lithops.futures import ResponseFuture
 from lithops.retries import RetryingFuture
 
 
@@ -231,8 +233,6 @@ def test_pickled_futures_on_the_storage_transport_outlive_the_executor(sim_confi
 
 
 def test_a_pickled_copy_of_a_plain_future_says_what_to_do() -> None:
-    from lithops.futures import ResponseFuture
-
     copy = pickle.loads(pickle.dumps(ResponseFuture("e", "M000", "00000")))
     with pytest.raises(JobCancelledError, match="not attached"):
         copy.result(timeout=5)
@@ -244,7 +244,7 @@ def test_a_pickled_copy_of_a_plain_future_says_what_to_do() -> None:
 class LithopsShapedFuture:
     """Has only what Lithops's ResponseFuture offers that RetryingFuture may read; anything else is an error."""
 
-    __slots__ = ("done", "error", "success", "ready", "running", "stats", "_value")
+    __slots__ = ("_value", "done", "error", "ready", "running", "stats", "success")
 
     def __init__(self, value: Any) -> None:
         self._value = value
@@ -310,3 +310,64 @@ def test_retry_helpers_can_be_overridden(fexec: Any, tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="bad 1"):
         rexec.wait(futures)
     assert calls == ["retries_to_use", "inc", "should_retry", "inc", "should_retry"]
+
+
+# -- executor and wait signatures of Lithops 3.8 ------------------------------------------------------------
+
+
+def _params(func: Any) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def test_signatures_in_lithops_order() -> None:
+    from lithops.wait import get_result, wait
+
+    assert _params(wait) == ["fs", "internal_storage", "job_monitor", "throw_except", "return_when",
+                             "download_results", "timeout", "threadpool_size", "wait_dur_sec", "show_progressbar",
+                             "futures_from_executor_wait"]
+    assert _params(get_result) == ["fs", "internal_storage", "throw_except", "timeout", "threadpool_size",
+                                   "wait_dur_sec", "show_progressbar"]
+    assert _params(lithops.FunctionExecutor)[:7] == ["mode", "config", "config_file", "backend", "storage",
+                                                    "monitoring", "log_level"]
+    assert _params(lithops.FunctionExecutor.wait)[-1] == "clean_jobs"
+    assert _params(lithops.LocalhostExecutor) == ["config", "config_file", "storage", "monitoring", "log_level",
+                                                  "kwargs"]
+    for mode_executor in (lithops.ServerlessExecutor, lithops.StandaloneExecutor):
+        assert _params(mode_executor) == ["config", "config_file", "backend", "storage", "monitoring", "log_level",
+                                          "kwargs"]
+    assert _params(ResponseFuture.result)[:5] == ["self", "throw_except", "internal_storage", "retries",
+                                                  "wait_dur_sec"]
+    assert _params(ResponseFuture.status) == ["self", "throw_except", "internal_storage", "check_only",
+                                              "wait_dur_sec"]
+
+
+def test_wait_positionally_as_in_lithops(fexec: Any) -> None:
+    futures = fexec.map(times_ten, [1, 2])
+    done, not_done = lithops.wait(futures, None, None, True, lithops.wait.ALL_COMPLETED, True)
+    assert len(done) == 2 and not not_done
+    assert lithops.get_result(futures, None, True, 30) == [10, 20]
+    done, _ = lithops.wait(futures, futures_from_executor_wait=True)
+    assert len(done) == 2
+
+
+def test_mode_executors_take_config_file_and_kwargs(warm_pool: None, tmp_path: Any) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(f"lithops:\n  backend: localhost\nlocalhost:\n  storage_root: {tmp_path / 'root'}\n")
+    with lithops.LocalhostExecutor(config_file=str(config_file), log_level=None, runtime_memory=512) as fexec:
+        assert fexec.config["localhost"]["storage_root"] == str(tmp_path / "root")
+        assert fexec.config["localhost"]["runtime_memory"] == 512
+        assert fexec.call_async(times_ten, 4).result() == 40
+    with lithops.FunctionExecutor(config_file=str(config_file), log_level=None) as fexec:
+        assert fexec.config["localhost"]["storage_root"] == str(tmp_path / "root")
+
+
+def test_wait_clean_jobs(sim_config: dict[str, Any]) -> None:
+    with lithops.FunctionExecutor(config={**sim_config, "lithops": {**sim_config["lithops"], "data_cleaner": False}},
+                                  log_level=None) as fexec:
+        kept, cleaned = fexec.map(times_ten, [1]), fexec.map(times_ten, [2])
+        fexec.wait(kept)
+        fexec.wait(cleaned, clean_jobs=True)
+        storage = fexec.storage
+        assert storage.list_keys(storage.bucket, f"lithops.jobs/{fexec.executor_id}/{kept[0].job_id}/")
+        assert not storage.list_keys(storage.bucket, f"lithops.jobs/{fexec.executor_id}/{cleaned[0].job_id}/")
+        assert fexec.get_result() == [10, 20]
