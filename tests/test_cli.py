@@ -207,7 +207,8 @@ def test_every_command_refuses_a_bad_config_alike(env, tmp_path, text, fragment)
         out = lithops(*command, env=env, timeout=60)
         assert_one_line_error(out)
         assert out.stderr.startswith(expected), (command, out.stderr)
-    script = "import lithops\ntry:\n    lithops.FunctionExecutor()\nexcept lithops.errors.ConfigError as e:\n    print(e)"
+    script = ("import lithops\ntry:\n    lithops.FunctionExecutor()\n"
+              "except lithops.errors.ConfigError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith(expected[len("Error: "):]), out
 

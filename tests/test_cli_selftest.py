@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from test_cli import assert_one_line_error, lithops
+from test_cli import lithops
 
 
 @pytest.fixture
