@@ -218,3 +218,18 @@ def test_a_config_file_that_is_not_utf8_is_one_line(env, tmp_path):
     cfg.write_bytes(b"lithops:\n  backend: localhost # r\xe9gion\n")
     out = lithops("config", "show", "-c", str(cfg), env=env)
     assert_one_line_error(out, f"config file {cfg} is not UTF-8 text (byte 0xe9 on line 2). Save it as UTF-8.")
+
+
+def test_a_plugin_that_calls_sys_exit_at_import_breaks_nothing_else(env, tmp_path):
+    site = tmp_path / "site"
+    dist = site / "lithops_quitter-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lithops-quitter\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[lithops]\nquitter = lithops_quitter_plugin\n")
+    (site / "lithops_quitter_plugin.py").write_text("import sys\nsys.exit('quitter has no config')\n")
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    out = lithops("hello", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Lithops is working as expected" in out.stdout
+    out = lithops("plugins", env=env, timeout=60)
+    assert "FAILED TO LOAD: SystemExit: quitter has no config" in out.stdout, out.stdout
