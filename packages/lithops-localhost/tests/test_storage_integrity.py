@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,3 +239,13 @@ def test_a_refused_key_creates_no_bucket(storage: LocalhostStorage, tmp_path: Pa
 def test_head_bucket_is_shaped_like_lithops(storage: LocalhostStorage) -> None:
     facade = Storage.from_handler(storage, "b")
     assert facade.head_bucket("b")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_bucket_removed_behind_the_backends_back_is_made_again_on_write(storage: LocalhostStorage,
+                                                                         tmp_path: Path) -> None:
+    storage.put_object("b", "k", b"1")
+    shutil.rmtree(tmp_path / "root" / "b")
+    with pytest.raises(StorageNoSuchBucketError):
+        storage.get_object("b", "k")
+    storage.put_object("b", "k2", b"2")
+    assert storage.list_keys("b") == ["k2"]

@@ -235,7 +235,7 @@ def _warn_once(exc: PrivateFolderError) -> None:
     """Say once per process why nothing is kept in an unsafe state folder."""
     if str(exc) not in _warned:
         _warned.add(str(exc))
-        logger.warning("%s Nothing is kept there until then.", exc)
+        logger.warning("%s Until then, no job records or call output are kept on this machine.", exc)
 
 
 def record_job_submitted(

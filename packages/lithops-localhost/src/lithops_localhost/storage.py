@@ -240,21 +240,19 @@ class LocalhostStorage(StorageBackend):
 
     def _new_temp_file(self, bucket: str) -> tuple[str, int]:
         """A new temporary file (random name, created exclusively, mode 0600) in the bucket's temporary folder."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        for attempt in range(2):
-            base = self._bucket_dir(bucket, create=True)
-            tmp = f"{base}/{TMP_DIR}/{os.getpid()}-{secrets.token_hex(8)}"
-            try:
-                return tmp, os.open(tmp, flags | FILE_FLAGS, FILE_MODE)
-            except FileNotFoundError:  # the first write to the bucket, or the bucket was removed since
-                if attempt:
-                    raise
-                self._known_buckets.pop(bucket, None)
-                try:
-                    os.mkdir(f"{self._bucket_dir(bucket, create=True)}/{TMP_DIR}", DIR_MODE)
-                except FileExistsError:
-                    pass
-        raise AssertionError("unreachable")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | FILE_FLAGS
+        name = f"{os.getpid()}-{secrets.token_hex(8)}"
+        tmp = f"{self._bucket_dir(bucket, create=True)}/{TMP_DIR}/{name}"
+        try:
+            return tmp, os.open(tmp, flags, FILE_MODE)
+        except FileNotFoundError:  # the first write to the bucket, or the bucket was removed since
+            self._known_buckets.pop(bucket, None)
+        folder = f"{self._bucket_dir(bucket, create=True)}/{TMP_DIR}"
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            pass
+        return f"{folder}/{name}", os.open(f"{folder}/{name}", flags, FILE_MODE)
 
     def _make_folders(self, base: str, bucket: str, key: str) -> None:
         """Make the folders of ``key`` (0700); returns early if a delete elsewhere removes one meanwhile."""
