@@ -20,7 +20,8 @@ COMPUTE_CONFIG = {
 }
 STORAGE_CONFIG = {
     "storage_root": ConfigKey(type=str, default=os.path.join(TEMP_DIR, "storage"),
-                              doc="folder that holds one sub-folder per bucket"),
+                              doc="folder that holds one sub-folder per bucket; kept private (0700), refused if "
+                                  "another user owns it or can write it"),
     "storage_bucket": ConfigKey(type=str, default="storage", doc="default bucket (created if missing)"),
 }
 
