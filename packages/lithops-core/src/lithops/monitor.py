@@ -362,6 +362,7 @@ def adopt(futures: list[ResponseFuture], interval: float) -> None:
     import json
 
     groups: dict[tuple[str, str], list[ResponseFuture]] = {}
+    carried: dict[str, dict[str, Any]] = {}  # adopter key -> the storage config its futures carry
     for f in futures:
         if f._storage_config is None:
             raise JobCancelledError(
@@ -370,10 +371,10 @@ def adopt(futures: list[ResponseFuture], interval: float) -> None:
             )
         where = json.dumps(f._storage_config, sort_keys=True, default=str)
         groups.setdefault((f"{f.executor_id} {where}", f.job_id), []).append(f)
+        carried[f"{f.executor_id} {where}"] = f._storage_config
     for (key, job_id), group in groups.items():
         if key not in _ADOPTERS:
-            _ADOPTERS.setdefault(key, (JobMonitor(group[0].executor_id, interval),
-                                       _storage_of(group[0]._storage_config)))
+            _ADOPTERS.setdefault(key, (JobMonitor(group[0].executor_id, interval), _storage_of(carried[key])))
         monitor, storage = _ADOPTERS[key]
         with CHANGED:
             monitor.interval = min(monitor.interval, interval)
