@@ -1,0 +1,1 @@
+"""``lithops.concurrent``: the standard library's ``concurrent`` package on Lithops (see :mod:`.futures`)."""
