@@ -11,7 +11,6 @@ folders with mode 0700 and files with mode 0600.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import Iterable
 
@@ -172,7 +171,7 @@ def write_atomic(dir_fd: int, name: str, data: bytes) -> None:
     """Replace file ``name`` of an open folder with ``data``, through a temporary file with a random name that is
     created exclusively, so a reader sees the old content or the new one.
     """
-    tmp = f".{check_name(name)}.{secrets.token_hex(8)}.tmp"
+    tmp = f".{check_name(name)}.{os.urandom(8).hex()}.tmp"
     fd = open_file(dir_fd, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:

@@ -14,7 +14,6 @@ import fnmatch
 import hashlib
 import io
 import os
-import secrets
 import shutil
 import stat
 import time
@@ -241,7 +240,7 @@ class LocalhostStorage(StorageBackend):
     def _new_temp_file(self, bucket: str) -> tuple[str, int]:
         """A new temporary file (random name, created exclusively, mode 0600) in the bucket's temporary folder."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | FILE_FLAGS
-        name = f"{os.getpid()}-{secrets.token_hex(8)}"
+        name = f"{os.getpid()}-{os.urandom(8).hex()}"
         tmp = f"{self._bucket_dir(bucket, create=True)}/{TMP_DIR}/{name}"
         try:
             return tmp, os.open(tmp, flags, FILE_MODE)
