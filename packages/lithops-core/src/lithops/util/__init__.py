@@ -1,0 +1,1 @@
+"""Integrations of Lithops with other libraries (``lithops.util.joblib``)."""
