@@ -371,3 +371,19 @@ def test_wait_clean_jobs(sim_config: dict[str, Any]) -> None:
         assert storage.list_keys(storage.bucket, f"lithops.jobs/{fexec.executor_id}/{kept[0].job_id}/")
         assert not storage.list_keys(storage.bucket, f"lithops.jobs/{fexec.executor_id}/{cleaned[0].job_id}/")
         assert fexec.get_result() == [10, 20]
+
+
+def test_statuses_written_for_pickled_futures_are_cleaned_on_request(storage_fexec: Any) -> None:
+    fut = storage_fexec.call_async(sleepy, 0.5)
+    pickle.dumps(fut)  # still running: its status will be written to storage for the copy
+    fut.result()
+    storage = storage_fexec.storage
+    prefix = f"lithops.jobs/{storage_fexec.executor_id}/{fut.job_id}/"
+    deadline = time.monotonic() + 30
+    while not storage.list_keys(storage.bucket, prefix) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert storage.list_keys(storage.bucket, prefix) == [f"{prefix}00000/output.pickle", f"{prefix}00000/status.json"]
+    storage_fexec.close()  # the automatic clean keeps them, for the copies
+    assert storage.list_keys(storage.bucket, prefix)
+    storage_fexec.clean()
+    assert not storage.list_keys(storage.bucket, prefix)
