@@ -48,8 +48,10 @@ def test_missing_files_raise_file_not_found(cos):
         cos.remove("/nope.txt")
     with pytest.raises(FileNotFoundError):
         cos.path.getsize("/nope.txt")
-    with pytest.raises(FileNotFoundError):
-        cos.listdir("/nowhere")
+    with cos.open("/docs/a.txt", "w") as f:
+        f.write("a")
+    with pytest.raises(NotADirectoryError):
+        cos.listdir("/docs/a.txt")
 
 
 def test_a_failed_write_keeps_the_old_object(cos):
@@ -108,3 +110,79 @@ def test_default_proxy_inside_a_worker(tmp_path):
     with lithops.FunctionExecutor(config=cfg, log_level=None) as fexec:
         fexec.map(write_and_list, ["x", "y"]).get_result()
         assert fexec.call_async(write_and_list, "z").result() == ["x.txt", "y.txt", "z.txt"]
+
+
+def test_listdir_of_an_emptied_folder_is_empty(cos):
+    """Object storage has no empty folders: once its last file is removed, a folder lists as [] (as in Lithops),
+    and so does one that never held a file."""
+    with cos.open("bar/foo.txt", "w") as f:
+        f.write("Hello world!")
+    dirname = cos.path.dirname("bar/foo.txt")
+    assert cos.listdir(dirname) == ["foo.txt"]
+    cos.remove("bar/foo.txt")
+    assert cos.listdir(dirname) == []
+    assert cos.listdir("/nowhere") == []
+    assert not cos.path.exists("/bar") and list(cos.walk("/bar")) == []
+
+
+def test_listdir_suffix_dirs(cos):
+    for name in ("bar/foo.txt", "bar/sub/x.txt"):
+        with cos.open(name, "w") as f:
+            f.write("x")
+    assert cos.listdir("bar", suffix_dirs=True) == ["foo.txt", "sub/"]
+    assert cos.listdir("/bar/") == ["foo.txt", "sub"]
+    assert cos.listdir("/", suffix_dirs=True) == ["bar/"]
+
+
+def test_open_takes_filename_as_in_lithops(cos, tmp_path):
+    from lithops.storage import cloud_proxy
+
+    with cos.open(filename="a/b.txt", mode="w") as f:
+        f.write("hi")
+    with cloud_proxy.cloud_open(filename="a/b.txt", mode="r", cloud_storage=cos.storage) as f:
+        assert f.read() == "hi"
+    with cloud_proxy.cloud_open("a/c.bin", "wb", cos.storage) as f:
+        f.write(b"\x01")
+    assert cos.storage.get_data("a/c.bin") == b"\x01"
+
+
+def test_module_open_and_cloud_open_use_the_configured_storage(tmp_path, monkeypatch):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"localhost:\n  storage_root: {tmp_path / 'root'}\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(config))
+    from lithops.storage import cloud_proxy
+
+    monkeypatch.setattr(cloud_proxy, "os", CloudFileProxy())
+    with cloud_proxy.open(filename="f.txt", mode="w") as f:
+        f.write("configured")
+    with cloud_proxy.cloud_open("f.txt") as f:
+        assert f.read() == "configured"
+    assert (tmp_path / "root").is_dir()
+
+
+def test_cloud_storage_data_methods(tmp_path):
+    storage = CloudStorage({"localhost": {"storage_root": str(tmp_path / "root")}})
+    storage.put_data("k/one", b"1")
+    storage.put_data("k/two", "2")
+    assert storage.get_data("k/one") == b"1"
+    assert storage.list_bucket_keys() == ["k/one", "k/two"]
+    assert storage.list_bucket_keys(prefix="k/t") == ["k/two"]
+    storage.delete_data("k/one")
+    assert storage.list_bucket_keys("k/") == ["k/two"]
+    with pytest.raises(KeyError):
+        storage.get_data("k/one")
+
+
+def test_cloud_storage_config_forms_and_pickling(tmp_path):
+    import pickle
+
+    root = str(tmp_path / "root")
+    full = CloudStorage({"lithops": {"storage": "localhost"}, "localhost": {"storage_root": root}})
+    full.put_data("x", b"from full")
+    from_storage_config = CloudStorage(full.get_storage_config())
+    assert from_storage_config.get_data("x") == b"from full"
+    path = tmp_path / "config.yaml"
+    path.write_text(f"localhost:\n  storage_root: {root}\n")
+    assert CloudStorage(str(path)).get_data("x") == b"from full"
+    copy = pickle.loads(pickle.dumps(full))
+    assert copy.get_data("x") == b"from full" and copy.bucket == full.bucket

@@ -12,7 +12,9 @@ A path is a key in the storage's default bucket (a leading ``/`` is ignored). Fo
 storage: a folder exists while some key lies under it; ``mkdir``/``makedirs`` succeed without writing anything.
 Files opened for writing are spooled to a temporary file and uploaded when closed; a ``with`` block that ends
 with an exception uploads nothing, so a failed write never replaces the stored object. Missing files raise
-``FileNotFoundError``, as ``open`` and ``os`` do.
+``FileNotFoundError``, as ``open`` and ``os`` do; a folder without files lists as ``[]`` (as in Lithops).
+``cloud_open(filename, mode, cloud_storage)`` opens a file on a given storage, and ``CloudStorage`` adds Lithops's
+key-only methods (``put_data``, ``get_data``, ``delete_data``, ``list_bucket_keys``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import errno
 import io
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from lithops.config import load_yaml_config
 from lithops.storage.storage import Storage
 from lithops.storage.utils import StorageNoSuchKeyError
 
@@ -38,7 +41,43 @@ def _not_found(path: str) -> FileNotFoundError:
 
 
 class CloudStorage(Storage):
-    """The Storage that ``cloud_proxy`` uses (the configured one unless given another)."""
+    """The Storage that ``cloud_proxy`` uses (the configured one unless given another), with the key-only
+    methods of Lithops 3.x (on its default bucket). It can be pickled: a copy rebuilds its client from the config.
+
+    Args:
+        config: a config file path, a full config dict (``{'lithops': ..., 'localhost': ...}``), a storage config
+            (as ``get_storage_config()`` returns), or None for the configured storage.
+    """
+
+    def __init__(self, config: str | Mapping[str, Any] | None = None) -> None:
+        if isinstance(config, str):
+            config = load_yaml_config(config)
+        if isinstance(config, Mapping) and "backend" in config and "lithops" not in config:
+            super().__init__(storage_config=config)
+        else:
+            super().__init__(config=config)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.storage_config
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state)  # type: ignore[misc]
+
+    def put_data(self, key: str, data: bytes | str | BinaryIO) -> None:
+        """Write an object in the default bucket."""
+        self.put_object(self.bucket, key, data)
+
+    def get_data(self, key: str) -> bytes:
+        """Read an object of the default bucket (``StorageNoSuchKeyError`` if there is none)."""
+        return self.get_object(self.bucket, key)  # type: ignore[return-value]
+
+    def delete_data(self, key: str) -> None:
+        """Delete an object of the default bucket."""
+        self.delete_object(self.bucket, key)
+
+    def list_bucket_keys(self, prefix: str | None = None) -> list[str]:
+        """Keys of the default bucket (under ``prefix``)."""
+        return self.list_keys(self.bucket, prefix)
 
 
 class _ReadAdapter(io.RawIOBase):
@@ -163,25 +202,25 @@ class CloudFileProxy:
             self._storage = CloudStorage()
         return self._storage
 
-    def open(self, file: str, mode: str = "r", encoding: str | None = None, newline: str | None = None) -> Any:
+    def open(self, filename: str, mode: str = "r", encoding: str | None = None, newline: str | None = None) -> Any:
         """Open a stored object like ``open``: modes r, w, a, x, with b (binary) and + (update)."""
         kind = mode.replace("b", "").replace("t", "").replace("+", "")
         if kind not in ("r", "w", "a", "x") or len(kind) != 1:
             raise ValueError(f"invalid mode: {mode!r}")
-        key = _key(file)
+        key = _key(filename)
         if not key:
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", file)
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", filename)
         storage, bucket = self.storage, self.storage.bucket
         binary = "b" in mode
         if kind == "r" and "+" not in mode:
             try:
                 stream = storage.get_object(bucket, key, stream=True)
             except StorageNoSuchKeyError:
-                raise _not_found(file) from None
+                raise _not_found(filename) from None
             reader = io.BufferedReader(_ReadAdapter(stream))  # type: ignore[arg-type]
             return reader if binary else io.TextIOWrapper(reader, encoding=encoding or "utf-8", newline=newline)
-        if kind == "x" and self.path.isfile(file):
-            raise FileExistsError(errno.EEXIST, "File exists", file)
+        if kind == "x" and self.path.isfile(filename):
+            raise FileExistsError(errno.EEXIST, "File exists", filename)
         spool = _Spool(lambda body: storage.put_object(bucket, key, body))
         if kind in ("r", "a"):
             try:
@@ -189,7 +228,7 @@ class CloudFileProxy:
             except StorageNoSuchKeyError:
                 if kind == "r":
                     spool.detach().close()
-                    raise _not_found(file) from None
+                    raise _not_found(filename) from None
             else:
                 while block := current.read(1024 * 1024):  # type: ignore[union-attr]
                     spool.write(block)
@@ -198,13 +237,19 @@ class CloudFileProxy:
                     spool.seek(0)
         return spool if binary else _SpoolText(spool, encoding=encoding or "utf-8", newline=newline)
 
-    def listdir(self, path: str = "/") -> list[str]:
-        """Names of the files and folders directly inside a folder."""
+    def listdir(self, path: str = "/", suffix_dirs: bool = False) -> list[str]:
+        """Names of the files and folders directly inside a folder, folders ending in ``/`` with
+        ``suffix_dirs``. A folder without files lists as ``[]`` (object storage keeps no empty folders, so an
+        emptied folder and one never written to are the same); a file raises ``NotADirectoryError``.
+        """
         prefix = _key(path)
         prefix = prefix + "/" if prefix else ""
-        names = {k[len(prefix):].split("/", 1)[0] for k in self.storage.list_keys(self.storage.bucket, prefix)}
-        if not names and prefix:
-            raise _not_found(path)
+        names = set()
+        for key in self.storage.list_keys(self.storage.bucket, prefix):
+            name, sep, _ = key[len(prefix):].partition("/")
+            names.add(name + sep if suffix_dirs else name)
+        if not names and prefix and self.path.isfile(path):
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
         return sorted(names)
 
     def walk(self, top: str = "/", topdown: bool = True, onerror: Any = None,
@@ -270,9 +315,15 @@ class CloudFileProxy:
 os = CloudFileProxy()
 
 
-def open(file: str, mode: str = "r", encoding: str | None = None, newline: str | None = None) -> Any:
+def open(filename: str, mode: str = "r", encoding: str | None = None, newline: str | None = None) -> Any:
     """``open`` on the configured storage (see :meth:`CloudFileProxy.open`)."""
-    return os.open(file, mode, encoding=encoding, newline=newline)
+    return os.open(filename, mode, encoding=encoding, newline=newline)
 
 
-__all__ = ["CloudFileProxy", "CloudStorage", "open", "os"]
+def cloud_open(filename: str, mode: str = "r", cloud_storage: Storage | None = None) -> Any:
+    """:meth:`CloudFileProxy.open` on ``cloud_storage`` (the configured storage when None)."""
+    proxy = os if cloud_storage is None else CloudFileProxy(cloud_storage)
+    return proxy.open(filename, mode)
+
+
+__all__ = ["CloudFileProxy", "CloudStorage", "cloud_open", "open", "os"]
