@@ -613,6 +613,126 @@ def prog_pipe_close_semantics(mp):
     return got
 
 
+def _mp_of(ours):
+    return lithops.multiprocessing if ours else multiprocessing
+
+
+def _connection_module(ours):
+    import multiprocessing.connection
+
+    import lithops.multiprocessing.connection
+
+    return lithops.multiprocessing.connection if ours else multiprocessing.connection
+
+
+def report_parent(q, ours):
+    pp = _mp_of(ours).parent_process()
+    q.put(None if pp is None else (pp.name, pp.pid, pp.is_alive()))
+
+
+def parent_of_task(ours):
+    pp = _mp_of(ours).parent_process()
+    return None if pp is None else (pp.name, pp.pid)
+
+
+def prog_parent_process(mp):
+    q = mp.Queue()
+    p = mp.Process(target=report_parent, args=(q, _is_ours(mp)))
+    p.start()
+    in_child = q.get(timeout=60)
+    p.join()
+    with mp.Pool(1) as pool:
+        in_task = pool.apply(parent_of_task, (_is_ours(mp),))
+    return mp.parent_process(), in_child == ("MainProcess", os.getpid(), True), in_task == ("MainProcess", os.getpid())
+
+
+def start_late_thread(done):
+    import threading
+
+    def late():
+        time.sleep(0.5)
+        done.value = 1
+
+    threading.Thread(target=late).start()
+
+
+def prog_join_waits_for_threads(mp):
+    done = mp.Value("i", 0)
+    p = mp.Process(target=start_late_thread, args=(done,))
+    p.start()
+    p.join(60)
+    return done.value, p.exitcode
+
+
+def report_authkey(q, ours):
+    q.put(bytes(_mp_of(ours).current_process().authkey))
+
+
+def prog_authkey_sentinel_wait(mp):
+    ours = _is_ours(mp)
+    wait = _connection_module(ours).wait
+    q = mp.Queue()
+    p = mp.Process(target=report_authkey, args=(q, ours))
+    inherited = bytes(p.authkey) == bytes(mp.current_process().authkey)
+    p.start()
+    child_key = q.get(timeout=60)
+    ready = wait([p.sentinel], timeout=60)
+    p.join()
+    a, b = mp.Pipe()
+    nothing = wait([a], timeout=0.1)
+    b.send(1)
+    something = wait([a, p.sentinel], timeout=30)
+    return (inherited, child_key == bytes(mp.current_process().authkey), ready == [p.sentinel], nothing,
+            len(something), a in something)
+
+
+class CallableTarget:
+    def __call__(self):
+        pass
+
+
+def prog_close_then_value_error(mp):
+    import gc
+    import weakref
+
+    target = CallableTarget()
+    ref = weakref.ref(target)
+    p = mp.Process(target=target)
+    p.start()
+    p.join()
+    del target
+    gc.collect()
+    released = ref() is None
+    p.close()
+    outcome = []
+    for call in (p.is_alive, p.join, p.terminate, p.kill, lambda: p.exitcode, p.start):
+        try:
+            call()
+            outcome.append("no error")
+        except ValueError:
+            outcome.append("ValueError")
+    return released, outcome
+
+
+def report_log_level(q, ours):
+    q.put(_mp_of(ours).get_logger().getEffectiveLevel())
+
+
+def prog_logger_level(mp):
+    logger = mp.get_logger()
+    before = logger.level
+    logger.setLevel(35)
+    try:
+        q = mp.Queue()
+        p = mp.Process(target=report_log_level, args=(q, _is_ours(mp)))
+        p.start()
+        level = q.get(timeout=60)
+        p.join()
+    finally:
+        logger.setLevel(before)
+    return level
+
+
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
 
 

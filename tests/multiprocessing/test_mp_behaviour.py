@@ -360,3 +360,9 @@ def test_pool_jobs_are_named_after_the_users_function():
         executor_id = pool._executor.executor_id
     names = [j.get("function") for j in local_state.read_jobs() if j["job_key"].startswith(executor_id + "-")]
     assert names == ["square", "divmod", "pow", "test_pool_jobs_are_named_after_the_users_function.<locals>.Doubler"]
+
+
+def test_fileno_says_what_to_use_instead(store):
+    a, _ = mp.Pipe()
+    with pytest.raises(OSError, match=r"poll\(timeout\) or lithops\.multiprocessing\.connection\.wait"):
+        a.fileno()

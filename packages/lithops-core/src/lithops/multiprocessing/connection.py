@@ -11,7 +11,10 @@ of the child's end lets it see EOF once the child is done.
 from __future__ import annotations
 
 import itertools
+import multiprocessing.connection
+import time
 import weakref
+from collections.abc import Iterable
 from multiprocessing import BufferTooShort
 from typing import Any
 
@@ -208,7 +211,11 @@ class Connection:
 
     def fileno(self) -> int:
         """Not available: a store-backed connection has no file descriptor."""
-        raise OSError("lithops.multiprocessing connections are not backed by a file descriptor")
+        raise OSError(
+            "lithops.multiprocessing connections are not backed by a file descriptor (they live in the store, "
+            "which processes on other machines can reach too): wait for them with poll(timeout) or "
+            "lithops.multiprocessing.connection.wait([...]), which also accepts Process sentinels."
+        )
 
     def __enter__(self) -> Connection:
         return self
@@ -239,3 +246,35 @@ def Pipe(duplex: bool = True, conn_type: str | None = None) -> tuple[Connection,
     if duplex:
         return Connection(keys, one, two, 1), Connection(keys, two, one, 2)
     return Connection(keys, one, None, 1), Connection(keys, None, one, 2)
+
+
+#: Longest pause between two checks when :func:`wait` watches pipe connections together with other objects.
+WAIT_STEP = 0.05
+
+
+def wait(object_list: Iterable[Any], timeout: float | None = None) -> list[Any]:
+    """The objects of ``object_list`` that are ready, waiting up to ``timeout`` seconds (None: for ever), as
+    ``multiprocessing.connection.wait``: pipe connections of this module (a message or end of file waiting),
+    Process sentinels, and anything the standard library's ``wait`` accepts (sockets, its connections, file
+    descriptors).
+
+    One pipe connection alone blocks in the store; several, or a mix with other objects, are checked in turn
+    with pauses of at most :data:`WAIT_STEP` seconds.
+    """
+    objects = list(object_list)
+    ours = [o for o in objects if isinstance(o, Connection)]
+    others = [o for o in objects if not isinstance(o, Connection)]
+    if not ours:
+        return list(multiprocessing.connection.wait(others, timeout))
+    if len(objects) == 1:
+        return objects if ours[0].poll(timeout) else []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        ready_others = set(multiprocessing.connection.wait(others, 0)) if others else set()
+        ready = [o for o in objects if (o in ready_others if not isinstance(o, Connection) else o.poll(0))]
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if ready or (remaining is not None and remaining <= 0):
+            return ready
+        time.sleep(pause if remaining is None else min(pause, remaining))
+        pause = min(pause * 2, WAIT_STEP)

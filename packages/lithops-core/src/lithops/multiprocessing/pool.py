@@ -51,6 +51,9 @@ class _Task:
         self.initargs = initargs
         self.pool_id = pool_id
         self._ready = False
+        from lithops.multiprocessing.process import parent_info
+
+        self.parent = parent_info()  # the parent a task sees (parent_process(), authkey, logger level)
 
     def _initialize(self) -> None:
         init = self.initializer
@@ -67,9 +70,10 @@ class _Task:
             _initialized.add(self.pool_id)
 
     def __call__(self, payload: Any) -> Any:
-        from lithops.multiprocessing.process import pool_worker, set_current
+        from lithops.multiprocessing.process import enter_child, leave_child, pool_worker, set_current
 
-        previous = set_current(pool_worker())
+        saved = enter_child(self.parent)
+        previous = set_current(pool_worker(self.parent["authkey"]))
         try:
             self._initialize()
             func = self.func
@@ -81,6 +85,7 @@ class _Task:
             return [func(x) for x in payload]
         finally:
             set_current(previous)
+            leave_child(saved)
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
@@ -136,6 +141,19 @@ class _Watcher:
                     callback(future)
                 except Exception:  # a user callback failed; the standard library would lose its handler thread
                     logger.exception("lithops.multiprocessing: a Pool result callback raised")
+
+
+_watcher: _Watcher | None = None
+_watcher_lock = threading.Lock()
+
+
+def watch_future(future: ResponseFuture, callback: Callable[[ResponseFuture], None]) -> None:
+    """Call ``callback(future)`` from a background thread once ``future`` has finished."""
+    global _watcher
+    with _watcher_lock:
+        if _watcher is None:
+            _watcher = _Watcher()
+    _watcher.add([(future, callback)])
 
 
 def _outcome(future: ResponseFuture) -> tuple[bool, Any]:

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from multiprocessing import util
+from multiprocessing.process import AuthenticationString
 from typing import Any
 
 from lithops.multiprocessing.shared import SharedObject
@@ -30,6 +35,81 @@ _exit_hook_lock = threading.Lock()
 
 #: The process whose code runs in this worker right now (a Process, or a Pool worker), else None.
 _current: Any = None
+
+
+class _ParentProcess:
+    """What :func:`parent_process` returns in a child: the process that started it (as the standard library's)."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.name: str = info["name"]
+        self.pid: int = info["pid"]
+        self.ident = self.pid
+        self._host: str = info["host"]
+        self.daemon = False
+        self.exitcode = None
+
+    def is_alive(self) -> bool:
+        """Whether the parent still runs (checked by pid when it runs on this machine, else assumed)."""
+        if self._host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the parent ends, or ``timeout`` seconds pass."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_alive() and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+
+    @property
+    def sentinel(self) -> int:
+        """Not available for a parent."""
+        raise NotImplementedError(
+            "the parent of a lithops.multiprocessing process has no sentinel; use parent_process().is_alive()"
+        )
+
+    def __repr__(self) -> str:
+        return f"<_ParentProcess name={self.name!r} parent={self.pid} {'started' if self.is_alive() else 'stopped'}>"
+
+
+#: The parent of the process whose code runs here (a Process or Pool task in a worker), else None.
+_parent: _ParentProcess | None = None
+
+
+def parent_info() -> dict[str, Any]:
+    """What a child of this process inherits: who its parent is, the authentication key and the level of the
+    ``multiprocessing`` logger (as the standard library passes them to a spawned child).
+    """
+    me = current_process()
+    level = util._logger.getEffectiveLevel() if util._logger is not None else None
+    return {"name": me.name, "pid": os.getpid(), "host": socket.gethostname(), "authkey": bytes(me.authkey),
+            "log_level": level}
+
+
+def enter_child(info: dict[str, Any]) -> tuple[Any, ...]:
+    """Apply a parent's :func:`parent_info` in this worker for one Process or task; :func:`leave_child` undoes it."""
+    global _parent
+    main = multiprocessing.current_process()
+    saved = (_parent, bytes(main.authkey), util._logger.level if util._logger is not None else None)
+    _parent = _ParentProcess(info)
+    main.authkey = info["authkey"]
+    if info["log_level"] is not None:
+        util.get_logger().setLevel(info["log_level"])
+    return saved
+
+
+def leave_child(saved: tuple[Any, ...]) -> None:
+    """Undo :func:`enter_child` (the warm worker goes back to its own state)."""
+    global _parent
+    _parent, authkey, level = saved
+    multiprocessing.current_process().authkey = authkey
+    if util._logger is not None:
+        util._logger.setLevel(level if level is not None else logging.NOTSET)
 
 
 class _PidSlot(SharedObject):
@@ -68,6 +148,20 @@ class Process:
         self._stop_code: int | None = None
         self._closed = False
         self._in_worker = False
+        self._authkey = bytes(current_process().authkey)
+        self._parent_info: dict[str, Any] | None = None
+        self._sentinel: tuple[int, int] | None = None
+
+    @property
+    def authkey(self) -> bytes:
+        """The authentication key: the parent's unless set; in the child it is ``current_process().authkey``
+        and what ``connection.Listener``/``Client`` use by default, as with the standard library.
+        """
+        return AuthenticationString(self._authkey)
+
+    @authkey.setter
+    def authkey(self, value: bytes) -> None:
+        self._authkey = bytes(value)
 
     # -- what runs in the worker ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -77,9 +171,13 @@ class Process:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for local in ("_future", "_executor", "_pid", "_stop_code"):
+        for local in ("_future", "_executor", "_pid", "_stop_code", "_sentinel"):
             state[local] = None
         return state
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise ValueError("process object is closed")
 
     # -- driver side ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -94,9 +192,12 @@ class Process:
 
         runtime = get_runtime()
         self._slot = _PidSlot()
+        self._parent_info = parent_info()
         executor = runtime.process_executor()
         self._future = executor.call_async(_bootstrap, (self,), extra_env=runtime.worker_env())
         self._executor = executor
+        # as the standard library: the target and its arguments travelled; this object keeps no reference to them
+        del self._target, self._args, self._kwargs
         active_children()  # forget the ended ones
         _children.add(self)
         _register_exit_hook()
@@ -108,8 +209,7 @@ class Process:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the process ends, or ``timeout`` seconds pass."""
-        if self._closed:
-            raise ValueError("process object is closed")
+        self._check_closed()
         if self._parent_pid != os.getpid():
             raise AssertionError("can only join a child process")
         future = self._check_started("join")
@@ -123,6 +223,7 @@ class Process:
 
     def is_alive(self) -> bool:
         """Whether the process has started and not ended."""
+        self._check_closed()
         if self._in_worker:
             return True
         return self._future is not None and not self._future.finished
@@ -130,6 +231,7 @@ class Process:
     @property
     def exitcode(self) -> int | None:
         """None while running; then 0, the ``sys.exit`` code, 1 after an exception, ``-signal`` if stopped."""
+        self._check_closed()
         if self._in_worker or self._future is None or not self._future.finished:
             return None
         if self._stop_code is not None:
@@ -142,6 +244,7 @@ class Process:
             return 1
 
     def _stop(self, code: int) -> None:
+        self._check_closed()
         if self.is_alive():
             self._stop_code = code
             self._executor.clean(fs=[self._future], force=True)
@@ -155,12 +258,19 @@ class Process:
         self._stop(-signal.SIGKILL)
 
     def close(self) -> None:
-        """Release what the Process object holds; ValueError while it runs."""
+        """Release what the Process object holds; ValueError while it runs. Afterwards most methods raise
+        ValueError, as with the standard library.
+        """
+        if self._closed:
+            return
         if self.is_alive():
             raise ValueError("Cannot close a process while it is still running. You should first call join() or "
                              "terminate().")
         if self._slot is not None:
             self._slot._release_keys()
+        if self._sentinel is not None:
+            os.close(self._sentinel[0])
+            self._sentinel = None
         _children.discard(self)
         self._closed = True
 
@@ -207,8 +317,18 @@ class Process:
 
     @property
     def sentinel(self) -> int:
-        """Not available: there is no OS process handle in the driver."""
-        raise NotImplementedError("lithops.multiprocessing processes have no sentinel; use join() or is_alive()")
+        """A file descriptor that becomes ready (end of file) when the process ends: usable with
+        ``connection.wait`` (ours or the standard library's) and ``select``.
+        """
+        self._check_closed()
+        future = self._check_started("get the sentinel of")
+        if self._sentinel is None:
+            read_fd, write_fd = os.pipe()
+            self._sentinel = (read_fd, write_fd)
+            from lithops.multiprocessing.pool import watch_future
+
+            watch_future(future, lambda _: os.close(write_fd))
+        return self._sentinel[0]
 
     def __repr__(self) -> str:
         if self._future is None:
@@ -238,6 +358,8 @@ def _bootstrap(process: Process) -> int:
     previous, _current = _current, process
     process._in_worker = True
     mark = received_mark()
+    saved = enter_child(process._parent_info) if process._parent_info else None
+    threads_before = set(threading.enumerate())
     try:
         if process._slot is not None:
             try:
@@ -255,7 +377,13 @@ def _bootstrap(process: Process) -> int:
             code = 1
         return code
     finally:
+        # as the standard library's child does before it exits: wait for the threads it started (not daemons)
+        for thread in threading.enumerate():
+            if thread not in threads_before and not thread.daemon and thread is not threading.current_thread():
+                thread.join()
         _current = previous
+        if saved is not None:
+            leave_child(saved)
         close_process_handles(process, mark)
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -270,9 +398,10 @@ class _PoolWorker:
     daemon = True
     exitcode = None
 
-    def __init__(self) -> None:
+    def __init__(self, authkey: bytes) -> None:
         self.name = f"LithopsPoolWorker-{os.getpid()}"
         self.pid = self.ident = os.getpid()
+        self.authkey = AuthenticationString(authkey)
 
     def is_alive(self) -> bool:
         """Always True: it is running this code."""
@@ -286,9 +415,9 @@ def set_current(process: Any) -> Any:
     return previous
 
 
-def pool_worker() -> _PoolWorker:
-    """A process object describing this worker as a Pool worker."""
-    return _PoolWorker()
+def pool_worker(authkey: bytes) -> _PoolWorker:
+    """A process object describing this worker as a Pool worker of a parent with ``authkey``."""
+    return _PoolWorker(authkey)
 
 
 def current_process() -> Any:
@@ -305,8 +434,10 @@ def active_children() -> list[Process]:
 
 
 def parent_process() -> Any:
-    """None in the driver; inside a worker, the standard library's answer for the worker process."""
-    return multiprocessing.parent_process()
+    """The process that started this Process or Pool task (name, pid, ``is_alive``, ``join``); None in the
+    driver.
+    """
+    return _parent
 
 
 def _at_exit() -> None:
