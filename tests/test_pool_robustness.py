@@ -149,6 +149,11 @@ def swap_stdout(_: Any) -> int:
     return os.getpid()
 
 
+def cut_the_line(_: Any) -> None:
+    os.close(int(sys.argv[1]))  # the worker's socket to the pool (``worker_main FD ...``)
+    time.sleep(30)
+
+
 def say(text: str) -> int:
     print(text)
     return os.getpid()
@@ -281,6 +286,18 @@ def test_a_call_that_breaks_stdout_does_not_break_later_calls(breaker: Any) -> N
         assert "and again" in again.logs()
     if breaker is close_stdout:  # that worker could not be repaired: it was replaced
         assert later.result() != broke_in
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_the_pool_kills_itself_is_not_blamed_on_the_out_of_memory_killer() -> None:
+    with make_executor(1) as fexec:
+        start = time.monotonic()
+        with pytest.raises(WorkerDiedError) as info:
+            fexec.call_async(cut_the_line, 0).result(timeout=20)
+        assert time.monotonic() - start < 15
+        assert fexec.call_async(abs, -6).result(timeout=30) == 6
+    message = str(info.value)
+    assert "out-of-memory" not in message and "stopped by the pool" in message, message
 
 
 # -- 9. Ctrl-C twice -------------------------------------------------------------------------------------------

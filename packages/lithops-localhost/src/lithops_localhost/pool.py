@@ -229,7 +229,7 @@ class _Worker:
 def _describe_exit(returncode: int | None, during_call: bool = True) -> str:
     """How a worker ended; ``during_call`` adds the likely causes when it was running a call."""
     if returncode is None:
-        return "stopped answering"
+        return "closed its connection to the pool but did not exit, and was stopped by the pool"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -511,7 +511,8 @@ class LocalPool:
             returncode = w.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:  # its socket closed, yet it lives on: end it (its call still fails)
             w.proc.kill()
-            returncode = w.proc.wait()
+            w.proc.wait()
+            returncode = None  # not "killed by SIGKILL": that was the pool
         w.read_stderr()  # what it wrote last is in the pipe now
         if w.stderr is not None:
             w.stderr.close()
