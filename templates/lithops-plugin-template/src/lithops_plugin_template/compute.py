@@ -10,18 +10,15 @@ platform (an HTTP invoke, a queue message, a container command) whose entry poin
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.helpers import DaemonThreads, report_failed
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.worker.handler import run_payload
-
-logger = logging.getLogger(__name__)
 
 
 class TemplateBackend(ComputeBackend):
@@ -32,7 +29,7 @@ class TemplateBackend(ComputeBackend):
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         super().__init__(config, lithops_config)
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonThreads | None = None
         self._cancelled: set[str] = set()
 
     @property
@@ -44,25 +41,26 @@ class TemplateBackend(ComputeBackend):
         """Deliver one payload per group of calls (``job.chunks()``); return once all are on their way."""
         for call_ids in job.chunks():
             wire = json.dumps(job.worker_payload(call_ids))  # what would travel to a remote worker
-            self._deliver(job.job_key, wire)
+            self._deliver(job.job_key, wire, report)
 
-    def _deliver(self, job_key: str, wire: str) -> None:
+    def _deliver(self, job_key: str, wire: str, report: StatusReporter) -> None:
         with self._lock:
             if self._pool is None:  # created on first use, again after close()
-                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="lithops-template")
+                self._pool = DaemonThreads(self.max_workers, name="lithops-template")
             try:
-                self._pool.submit(self._worker, job_key, wire)
-            except RuntimeError as exc:  # the interpreter is shutting down
+                self._pool.submit(self._worker, job_key, wire, report)
+            except RuntimeError as exc:
                 raise BackendError(f"backend 'template' cannot start job {job_key}: {exc}") from exc
 
-    def _worker(self, job_key: str, wire: str) -> None:
+    def _worker(self, job_key: str, wire: str, report: StatusReporter) -> None:
         """What a remote worker does with a payload."""
         if job_key in self._cancelled:
             return
+        payload = json.loads(wire)
         try:
-            run_payload(json.loads(wire))
-        except Exception:  # a real platform would log this; the client fails the calls after their timeout
-            logger.exception("template worker failed to run a payload of job %s", job_key)
+            run_payload(payload)
+        except Exception as exc:  # the worker broke outside the calls: fail them now, not after their timeout
+            report_failed(report, payload, exc)
 
     def cancel(self, job_keys: Collection[str]) -> None:
         """Skip the queued payloads of these jobs (running threads cannot be stopped)."""
@@ -73,4 +71,4 @@ class TemplateBackend(ComputeBackend):
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False)
+            pool.shutdown()

@@ -15,37 +15,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from lithops.backends.helpers import body_bytes, parse_byte_range
 from lithops.backends.storage import StorageBackend
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
 
 _BUCKETS: dict[str, dict[str, tuple[bytes, float]]] = {}  # bucket -> key -> (body, modified)
 _LOCK = threading.Lock()
-
-
-def _read_body(body: bytes | str | BinaryIO) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    chunks = []
-    while True:
-        chunk = body.read(1024 * 1024)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int]:
-    """``bytes=a-b`` (b inclusive), ``bytes=a-`` or ``bytes=-n`` -> ``(start, end)`` with end exclusive."""
-    spec = header.strip()
-    if not spec.startswith("bytes="):
-        raise ValueError(f"unsupported Range {header!r}: use bytes=a-b, bytes=a- or bytes=-n")
-    first, _, last = spec[len("bytes="):].partition("-")
-    if not first:
-        return max(0, size - int(last)), size
-    start = int(first)
-    end = size if not last else min(size, int(last) + 1)
-    return min(start, size), max(min(start, size), end)
 
 
 class MemoryStorage(StorageBackend):
@@ -65,7 +40,7 @@ class MemoryStorage(StorageBackend):
 
     def put_object(self, bucket: str, key: str, body: bytes | str | BinaryIO) -> None:
         """Store an object; readers see the old or the new body, never part of one."""
-        data = _read_body(body)
+        data = body_bytes(body)
         with _LOCK:
             self._bucket(bucket)[key] = (data, time.time())
 
@@ -79,7 +54,7 @@ class MemoryStorage(StorageBackend):
         data = found[0]
         header = (extra_get_args or {}).get("Range")
         if header:
-            start, end = _byte_range(header, len(data))
+            start, end = parse_byte_range(header, len(data))
             data = data[start:end]
         return io.BytesIO(data) if stream else data
 

@@ -22,12 +22,22 @@ A plugin's tests opt in with small subclasses that provide fixtures::
         def config(self):           # a full Lithops config dict for FunctionExecutor(config=...)
             ...
 
-A backend that lacks a capability lists it in ``skip_capabilities`` (documented per test), e.g.
-``skip_capabilities = {"worker_death"}``. The suites need pytest, which is imported only here.
+A backend that lacks a capability lists it in ``skip_capabilities`` (documented per suite; a name the suite
+does not know is an error), e.g. ``skip_capabilities = {"worker_death"}``. Each test is time-bounded by the
+suite (``test_timeout``, and ``call_timeout`` for every wait for calls). The suites need pytest, which is
+imported only here; their modules are registered for pytest's assertion rewriting, so a failed check shows
+the values it compared.
 """
 
-from lithops.testing.compute_contract import ComputeContract
-from lithops.testing.plugin_contract import PluginContract
-from lithops.testing.storage_contract import StorageContract
+import pytest
+
+pytest.register_assert_rewrite(
+    "lithops.testing._common", "lithops.testing.compute_contract", "lithops.testing.plugin_contract",
+    "lithops.testing.storage_contract",
+)
+
+from lithops.testing.compute_contract import ComputeContract  # noqa: E402 - after the registration above
+from lithops.testing.plugin_contract import PluginContract  # noqa: E402
+from lithops.testing.storage_contract import StorageContract  # noqa: E402
 
 __all__ = ["ComputeContract", "PluginContract", "StorageContract"]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 
-from lithops.errors import FunctionTimeoutError, WorkerDiedError
+from lithops.errors import FunctionTimeoutError, WaitTimeoutError, WorkerDiedError
 from lithops.executors import FunctionExecutor
+from lithops.futures import ResponseFuture
+from lithops.job.job import JobRequest
+from lithops.job.status import CallStatus
+from lithops.testing._common import ContractSuite, bounded_join
 
 
 def _double(x: int) -> int:
@@ -61,19 +67,37 @@ def _die(code: int) -> None:
     os._exit(code)
 
 
-class ComputeContract:
+def _mark(prefix: str, pause: float, id: int, storage: Any) -> int:
+    """Leave one object per run of this call, then sleep ``pause`` seconds."""
+    storage.put_object(storage.bucket, f"{prefix}/{id}/{uuid.uuid4().hex}", b"")
+    time.sleep(pause)
+    return id
+
+
+def _names(futures: list[ResponseFuture]) -> str:
+    shown = ", ".join(f"call {f.call_id} of job {f.job_key}" for f in futures[:8])
+    return shown + (f" and {len(futures) - 8} more" if len(futures) > 8 else "")
+
+
+class ComputeContract(ContractSuite):
     """Subclass with a fixture ``config``: a full Lithops config dict selecting the backend under test.
 
-    Capabilities that may be listed in ``skip_capabilities``:
+    Every wait is bounded by ``call_timeout`` seconds: a call the backend drops fails its test, named, after
+    that long. Capabilities that may be listed in ``skip_capabilities`` (another name is an error):
         ``timeout``: the backend cannot stop a call at its execution timeout.
         ``worker_death``: the backend cannot tell within seconds that a worker died.
+        ``worker_failure``: the backend cannot tell that a worker invocation broke outside its calls.
+        ``cancel``: the backend cannot keep queued calls of a cancelled job from starting.
     """
 
-    skip_capabilities: ClassVar[set[str]] = set()
-
-    def _skip_unless(self, capability: str) -> None:
-        if capability in self.skip_capabilities:
-            pytest.skip(f"backend declares no '{capability}' capability")
+    capabilities: ClassVar[dict[str, str]] = {
+        "timeout": "the backend cannot stop a call at its execution timeout",
+        "worker_death": "the backend cannot tell within seconds that a worker died",
+        "worker_failure": "the backend cannot tell that a worker invocation broke outside its calls",
+        "cancel": "the backend cannot keep queued calls of a cancelled job from starting",
+    }
+    #: Seconds any wait for calls may take before the test fails, naming the calls still missing.
+    call_timeout: ClassVar[float] = 60.0
 
     @pytest.fixture
     def fexec(self, config: dict[str, Any]) -> Iterator[FunctionExecutor]:
@@ -81,45 +105,61 @@ class ComputeContract:
         try:
             yield executor
         finally:
-            executor.close()
+            self._close(executor)
+
+    def _close(self, executor: FunctionExecutor) -> None:
+        closer = threading.Thread(target=executor.close, name="contract-close", daemon=True)
+        closer.start()
+        bounded_join(closer, self.call_timeout, f"FunctionExecutor.close() of backend {executor.backend}")
+
+    def _get(self, futures: ResponseFuture | list[ResponseFuture]) -> Any:
+        """The result(s) of ``futures``, waiting at most ``call_timeout`` seconds."""
+        try:
+            if isinstance(futures, ResponseFuture):
+                return futures.result(timeout=self.call_timeout)
+            return futures.get_result(timeout=self.call_timeout)  # type: ignore[attr-defined]
+        except WaitTimeoutError:
+            pending = [f for f in ([futures] if isinstance(futures, ResponseFuture) else futures) if not f.done]
+            pytest.fail(f"{len(pending)} call(s) did not finish within {self.call_timeout:g} s: {_names(pending)}. "
+                        f"The backend dropped or never ran them.")
 
     def test_call_async(self, fexec: FunctionExecutor) -> None:
-        assert fexec.call_async(_double, 21).result() == 42
+        assert self._get(fexec.call_async(_double, 21)) == 42
 
     def test_map_keeps_order(self, fexec: FunctionExecutor) -> None:
-        assert fexec.map(_double, range(50)).get_result() == [x * 2 for x in range(50)]
+        assert self._get(fexec.map(_double, range(50))) == [x * 2 for x in range(50)]
 
     def test_argument_binding(self, fexec: FunctionExecutor) -> None:
         futures = fexec.map(_add, [(1, 2), {"x": 3, "y": 4}])
-        assert fexec.get_result(futures) == [3, 7]
-        assert fexec.map(_add, [1, 2], extra_args=(10,)).get_result() == [11, 12]
+        assert self._get(futures) == [3, 7]
+        assert self._get(fexec.map(_add, [1, 2], extra_args=(10,))) == [11, 12]
 
     def test_injected_call_index(self, fexec: FunctionExecutor) -> None:
-        assert fexec.map(_call_index, [7, 8, 9]).get_result() == [(7, 0), (8, 1), (9, 2)]
+        assert self._get(fexec.map(_call_index, [7, 8, 9])) == [(7, 0), (8, 1), (9, 2)]
 
     def test_extra_env(self, fexec: FunctionExecutor) -> None:
         future = fexec.call_async(_env, "LITHOPS_CONTRACT_VAR", extra_env={"LITHOPS_CONTRACT_VAR": "set"})
-        assert future.result() == "set"
+        assert self._get(future) == "set"
 
     def test_remote_exception(self, fexec: FunctionExecutor) -> None:
         future = fexec.call_async(_boom, "contract failure")
         with pytest.raises(ValueError, match="contract failure") as info:
-            future.result()
+            self._get(future)
         assert "_boom" in str(info.value.__cause__)
         assert future.error
 
     def test_map_reduce(self, fexec: FunctionExecutor) -> None:
-        assert fexec.map_reduce(_double, range(10), _total).get_result() == 90
+        assert self._get(fexec.map_reduce(_double, range(10), _total)) == 90
 
     def test_storage_injection(self, fexec: FunctionExecutor) -> None:
-        assert fexec.call_async(_store, "contract/written").result() == b"written by a worker"
+        assert self._get(fexec.call_async(_store, "contract/written")) == b"written by a worker"
 
     def test_megabyte_arguments(self, fexec: FunctionExecutor) -> None:
         payload = os.urandom(1024 * 1024)
-        assert fexec.map(_size, [payload] * 4).get_result() == [len(payload)] * 4
+        assert self._get(fexec.map(_size, [payload] * 4)) == [len(payload)] * 4
 
     def test_many_calls(self, fexec: FunctionExecutor) -> None:
-        assert fexec.map(_double, range(300)).get_result() == [x * 2 for x in range(300)]
+        assert self._get(fexec.map(_double, range(300))) == [x * 2 for x in range(300)]
 
     def test_data_map_over_the_storage(self, fexec: FunctionExecutor) -> None:
         storage = fexec.storage
@@ -129,7 +169,7 @@ class ComputeContract:
         try:
             futures = fexec.map_reduce(_count_lines, f"{storage.bucket}/contract-data/", _total,
                                        obj_chunk_size=700)
-            assert fexec.get_result(futures) == 500 + lines[:1000].count("\n")
+            assert self._get(futures) == 500 + lines[:1000].count("\n")
             assert len(futures) > 3  # several chunks per object, then the reducer
         finally:
             storage.delete_objects(storage.bucket, ["contract-data/a.txt", "contract-data/b.txt"])
@@ -139,7 +179,7 @@ class ComputeContract:
         start = time.monotonic()
         future = fexec.call_async(_sleep, 60, timeout=1)
         with pytest.raises(FunctionTimeoutError):
-            future.result()
+            self._get(future)
         assert time.monotonic() - start < 30
 
     def test_worker_death(self, fexec: FunctionExecutor) -> None:
@@ -147,5 +187,78 @@ class ComputeContract:
         futures = fexec.map(_die, [3])
         ok = fexec.map(_double, range(5))
         with pytest.raises(WorkerDiedError):
-            futures[0].result(timeout=60)
-        assert ok.get_result() == [0, 2, 4, 6, 8]
+            self._get(futures[0])
+        assert self._get(ok) == [0, 2, 4, 6, 8]
+
+    def test_each_call_runs_once(self, fexec: FunctionExecutor) -> None:
+        prefix = f"lithops.contract/once-{uuid.uuid4().hex[:8]}"
+        calls = 12
+        assert self._get(fexec.map(_mark, [(prefix, 0.0)] * calls)) == list(range(calls))
+        storage = fexec.storage
+        time.sleep(1.0)  # a second run of a call would have left its mark by now
+        keys = storage.list_keys(storage.bucket, prefix + "/")
+        storage.delete_objects(storage.bucket, keys)
+        runs = {i: sum(k.split("/")[-2] == str(i) for k in keys) for i in range(calls)}
+        twice = {i: n for i, n in runs.items() if n != 1}
+        assert not twice, f"calls ran this many times (call id: runs), each must run once: {twice}"
+
+    def test_worker_failure_fails_the_calls_at_once(self, fexec: FunctionExecutor) -> None:
+        """A worker invocation that breaks outside the calls (here its payload names a storage backend that
+        does not exist, so no status can be written) must be reported failed through ``report``, not left
+        for the client's execution timeout.
+        """
+        self._skip_unless("worker_failure")
+        executor_id = f"contract{uuid.uuid4().hex[:6]}"
+        job = JobRequest(
+            executor_id=executor_id, job_id="W000", function_name="contract.unrunnable",
+            function=b"not a pickled function", call_data=[b"not pickled arguments"] * 3,
+            storage_backend="lithops_contract_no_such_module:NoStorage", config=dict(fexec.config),
+            func_key=f"lithops.contract/{executor_id}/func.pickle", data_key=f"lithops.contract/{executor_id}/data",
+            data_ranges=[(0, 1)] * 3, execution_timeout=600,
+        )
+        reported: dict[str, CallStatus] = {}
+        done = threading.Event()
+
+        def report(status: CallStatus) -> None:
+            reported.setdefault(status.call_id, status)
+            if len(reported) == job.total_calls:
+                done.set()
+
+        fexec.compute.invoke(job, report)
+        done.wait(self.call_timeout)
+        missing = [c for c in job.call_ids if c not in reported]
+        assert not missing, (f"calls {missing} of a job its workers cannot run were not reported failed within "
+                             f"{self.call_timeout:g} s: a backend must report() them (lithops.backends.helpers."
+                             f"report_failed), or the user waits for the execution timeout")
+        succeeded = [c for c, st in reported.items() if st.success]
+        assert not succeeded, f"calls {succeeded} of a job that cannot run were reported successful"
+
+    def test_new_executor_after_close(self, config: dict[str, Any]) -> None:
+        for round in range(2):
+            executor = FunctionExecutor(config=config, log_level=None)
+            try:
+                assert self._get(executor.map(_double, range(4))) == [0, 2, 4, 6], f"executor {round + 1}"
+            finally:
+                self._close(executor)
+
+    def test_cancel_stops_queued_calls(self, fexec: FunctionExecutor) -> None:
+        self._skip_unless("cancel")
+        workers = fexec.compute.max_workers
+        if workers > 16:
+            pytest.skip(f"max_workers is {workers}: set at most 16 in the contract config so calls queue")
+        prefix, pause = f"lithops.contract/cancel-{uuid.uuid4().hex[:8]}", 0.5
+        calls = 3 * workers + 1
+        futures = fexec.map(_mark, [(prefix, pause)] * calls)
+        storage = fexec.storage
+        deadline = time.monotonic() + self.call_timeout
+        while not storage.list_keys(storage.bucket, prefix + "/"):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no call of job {futures[0].job_key} started within {self.call_timeout:g} s")
+            time.sleep(0.02)
+        fexec.clean(fs=futures, force=True)
+        assert all(f.done for f in futures), "clean(force=True) left futures unfinished"
+        time.sleep(pause * (calls / workers + 2))  # long enough for every call to have run, were it not cancelled
+        ran = len(storage.list_keys(storage.bucket, prefix + "/"))
+        storage.delete_objects(storage.bucket, storage.list_keys(storage.bucket, prefix + "/"))
+        assert ran < calls, (f"all {calls} calls ran after their job was cancelled while at most {workers} "
+                             f"could be running: cancel(job_keys) must keep queued calls from starting")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
+import time
 from typing import Any, ClassVar
 
 import pytest
@@ -14,20 +16,38 @@ from lithops.job.partitioner import Partitioner
 from lithops.storage.chunks import storage_opener
 from lithops.storage.storage import Storage
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
+from lithops.testing._common import ContractSuite, bounded_join
+
+#: A missing bucket's name (no backend should have it).
+MISSING_BUCKET = "lithops-no-such-bucket-4242"
 
 
-class StorageContract:
+class _SlowBody(io.RawIOBase):
+    """A readable binary file that hands out ``data`` in small pieces, slowly: a put from it takes a while."""
+
+    def __init__(self, data: bytes, piece: int = 64 * 1024, pause: float = 0.01) -> None:
+        self._data, self._pos, self._piece, self._pause = data, 0, piece, pause
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._piece, len(self._data) - self._pos)
+        if n > 0:
+            time.sleep(self._pause)
+            buffer[:n] = self._data[self._pos:self._pos + n]
+            self._pos += n
+        return max(n, 0)
+
+
+class StorageContract(ContractSuite):
     """Subclass with fixtures ``storage`` (a StorageBackend) and ``bucket`` (an existing empty bucket).
 
-    Capabilities that may be listed in ``skip_capabilities``:
+    Capabilities that may be listed in ``skip_capabilities`` (another name is an error):
         ``create_bucket``: the backend cannot create buckets (the test of ``create_bucket`` is skipped).
     """
 
-    skip_capabilities: ClassVar[set[str]] = set()
-
-    def _skip_unless(self, capability: str) -> None:
-        if capability in self.skip_capabilities:
-            pytest.skip(f"backend declares no '{capability}' capability")
+    capabilities: ClassVar[dict[str, str]] = {"create_bucket": "the backend cannot create buckets"}
 
     def test_is_a_storage_backend(self, storage: Any) -> None:
         assert isinstance(storage, StorageBackend)
@@ -126,7 +146,55 @@ class StorageContract:
 
     def test_missing_bucket(self, storage: StorageBackend) -> None:
         with pytest.raises(StorageNoSuchBucketError):
-            storage.head_bucket("lithops-no-such-bucket-4242")
+            storage.head_bucket(MISSING_BUCKET)
+
+    def test_listing_a_missing_bucket_raises(self, storage: StorageBackend) -> None:
+        # an empty answer would let a misspelt bucket look empty: 'lithops storage list' and data maps rely on it
+        with pytest.raises(StorageNoSuchBucketError):
+            storage.list_objects(MISSING_BUCKET)
+        with pytest.raises(StorageNoSuchBucketError):
+            storage.list_keys(MISSING_BUCKET, "some/")
+
+    def test_sizes_are_bytes(self, storage: StorageBackend, bucket: str) -> None:
+        text = "naïve façade ✓ 日本語"  # 18 characters, 29 bytes in UTF-8
+        size = len(text.encode("utf-8"))
+        storage.put_object(bucket, "sized/text", text)
+        assert storage.get_object(bucket, "sized/text") == text.encode("utf-8")
+        length = storage.head_object(bucket, "sized/text")["content-length"]
+        assert length == str(size), f"head_object: content-length {length}, the object has {size} bytes"
+        listed = [(o["Key"], o["Size"]) for o in storage.list_objects(bucket, "sized/")]
+        assert listed == [("sized/text", size)], f"list_objects sizes {listed}, the object has {size} bytes"
+        tail = storage.get_object(bucket, "sized/text", extra_get_args={"Range": f"bytes={size - 3}-"})
+        assert tail == "語".encode(), f"the last 3 bytes read back as {tail!r}"
+
+    def test_put_is_atomic(self, storage: StorageBackend, bucket: str) -> None:
+        """Readers see the old object or the new one whole, never part of a put that is in progress."""
+        size = 1024 * 1024
+        old, new = b"o" * size, b"n" * size
+        storage.put_object(bucket, "atomic/replaced", old)
+        errors: list[BaseException] = []
+
+        def slow_puts() -> None:
+            try:
+                storage.put_object(bucket, "atomic/replaced", _SlowBody(new))  # type: ignore[arg-type]
+                storage.put_object(bucket, "atomic/created", _SlowBody(new))  # type: ignore[arg-type]
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=slow_puts, name="contract-slow-put", daemon=True)
+        writer.start()
+        while writer.is_alive():
+            got = storage.get_object(bucket, "atomic/replaced")
+            assert got in (old, new), f"a reader saw {len(got)} bytes of a {size}-byte put in progress"
+            try:
+                created = storage.get_object(bucket, "atomic/created")
+            except StorageNoSuchKeyError:
+                created = None
+            assert created in (None, new), f"a reader saw {len(created or b'')} bytes of a new {size}-byte object"
+        bounded_join(writer, 60, "put_object from a slow file")
+        assert not errors, f"put_object from a file raised {errors[0]!r}"
+        assert storage.get_object(bucket, "atomic/replaced") == new
+        assert storage.get_object(bucket, "atomic/created") == new
 
     def test_head_and_create_bucket(self, storage: StorageBackend, bucket: str) -> None:
         for meta in (storage.head_bucket(bucket), Storage.from_handler(storage, bucket).head_bucket(bucket)):

@@ -1,0 +1,145 @@
+"""Small pieces that every backend plugin needs, written once in the kernel.
+
+- :func:`parse_byte_range`: the ``Range`` argument of :meth:`StorageBackend.get_object` as offsets.
+- :func:`body_bytes` and :func:`body_stream`: the ``body`` of :meth:`StorageBackend.put_object` (bytes, text or a
+  binary file) as bytes, or as a binary file to stream from.
+- :func:`failed_status` and :func:`report_failed`: fail calls with a status saying why, so the client learns at
+  once instead of after the execution timeout.
+- :class:`DaemonThreads`: run worker invocations on daemon threads, which never keep the interpreter from exiting.
+
+Nothing here imports a cloud SDK; worker runtimes have all of it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, BinaryIO
+
+from lithops.job.status import CallStatus, encode_exception
+
+logger = logging.getLogger(__name__)
+
+
+def parse_byte_range(header: str, size: int) -> tuple[int, int]:
+    """Turn ``bytes=a-b`` (``b`` inclusive), ``bytes=a-`` or ``bytes=-n`` into ``(start, end)`` offsets of an
+    object of ``size`` bytes, ``end`` exclusive, both clamped to the object.
+
+    Raises:
+        ValueError: another unit, several ranges, or no numbers; the message shows the accepted forms.
+    """
+    unit, _, spec = header.partition("=")
+    first, _, last = spec.strip().partition("-")
+    try:
+        if unit.strip() != "bytes" or (not first and not last) or "," in spec:
+            raise ValueError
+        if not first:
+            return max(0, size - int(last)), size
+        start = min(int(first), size)
+        end = min(size, int(last) + 1) if last else size
+    except ValueError:
+        raise ValueError(
+            f"unsupported Range {header!r}: use 'bytes=START-END', 'bytes=START-' or 'bytes=-N'"
+        ) from None
+    return start, max(start, end)
+
+
+def body_bytes(body: bytes | bytearray | memoryview | str | BinaryIO) -> bytes:
+    """The whole ``body`` of a put as bytes: text is encoded as UTF-8, a file is read to its end."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    chunks = []
+    while chunk := body.read(1024 * 1024):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def body_stream(body: bytes | bytearray | memoryview | str | BinaryIO) -> BinaryIO:
+    """The ``body`` of a put as a readable binary file (bytes and text wrapped, a file returned as it is)."""
+    if isinstance(body, str):
+        return io.BytesIO(body.encode("utf-8"))
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return io.BytesIO(body)
+    return body
+
+
+def failed_status(executor_id: str, job_id: str, call_id: str, error: BaseException,
+                  stats: Mapping[str, Any] | None = None) -> CallStatus:
+    """A failed :class:`CallStatus` of one call whose exception is ``error`` (re-raised by ``future.result()``)."""
+    return CallStatus(executor_id, job_id, call_id, success=False, exception=encode_exception(error),
+                      stats=dict(stats or {}))
+
+
+def report_failed(report: Callable[[CallStatus], None], payload: Mapping[str, Any], error: BaseException,
+                  call_ids: Iterable[str] | None = None) -> None:
+    """Report every call of a worker payload (or just ``call_ids``) failed with ``error``.
+
+    For a worker invocation that broke outside the calls (the payload could not be delivered, the worker
+    crashed or could not reach storage): the futures fail now with ``error``, instead of after their timeout.
+    ``payload`` is a :meth:`lithops.job.JobRequest.worker_payload` document (or anything with ``executor_id``,
+    ``job_id`` and ``call_ids``).
+    """
+    for call_id in payload["call_ids"] if call_ids is None else call_ids:
+        report(failed_status(payload["executor_id"], payload["job_id"], call_id, error))
+
+
+class DaemonThreads:
+    """Runs submitted functions on up to ``max_workers`` daemon threads, started as they are needed.
+
+    Unlike :class:`concurrent.futures.ThreadPoolExecutor`, a call that never returns does not keep the
+    interpreter from exiting. A function that raises is logged; the functions report their own outcome.
+    After :meth:`shutdown`, :meth:`submit` raises RuntimeError.
+    """
+
+    def __init__(self, max_workers: int, name: str = "lithops-worker") -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        self.max_workers = max_workers
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on one of the threads as soon as one is free."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: cannot run new work after shutdown()")
+            self._queue.put((fn, args))
+            if self._queue.qsize() > self._idle and len(self._threads) < self.max_workers:
+                thread = threading.Thread(target=self._run, name=f"{self.name}-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except BaseException:  # the thread must survive to run the next call
+                logger.exception("%s: %r raised", self.name, fn)
+
+    def shutdown(self) -> None:
+        """Take no more work; the threads end once what is queued has run."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)
