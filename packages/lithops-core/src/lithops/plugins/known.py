@@ -9,6 +9,7 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
         "aws_lambda": "lithops-aws",
         "aws_batch": "lithops-aws",
         "aws_ec2": "lithops-aws",
+        "vm": "lithops-vm",
         "code_engine": "lithops-ibm",
         "ibm_vpc": "lithops-ibm",
         "gcp_cloudrun": "lithops-gcp",

@@ -1,0 +1,363 @@
+"""The standalone compute backend, provider-neutral: VMs running Lithops's agent, work through the job's storage.
+
+A provider backend is a subclass that sets :attr:`StandaloneBackend.provider_class` (a
+:class:`lithops.standalone.provider.VMProvider`); see docs/plugins.md, "Standalone backends". This class
+
+- brings the VMs up as ``exec_mode`` says (``consume``: the VMs the config names; ``create``: new VMs for this
+  executor, deleted on :meth:`close`; ``reuse``: the cluster's VMs, started or created up to ``max_workers``),
+  keeping the ones that fail as ``workers_policy`` says;
+- checks each VM's Python against the client's ``major.minor`` before anything runs there, installs the client's
+  own code and starts the agent (:mod:`lithops.standalone.bootstrap`), or finds its agent already up and current
+  (a warm VM: no SSH at all);
+- queues each job's worker payloads as one storage object per VM, in proportion to the VMs' worker processes;
+- watches the agents' heartbeats while calls are out: when an agent stops (killed, the VM stopped underneath),
+  the calls it had that have no status fail within seconds with a ``WorkerDiedError`` naming the VM, finished
+  calls are kept, and the next job starts the agent again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.helpers import failed_status
+from lithops.errors import BackendError, WorkerDiedError
+from lithops.job.job import JobRequest
+from lithops.standalone.bootstrap import (
+    EXIT_NO_PYTHON,
+    EXIT_PACKAGES,
+    EXIT_PYTHON_MISMATCH,
+    MISMATCH_MARK,
+    agent_dir,
+    bootstrap_script,
+    code_path,
+)
+from lithops.standalone.bundle import build_bundle
+from lithops.standalone.provider import VM, VMProvider
+
+logger = logging.getLogger(__name__)
+
+#: Storage prefix of everything the standalone layer keeps (queues, heartbeats).
+PREFIX = "lithops.standalone"
+#: An agent whose heartbeat has not moved for this long is taken for dead.
+STALE_SEC = 8.0
+#: A heartbeat written less than this long ago (by the VM's clock) counts as a running agent at start.
+FRESH_SEC = 10.0
+#: Seconds between two looks at the heartbeats while calls are out.
+WATCH_SEC = 1.0
+
+
+def client_python() -> str:
+    """``major.minor`` of the client's Python."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def mismatch_error(vm: VM, found: str, runtime: str, section: str) -> BackendError:
+    """The error for a VM whose Python is not the client's."""
+    wanted = client_python()
+    return BackendError(
+        f"{vm.name} has Python {found} ('{runtime}') but this client runs Python {wanted}. Calls are pickled by "
+        f"value, so they run only on the same Python version. Install Python {wanted} on {vm.name} and set "
+        f"{section}.runtime to it (for example python{wanted}), or run the client with Python {found}.")
+
+
+class StandaloneBackend(ComputeBackend):
+    """Runs calls on VMs through Lithops's agent. Subclasses set :attr:`provider_class`.
+
+    Args:
+        config: the backend's section, with the ``standalone`` keys merged in (see
+            :data:`lithops.standalone.config.STANDALONE_CONFIG`).
+        lithops_config: the whole executor config.
+    """
+
+    transport = "storage"
+    ships_modules = True
+    #: The provider's VM life cycle.
+    provider_class: ClassVar[type[VMProvider]]
+    #: The backend's config section name (in messages).
+    section: ClassVar[str] = "standalone"
+    #: Top-level modules the agent needs besides lithops-core's and the storage backend's.
+    agent_modules: ClassVar[tuple[str, ...]] = ()
+    #: What an idle agent does at the end: ``"poweroff"`` the VM, or just ``"exit"`` (hosts the user owns).
+    on_dismantle: ClassVar[str] = "poweroff"
+    #: Whether the provider only knows the VMs the config names (every ``exec_mode`` is then ``consume``).
+    fixed_vms: ClassVar[bool] = False
+    #: Default folder for the agent's files on the VMs.
+    install_dir: ClassVar[str] = "/opt/lithops"
+
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+        super().__init__(config, lithops_config)
+        self.mode = "consume" if self.fixed_vms else str(self.config.get("exec_mode") or "reuse")
+        self.cluster = str(self.config.get("cluster_name") or "lithops-workers")
+        self._provider: VMProvider | None = None
+        self._lock = threading.Lock()
+        self._vms: dict[str, VM] = {}
+        self._ready: dict[str, dict[str, Any]] = {}
+        self._created: list[VM] = []
+        self._next = 0
+        self._outstanding: dict[str, list[tuple[str, list[dict[str, Any]], StatusReporter]]] = {}
+        self._beats: dict[str, tuple[Any, float]] = {}
+        self._watch: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    # -- pieces -------------------------------------------------------------------------------------------------
+    @property
+    def provider(self) -> VMProvider:
+        """The provider, made on first use."""
+        if self._provider is None:
+            self._provider = self.provider_class(self.config, self.cluster)
+        return self._provider
+
+    def _dir(self) -> str:
+        return str(self.config.get("install_dir") or self.install_dir)
+
+    def setting(self, vm: VM, key: str, default: Any = None) -> Any:
+        """Config key ``key`` for ``vm``: the VM's own value (``VM.extra``), else the section's."""
+        value = vm.extra.get(key)
+        return self.config.get(key, default) if value is None else value
+
+    def _prefix(self, vm: VM) -> str:
+        return f"{PREFIX}/{self.cluster}/{vm.id}/"
+
+    def bundle(self) -> tuple[bytes, str]:
+        """The code zip shipped to the VMs and its digest."""
+        storage_module = self.job_storage()[1].split(".", 1)[0]
+        return build_bundle((*self.agent_modules, storage_module))
+
+    def agent_config(self, vm: VM) -> dict[str, Any]:
+        """The agent's config document for ``vm``."""
+        storage, path = self.job_storage()
+        return {
+            "vm_id": vm.id, "vm_name": vm.name, "prefix": self._prefix(vm),
+            "storage": {"name": storage.backend, "backend": path, "bucket": storage.bucket,
+                        "config": storage.storage_config[storage.backend]},
+            "worker_processes": self.setting(vm, "worker_processes", "AUTO"),
+            "soft_dismantle_timeout": self.config.get("soft_dismantle_timeout", 300),
+            "hard_dismantle_timeout": self.config.get("hard_dismantle_timeout", 3600),
+            "auto_dismantle": bool(self.config.get("auto_dismantle", True)),
+            "on_dismantle": self.on_dismantle, "python_version": client_python(), "code_digest": self.bundle()[1],
+        }
+
+    def user_data(self, vm: VM, code_url: str) -> str:
+        """The bootstrap script as cloud-init user data for ``vm`` (the code downloaded from ``code_url``)."""
+        return self._script(vm, code_url)
+
+    def _script(self, vm: VM, code_url: str | None = None) -> str:
+        return bootstrap_script(
+            install_dir=self._dir(), vm_id=vm.id, python=str(self.setting(vm, "runtime") or "python3"),
+            python_version=client_python(), digest=self.bundle()[1], agent_config=self.agent_config(vm),
+            extra_apt_packages=self.config.get("extra_apt_packages") or [],
+            extra_python_packages=self.config.get("extra_python_packages") or [], code_url=code_url)
+
+    def heartbeat(self, vm: VM) -> dict[str, Any] | None:
+        """The agent's last heartbeat document on ``vm``, or None."""
+        storage = self.job_storage()[0]
+        try:
+            return dict(json.loads(storage.get_object(storage.bucket, self._prefix(vm) + "agent.json")))
+        except Exception:
+            return None
+
+    # -- bringing VMs up ----------------------------------------------------------------------------------------
+    def _wanted_vms(self, executor_id: str) -> list[VM]:
+        provider = self.provider
+        if self.mode == "consume":
+            vms = provider.named()
+            stopped = [vm for vm in vms if vm.state in ("stopped", "stopping")]
+            if stopped:
+                provider.start(stopped)
+            return vms
+        wanted = int(self.config.get("max_workers") or 1)
+        vms = [] if self.mode == "create" else [vm for vm in provider.list() if vm.state not in ("terminated",)]
+        stopped = [vm for vm in vms if vm.state in ("stopped", "stopping")]
+        if stopped:
+            provider.start(stopped)
+        if len(vms) < wanted:
+            new = provider.create(wanted - len(vms), spot=bool(self.config.get("request_spot_instances")),
+                                  tags={"lithops_cluster": self.cluster, "lithops_executor": executor_id})
+            self._created += new
+            vms += new
+        return vms
+
+    def _bring_up(self, vm: VM) -> dict[str, Any]:
+        """Make sure ``vm`` runs a current agent; return its heartbeat."""
+        timeout = float(self.config.get("start_timeout") or 300)
+        vm = self.provider.wait_ready(vm, timeout)
+        self._vms[vm.id] = vm
+        digest = self.bundle()[1]
+        beat = self.heartbeat(vm)
+        if (beat and not beat.get("error") and beat.get("code_digest") == digest
+                and beat.get("python_version") == client_python() and time.time() - beat["time"] < FRESH_SEC):
+            return beat
+        pid = None
+        if self.provider.installs_over_ssh:
+            runtime = str(self.setting(vm, "runtime") or "python3")
+            found = self.provider.python_version(vm)
+            if found is not None and found != client_python():
+                raise mismatch_error(vm, found, runtime, self.section)
+            bundle, digest = self.bundle()
+            code, out, err = self.provider.install_agent(vm, {code_path(self._dir(), digest): bundle},
+                                                         self._script(vm))
+            if code == EXIT_PYTHON_MISMATCH:
+                raise mismatch_error(vm, out.split(MISMATCH_MARK, 1)[-1].strip(), runtime, self.section)
+            if code == EXIT_NO_PYTHON:
+                raise BackendError(f"{vm.name} has no Python '{runtime}': install Python {client_python()} there "
+                                   f"(apt-get install python3) or set {self.section}.runtime to its path.")
+            if code == EXIT_PACKAGES:
+                raise BackendError(f"{vm.name}: installing extra_apt_packages/extra_python_packages failed: "
+                                   f"{err.strip()[-500:]}. Check the package names.")
+            if code != 0:
+                raise BackendError(f"{vm.name}: the agent's install script failed (exit {code}): "
+                                   f"{(err or out).strip()[-500:]}")
+            pid = int(out.rsplit("LITHOPS-AGENT-STARTED", 1)[-1].split()[0])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            beat = self.heartbeat(vm)
+            if beat and (pid is None or beat.get("pid") == pid) and beat.get("code_digest") == digest:
+                if beat.get("error"):
+                    raise BackendError(str(beat["error"]))
+                return beat
+            time.sleep(0.1)
+        raise BackendError(f"the agent on {vm.name} did not start within {timeout:g} s (start_timeout). Its log "
+                           f"on the VM: {agent_dir(self._dir(), vm.id)}/agent.log.")
+
+    def ready_vms(self, executor_id: str) -> list[VM]:
+        """The VMs with a running agent, brought up on first use (and again after an agent died)."""
+        with self._lock:
+            if self._ready:
+                return [self._vms[i] for i in self._ready]
+            vms = self._wanted_vms(executor_id)
+            if not vms:
+                raise BackendError(f"{self.section}: no VM to run on; check the config.")
+            failures: list[str] = []
+            with ThreadPoolExecutor(len(vms)) as pool:
+                for vm, outcome in zip(vms, pool.map(self._try_bring_up, vms), strict=True):
+                    if isinstance(outcome, BaseException):
+                        failures.append(str(outcome))
+                    else:
+                        self._ready[vm.id] = outcome
+                        self._beats[vm.id] = (outcome.get("seq"), time.monotonic())
+            policy = self.config.get("workers_policy") or "permissive"
+            if failures and (policy == "strict" or not self._ready):
+                why = " (workers_policy: strict)" if self._ready else ""
+                self._ready.clear()
+                raise BackendError(f"{len(failures)} of {len(vms)} VMs could not be used{why}:\n  "
+                                   + "\n  ".join(failures))
+            for failure in failures:
+                logger.warning("Going on without a VM (workers_policy: permissive): %s", failure)
+            return [self._vms[i] for i in self._ready]
+
+    def _try_bring_up(self, vm: VM) -> dict[str, Any] | BaseException:
+        try:
+            return self._bring_up(vm)
+        except Exception as exc:
+            return exc if isinstance(exc, BackendError) else BackendError(f"{vm.name}: {type(exc).__name__}: {exc}")
+
+    # -- the contract -------------------------------------------------------------------------------------------
+    def invoke(self, job: JobRequest, report: StatusReporter) -> None:
+        """Queue the job's payloads on the VMs, in proportion to their worker processes."""
+        vms = self.ready_vms(job.executor_id)
+        slots = [vm for vm in vms for _ in range(int(self._ready[vm.id].get("worker_processes") or 1))]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for ids in job.chunks():
+            vm = slots[self._next % len(slots)]
+            self._next += 1
+            groups.setdefault(vm.id, []).append(job.worker_payload(ids))
+        storage = self.job_storage()[0]
+        name = f"{job.job_key}-{time.time_ns()}.json"
+        for vm_id, payloads in groups.items():
+            with self._lock:
+                self._outstanding.setdefault(vm_id, []).append((name, payloads, report))
+            storage.put_object(storage.bucket, f"{self._prefix(self._vms[vm_id])}queue/{name}",
+                               json.dumps(payloads).encode())
+        self._start_watch()
+
+    def _start_watch(self) -> None:
+        with self._lock:
+            if self._watch is None or not self._watch.is_alive():
+                self._watch = threading.Thread(target=self._watch_loop, daemon=True, name="lithops-standalone-watch")
+                self._watch.start()
+
+    def _watch_loop(self) -> None:
+        while not self._closed.wait(WATCH_SEC):
+            with self._lock:
+                busy = [vm_id for vm_id, items in self._outstanding.items() if items]
+            if not busy:
+                return
+            for vm_id in busy:
+                try:
+                    self._look_at(vm_id)
+                except Exception as exc:  # storage hiccup: look again next time
+                    logger.debug("watching %s: %s", vm_id, exc)
+
+    def _look_at(self, vm_id: str) -> None:
+        vm = self._vms[vm_id]
+        beat = self.heartbeat(vm)
+        now = time.monotonic()
+        seq = beat.get("seq") if beat else None
+        last_seq, since = self._beats.get(vm_id, (None, now))
+        if seq is not None and seq != last_seq:
+            self._beats[vm_id] = (seq, now)
+            finished = set(beat.get("finished") or []) if beat else set()
+            with self._lock:
+                self._outstanding[vm_id] = [item for item in self._outstanding[vm_id] if item[0] not in finished]
+            return
+        if beat and beat.get("error"):
+            self._agent_lost(vm, str(beat["error"]))
+        elif now - since > STALE_SEC:
+            self._agent_lost(vm, f"the agent on {vm.name} stopped (no heartbeat for {now - since:.0f} s: killed, "
+                                 f"or the VM was stopped). Its log on the VM: "
+                                 f"{agent_dir(self._dir(), vm.id)}/agent.log")
+
+    def _agent_lost(self, vm: VM, why: str) -> None:
+        """Fail the calls on ``vm`` that have no status; the next job starts its agent again."""
+        from lithops.storage.utils import StorageNoSuchKeyError
+        from lithops.worker.handler import status_key
+
+        logger.warning("%s", why)
+        with self._lock:
+            items = self._outstanding.pop(vm.id, [])
+            self._ready.pop(vm.id, None)
+        storage = self.job_storage()[0]
+        for key in storage.list_keys(storage.bucket, self._prefix(vm) + "queue/"):
+            storage.delete_object(storage.bucket, key)
+        error = WorkerDiedError(f"{why}. Calls that had finished keep their results.")
+        for _, payloads, report in items:
+            for payload in payloads:
+                for call_id in payload["call_ids"]:
+                    try:
+                        storage.head_object(storage.bucket,
+                                            status_key(payload["executor_id"], payload["job_id"], call_id))
+                    except StorageNoSuchKeyError:
+                        report(failed_status(payload["executor_id"], payload["job_id"], call_id, error))
+
+    def vms(self) -> list[tuple[VM, dict[str, Any] | None]]:
+        """Every VM of this backend's cluster (or config) and its agent's heartbeat (``lithops worker list``)."""
+        found = self.provider.named() if self.mode == "consume" else self.provider.list()
+        return [(vm, self.heartbeat(vm)) for vm in found]
+
+    def dismantle(self, vms: list[VM]) -> None:
+        """Delete ``vms`` (stop their agents, for hosts the user owns)."""
+        self.provider.delete(vms)
+
+    def close(self) -> None:
+        """Stop watching; delete the VMs made for this executor (``exec_mode: create``)."""
+        self._closed.set()
+        if self._created:
+            self.provider.delete(self._created)
+            self._created = []
+        if self._provider is not None:
+            self._provider.close()
+
+    @property
+    def max_workers(self) -> int:
+        """Calls that run at once: the worker processes of the VMs with an agent (``max_workers`` before)."""
+        if self._ready:
+            return sum(int(b.get("worker_processes") or 1) for b in self._ready.values())
+        return int(self.config.get("max_workers") or 1)

@@ -1,0 +1,133 @@
+"""The VM life cycle that a standalone provider backend implements: one small class per cloud (or SSH).
+
+:class:`lithops.standalone.backend.StandaloneBackend` does the rest (exec modes, workers policy, bootstrap,
+work distribution, fault detection, dismantling). See docs/plugins.md, "Standalone backends".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lithops.errors import BackendError
+
+
+@dataclass
+class VM:
+    """One virtual machine (or host) as a provider sees it.
+
+    Attributes:
+        id: the provider's id of the VM (unique within the provider; used in storage keys).
+        name: a name for people (logs, ``lithops worker list``, ``lithops attach NAME``).
+        address: where the client reaches it (IP address or host name), once known.
+        state: the provider's word for its state (``pending``, ``running``, ``stopping``, ``stopped``, ...).
+        image: the image it runs, when the provider knows it.
+        spot: whether it is a spot (preemptible) VM.
+        extra: anything else the provider keeps about it (credentials, zone, ...); not shown.
+    """
+
+    id: str
+    name: str
+    address: str | None = None
+    state: str = "running"
+    image: str | None = None
+    spot: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class VMProvider(ABC):
+    """The VM life cycle of one provider.
+
+    Args:
+        config: the backend's config section (with the ``standalone`` keys merged in).
+        cluster: the name of the cluster the VMs belong to (tag them with it, list by it).
+    """
+
+    #: Whether :meth:`install_agent` installs the agent on a running VM (over SSH); otherwise the agent comes
+    #: with the VM's user data given to :meth:`create`.
+    installs_over_ssh: bool = False
+
+    def __init__(self, config: Mapping[str, Any], cluster: str) -> None:
+        self.config = dict(config)
+        self.cluster = cluster
+
+    @abstractmethod
+    def create(self, count: int, *, spot: bool = False, user_data: str | None = None,
+               tags: Mapping[str, str] | None = None) -> list[VM]:
+        """Create ``count`` VMs of the cluster (on-demand, or spot when ``spot``), booting with ``user_data``
+        (a shell script, cloud-init) when the provider takes one.
+
+        Raises:
+            BackendError: none could be created; the message says why and what to do.
+        """
+
+    @abstractmethod
+    def start(self, vms: list[VM]) -> None:
+        """Start these stopped VMs (VMs still stopping are started once stopped)."""
+
+    @abstractmethod
+    def stop(self, vms: list[VM]) -> None:
+        """Stop these VMs (their disks are kept)."""
+
+    @abstractmethod
+    def delete(self, vms: list[VM]) -> None:
+        """Delete these VMs and what was made only for them."""
+
+    @abstractmethod
+    def list(self) -> list[VM]:
+        """The VMs of this cluster, whatever their state (deleted ones excluded)."""
+
+    @abstractmethod
+    def wait_ready(self, vm: VM, timeout: float) -> VM:
+        """Wait until ``vm`` runs and can be reached; return it with its address filled in.
+
+        Raises:
+            BackendError: not ready within ``timeout`` seconds, or it failed; the message names the VM.
+        """
+
+    def named(self) -> list[VM]:
+        """The VMs the config names, for ``exec_mode: consume``."""
+        raise BackendError(f"{type(self).__name__} has no consume mode: set exec_mode to create or reuse.")
+
+    def address(self, vm: VM) -> str:
+        """Where the client reaches ``vm``."""
+        if not vm.address:
+            raise BackendError(f"VM {vm.name} has no address yet; it may still be starting.")
+        return vm.address
+
+    def image(self, vm: VM) -> str | None:
+        """The image ``vm`` runs, if known."""
+        return vm.image
+
+    def python_version(self, vm: VM) -> str | None:
+        """The ``major.minor`` of the runtime's Python on ``vm``, when the provider can ask the VM directly
+        (None: learnt from the agent's heartbeat instead).
+
+        Raises:
+            BackendError: the VM has no such Python; the message names the VM and the fix.
+        """
+        return None
+
+    def install_agent(self, vm: VM, files: Mapping[str, bytes], script: str) -> tuple[int, str, str]:
+        """Copy ``files`` (absolute paths on the VM -> content; skip those already there) to ``vm`` and run the
+        shell ``script`` there, which starts the agent; return its exit code, stdout and stderr (providers with
+        :attr:`installs_over_ssh`).
+
+        Raises:
+            BackendError: the VM cannot be reached or logged in to; the message names it and what to do.
+        """
+        raise BackendError(f"{type(self).__name__} cannot install the agent on the running VM {vm.name}; it is "
+                           f"installed by the VM's user data when the VM is created.")
+
+    def shell_command(self, vm: VM) -> list[str]:
+        """The command line that opens an interactive shell on ``vm`` (``lithops attach``)."""
+        user = self.config.get("ssh_username") or "ubuntu"
+        command = ["ssh", "-o", "StrictHostKeyChecking=accept-new"]
+        if self.config.get("ssh_key_filename"):
+            command += ["-i", str(self.config["ssh_key_filename"])]
+        return [*command, f"{user}@{self.address(vm)}"]
+
+    def close(self) -> None:  # noqa: B027 - optional operation
+        """Release connections."""

@@ -1,0 +1,1 @@
+"""Lithops's ``vm`` compute backend: standalone mode on existing hosts over SSH."""

@@ -1,0 +1,16 @@
+"""The ``vm`` compute backend: Lithops's standalone agent on hosts you already have, installed over SSH."""
+
+from __future__ import annotations
+
+from lithops.standalone.backend import StandaloneBackend
+from lithops_vm.ssh import SSHHosts
+
+
+class VMBackend(StandaloneBackend):
+    """Runs calls on the hosts of the ``vm`` section (see docs/backends/vm.md)."""
+
+    provider_class = SSHHosts
+    section = "vm"
+    on_dismantle = "exit"
+    fixed_vms = True
+    install_dir = ".lithops-vm"
