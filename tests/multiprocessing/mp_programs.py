@@ -733,6 +733,66 @@ def prog_logger_level(mp):
     return level
 
 
+def fail_first_else_mark(args):
+    i, folder = args
+    if i == 0:
+        raise ValueError("the first task fails")
+    time.sleep(0.5)
+    open(os.path.join(folder, str(i)), "w").close()
+    return i
+
+
+def prog_pool_join_after_failed_map(mp):
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    try:
+        pool = mp.Pool(2)
+        try:
+            pool.map(fail_first_else_mark, [(i, folder) for i in range(4)], chunksize=1)
+            error = None
+        except ValueError as exc:
+            error = str(exc)
+        pool.close()
+        pool.join()
+        return error, sorted(os.listdir(folder))
+    finally:
+        shutil.rmtree(folder)
+
+
+def numbers_then_error(n):
+    yield from range(n)
+    raise KeyError("the input broke")
+
+
+def endless():
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
+def prog_imap_reads_input_in_background(mp):
+    with mp.Pool(2) as pool:
+        results = pool.imap(square, numbers_then_error(3))  # the input's error must not come out of imap()
+        got = []
+        try:
+            for x in results:
+                got.append(x)
+        except KeyError as exc:
+            got.append(("KeyError", str(exc)))
+        try:
+            next(results)
+            after = "a result"
+        except StopIteration:
+            after = "StopIteration"
+        unordered = sorted(pool.imap_unordered(square, (x for x in range(7)), chunksize=2))
+        endless_results = pool.imap(square, endless())  # last: the standard library reads inputs one at a time
+        first = [endless_results.next(timeout=60) for _ in range(5)]
+    return got, after, unordered, first
+
+
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
 
 

@@ -12,6 +12,7 @@ first task of each job when the initializer is defined in ``__main__``, whose gl
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import sys
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: ``map`` splits its input into about this many chunks per worker process when ``chunksize`` is not given.
 CHUNKS_PER_PROCESS = 4
+#: ``imap`` reads ahead of the results at most this many chunks per worker process (an endless input would
+#: otherwise be submitted as fast as it can be read).
+READ_AHEAD_PER_PROCESS = 64
 
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 
@@ -252,10 +256,11 @@ class MapResult(ApplyResult):
 class IMapIterator:
     """The iterator ``imap`` returns: results in input order (``imap_unordered``: as they arrive).
 
-    ``next(timeout)`` raises ``multiprocessing.TimeoutError`` when no result comes in time.
+    ``next(timeout)`` raises ``multiprocessing.TimeoutError`` when no result comes in time. The number of chunks
+    is known once the input has been read (in the background for iterators).
     """
 
-    def __init__(self, cache: set[Any], chunks: int, ordered: bool, keep: Any = None) -> None:
+    def __init__(self, cache: set[Any], chunks: int | None, ordered: bool, keep: Any = None) -> None:
         self._cond = threading.Condition()
         self._ordered = ordered
         self._chunks = chunks
@@ -264,21 +269,38 @@ class IMapIterator:
         self._next_chunk = 0
         self._taken = 0
         self._items: deque[Any] = deque()
-        self._keep = keep
+        self._keep: list[Any] | None = [keep] if keep is not None else []
         self._cache = cache
-        if chunks:
-            cache.add(self)
+        cache.add(self)
+        self._check_done()
 
-    def _on_chunk(self, index: int, future: ResponseFuture) -> None:
-        outcome = _outcome(future)
+    def _check_done(self) -> None:
+        """Called with the condition held (or before the iterator is shared)."""
+        if self._chunks is not None and len(self._arrived) + len(self._queue) + self._taken >= self._chunks:
+            self._keep = None
+            self._cache.discard(self)
+
+    def _add_outcome(self, index: int, outcome: tuple[bool, Any]) -> None:
         with self._cond:
             if self._ordered:
                 self._arrived[index] = outcome
             else:
                 self._queue.append(outcome)
-            if len(self._arrived) + len(self._queue) + self._taken >= self._chunks:
-                self._keep = None
-                self._cache.discard(self)
+            self._check_done()
+            self._cond.notify_all()
+
+    def _on_chunk(self, index: int, future: ResponseFuture) -> None:
+        self._add_outcome(index, _outcome(future))
+
+    def _keep_chunk(self, chunk: Any) -> None:
+        with self._cond:
+            if self._keep is not None:
+                self._keep.append(chunk)
+
+    def _set_length(self, chunks: int) -> None:
+        with self._cond:
+            self._chunks = chunks
+            self._check_done()
             self._cond.notify_all()
 
     def _take_chunk(self) -> tuple[bool, Any] | None:
@@ -293,7 +315,7 @@ class IMapIterator:
         """The next result, waiting up to ``timeout`` seconds (None: for ever)."""
         with self._cond:
             while not self._items:
-                if self._taken >= self._chunks:
+                if self._chunks is not None and self._taken >= self._chunks:
                     raise StopIteration
                 outcome = self._take_chunk()
                 if outcome is None:
@@ -313,7 +335,86 @@ class IMapIterator:
     def ready(self) -> bool:
         """Whether every chunk has arrived."""
         with self._cond:
-            return len(self._arrived) + len(self._queue) + self._taken >= self._chunks
+            return self._chunks is not None and len(self._arrived) + len(self._queue) + self._taken >= self._chunks
+
+
+class _Feeder:
+    """Reads an ``imap`` input in the background, as the standard library's task handler does: one thread
+    reads chunks (the input may be slow or endless), another submits what has been read, all of it in one job
+    each time, so a fast input is not sent one call per job.
+    """
+
+    def __init__(self, pool: Pool, task: _Task, items: Iterator[Any], chunksize: int,
+                 iterator: IMapIterator) -> None:
+        self._pool, self._task, self._items, self._chunksize = pool, task, items, chunksize
+        self._iterator = iterator
+        self._cond = threading.Condition()
+        self._read: list[list[Any]] = []
+        self._count = 0  # chunks read so far
+        self._done = 0  # chunks whose result arrived
+        self._limit = READ_AHEAD_PER_PROCESS * pool._processes
+        self._finished = False
+        self.threads = [threading.Thread(target=self._read_input, name="lithops-mp-imap-reader", daemon=True),
+                        threading.Thread(target=self._submit, name="lithops-mp-imap-submitter", daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _read_input(self) -> None:
+        failure: tuple[int, BaseException] | None = None
+        try:
+            while self._pool._state != TERMINATE:
+                with self._cond:
+                    while self._count - self._done >= self._limit and self._pool._state != TERMINATE:
+                        self._cond.wait(1.0)
+                chunk = list(itertools.islice(self._items, self._chunksize))
+                if not chunk:
+                    break
+                with self._cond:
+                    self._read.append(chunk)
+                    self._count += 1
+                    self._cond.notify_all()
+        except Exception as exc:  # the input raised: the result at this position raises it
+            with self._cond:
+                failure = (self._count, exc)
+                self._count += 1
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+        if failure is not None:
+            index, exc = failure
+            self._iterator._add_outcome(index, (False, exc))
+
+    def _on_chunk(self, index: int, future: ResponseFuture) -> None:
+        self._iterator._on_chunk(index, future)
+        with self._cond:
+            self._done += 1
+            self._cond.notify_all()
+
+    def _submit(self) -> None:
+        submitted = 0
+        while True:
+            with self._cond:
+                while not self._read and not self._finished:
+                    self._cond.wait()
+                batch, self._read = self._read, []
+                finished, total = self._finished, self._count
+            if batch and self._pool._state != TERMINATE:
+                for chunk in batch:
+                    self._iterator._keep_chunk(chunk)
+                try:
+                    futures = self._pool._executor.map(self._task, [(chunk,) for chunk in batch],
+                                                       extra_env=self._pool._env)
+                except Exception as exc:  # the executor refused (released by terminate, unpicklable input)
+                    for i in range(len(batch)):
+                        self._iterator._add_outcome(submitted + i, (False, exc))
+                else:
+                    self._pool._watcher.add(
+                        (f, partial(self._on_chunk, submitted + i)) for i, f in enumerate(futures)
+                    )
+                submitted += len(batch)
+            if finished and not self._read:
+                self._iterator._set_length(total)
+                return
 
 
 IMapUnorderedIterator = IMapIterator
@@ -364,6 +465,7 @@ class Pool:
         self._env = runtime.worker_env()
         self._executor = runtime.pool_executor(processes)
         self._cache: set[Any] = set()
+        self._feeders: list[threading.Thread] = []
         self._watcher = _Watcher()
         self._finalizer = weakref.finalize(self, _finalize, self._executor, self._watcher)
         self._state = RUN
@@ -441,9 +543,17 @@ class Pool:
 
     def _imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int,
               ordered: bool) -> IMapIterator:
-        items, futures = self._submit_chunks(func, iterable, "map", chunksize)
-        iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
-        self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
+        if isinstance(iterable, (list, tuple, range)):  # nothing to read lazily: submit every chunk now
+            items, futures = self._submit_chunks(func, iterable, "map", chunksize)
+            iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
+            self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
+            return iterator
+        self._check_running()
+        if chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize}")
+        iterator = IMapIterator(self._cache, None, ordered)
+        feeder = _Feeder(self, self._task(func, "map"), iter(iterable), chunksize, iterator)
+        self._feeders.extend(feeder.threads)
         return iterator
 
     def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any],
@@ -473,9 +583,18 @@ class Pool:
         self._finalizer()
 
     def join(self) -> None:
-        """Wait for every submitted task (and its callback) after ``close()`` or ``terminate()``."""
+        """Wait for every submitted task (and its callback) after ``close()`` or ``terminate()``, including the
+        other tasks of a ``map`` that already failed, and for ``imap`` inputs to be read.
+        """
         if self._state == RUN:
             raise ValueError("Pool is still running")
+        for thread in list(self._feeders):
+            thread.join()
+        pending = self._watcher.pending()
+        if pending:
+            from lithops.wait import wait
+
+            wait(pending, throw_except=False, show_progressbar=False)
         for result in list(self._cache):
             if isinstance(result, ApplyResult):
                 result.wait()
