@@ -793,6 +793,37 @@ def prog_imap_reads_input_in_background(mp):
     return got, after, unordered, first
 
 
+class RefusesPickling:
+    def __reduce__(self):
+        import pickle
+
+        raise pickle.PicklingError("this object refuses to be pickled")
+
+
+def prog_unpicklable_arguments(mp):
+    import pickle
+    import threading
+
+    outcome = []
+    with mp.Pool(1) as pool:
+        for bad in (threading.Lock(), RefusesPickling()):
+            errors = []
+            try:
+                result = pool.apply_async(square, (bad,), error_callback=lambda e: errors.append(type(e)))
+                stage = "get"
+                result.get(timeout=60)
+            except pickle.PicklingError:
+                outcome.append((stage, "PicklingError", errors))
+            except TypeError:
+                outcome.append((stage, "TypeError", errors))
+            try:
+                pool.map(square, [1, bad])
+            except (pickle.PicklingError, TypeError) as exc:
+                outcome.append(isinstance(exc, pickle.PicklingError))
+        outcome.append(pool.map(square, [3]))
+    return outcome
+
+
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
 
 

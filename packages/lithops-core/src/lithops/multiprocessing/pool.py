@@ -25,6 +25,7 @@ from functools import partial
 from multiprocessing.pool import ThreadPool  # noqa: F401 - threads of this process, as in the standard library
 from typing import Any
 
+from lithops.errors import SerializationError
 from lithops.futures import CHANGED, ResponseFuture
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,24 @@ class _Watcher:
 
 _watcher: _Watcher | None = None
 _watcher_lock = threading.Lock()
+
+
+def as_pickling_error(exc: SerializationError) -> BaseException:
+    """The error the standard library would raise for an argument that cannot be pickled: the pickler's own
+    exception type (``TypeError``, ``pickle.PicklingError`` ...) with Lithops's message naming the culprit, and
+    the :class:`SerializationError` as its cause.
+    """
+    original: BaseException | None = exc.__context__
+    while isinstance(original, SerializationError):
+        original = original.__context__
+    if original is None:
+        return exc
+    try:
+        error = type(original)(str(exc))
+    except Exception:  # an exception type that needs other arguments
+        return exc
+    error.__cause__ = exc
+    return error
 
 
 def watch_future(future: ResponseFuture, callback: Callable[[ResponseFuture], None]) -> None:
@@ -484,8 +503,12 @@ class Pool:
         """Run ``func(*args, **kwds)`` in a worker; return its :class:`AsyncResult` at once."""
         self._check_running()
         payload = (tuple(args), dict(kwds or {}))
-        future = self._executor.call_async(self._task(func, "apply"), (payload,), extra_env=self._env)
         result = ApplyResult(self._cache, callback, error_callback, keep=payload)
+        try:
+            future = self._executor.call_async(self._task(func, "apply"), (payload,), extra_env=self._env)
+        except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
+            result._set(False, as_pickling_error(exc))
+            return result
         self._watcher.add([(future, result._on_future)])
         return result
 
@@ -514,7 +537,12 @@ class Pool:
     def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: str, chunksize: int | None,
                    callback: Callable[[Any], Any] | None,
                    error_callback: Callable[[BaseException], Any] | None) -> MapResult:
-        items, futures = self._submit_chunks(func, iterable, mode, chunksize)
+        try:
+            items, futures = self._submit_chunks(func, iterable, mode, chunksize)
+        except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
+            failed = MapResult(self._cache, 1, callback, error_callback)
+            failed._set(False, as_pickling_error(exc))
+            return failed
         result = MapResult(self._cache, len(futures), callback, error_callback, keep=items)
         self._watcher.add((f, partial(result._on_chunk, i)) for i, f in enumerate(futures))
         return result
@@ -544,7 +572,12 @@ class Pool:
     def _imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int,
               ordered: bool) -> IMapIterator:
         if isinstance(iterable, (list, tuple, range)):  # nothing to read lazily: submit every chunk now
-            items, futures = self._submit_chunks(func, iterable, "map", chunksize)
+            try:
+                items, futures = self._submit_chunks(func, iterable, "map", chunksize)
+            except SerializationError as exc:  # raised by next(), as the standard library does
+                iterator = IMapIterator(self._cache, 1, ordered)
+                iterator._add_outcome(0, (False, as_pickling_error(exc)))
+                return iterator
             iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
             self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
             return iterator
