@@ -68,14 +68,16 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_response(200)
             part = body
-        self.send_header("Content-Length", str(len(part)))
+        if not self.path.startswith("/nolength/"):
+            self.send_header("Content-Length", str(len(part)))
         self.end_headers()
         self.wfile.write(part)
 
 
 @pytest.fixture
 def http_files():
-    """A local HTTP server with Range support; /norange/... paths answer without ranges."""
+    """A local HTTP server with Range support; /norange/... and /nolength/... paths answer without ranges, the
+    latter without a Content-Length either (the body ends when the connection closes)."""
     files = {}
 
     class Handler(_RangeHandler):
@@ -87,7 +89,7 @@ def http_files():
         ranges = False
 
         def do_GET(self):
-            self.ranges = not self.path.startswith("/norange/")
+            self.ranges = not self.path.startswith(("/norange/", "/nolength/"))
             super().do_GET()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoRange)
@@ -131,9 +133,16 @@ def test_prefix_word_count_is_exact_for_any_chunk_size(fexec, storage, chunk_siz
 def test_obj_attributes_and_chunk_counts(fexec, storage):
     storage.put_object(storage.bucket, "k/data.csv", b"x" * 1000)
     results = fexec.map(describe, ["storage/k/data.csv"], obj_chunk_number=4).get_result()
-    assert [r[2:] for r in results] == [(0, 4, (0, 249), 250), (1, 4, (250, 499), 250), (2, 4, (500, 749), 250),
-                                        (3, 4, (750, 999), 250)]
+    # parts are numbered from 1, as in Lithops
+    assert [r[2:] for r in results] == [(1, 4, (0, 249), 250), (2, 4, (250, 499), 250), (3, 4, (500, 749), 250),
+                                        (4, 4, (750, 999), 250)]
     assert {r[:2] for r in results} == {("storage", "k/data.csv")}
+    # the last chunk's chunk_size is its own length; a whole object reports its full byte range
+    results = fexec.map(describe, ["storage/k/data.csv"], obj_chunk_size=300).get_result()
+    assert [r[2:] for r in results] == [(1, 4, (0, 299), 300), (2, 4, (300, 599), 300), (3, 4, (600, 899), 300),
+                                        (4, 4, (900, 999), 100)]
+    assert fexec.map(describe, ["storage/k/data.csv"]).get_result() == [("storage", "k/data.csv", 1, 1, (0, 999),
+                                                                         1000)]
 
 
 def test_forms_of_stored_inputs(fexec, storage):
@@ -152,6 +161,19 @@ def test_reduce_by_key_gives_one_reducer_per_object(fexec, storage, text):
     result = fexec.map_reduce(count_words, "storage/rk/", merge, obj_chunk_size=3000,
                               obj_reduce_by_key=True).get_result()
     assert result == [expected(text), expected(text[:2000])]
+
+
+def test_reduce_by_key_follows_the_inputs_as_lithops_does(fexec, storage, text):
+    """One reducer per object of each input, in input order then listing order: an object named twice (alone,
+    or by a prefix and by its key) is reduced twice, as in Lithops."""
+    storage.put_object(storage.bucket, "rk/a.txt", text)
+    storage.put_object(storage.bucket, "rk/b.txt", text[:2000])
+    twice = fexec.map_reduce(count_words, ["storage/rk/a.txt", "storage/rk/a.txt"], merge, obj_chunk_size=3000,
+                             obj_reduce_by_key=True).get_result()
+    assert twice == [expected(text), expected(text)]
+    mixed = fexec.map_reduce(count_words, ["storage/rk/b.txt", "storage/rk/", "storage/rk/a.txt"], merge,
+                             obj_chunk_number=3, obj_reduce_by_key=True).get_result()
+    assert mixed == [expected(text[:2000]), expected(text), expected(text[:2000]), expected(text)]
 
 
 def test_raw_byte_chunks_without_newline(fexec, storage):
@@ -212,10 +234,34 @@ def test_bad_urls_fail_before_any_call(fexec, http_files):
     files["/norange/x.txt"] = b"abc\n"
     with pytest.raises(PartitionError, match=r"answered HTTP 404"):
         fexec.map(count_words, [f"{base}/missing.txt"])
-    with pytest.raises(PartitionError, match="does not serve byte ranges"):
-        fexec.map(count_words, [f"{base}/norange/x.txt"], obj_chunk_size=2)
     assert fexec.map(count_words, [f"{base}/norange/x.txt"]).get_result() == [({"abc": 1}, 1)]
     assert fexec.futures[-1].done and not fexec.futures[-1].error
+
+
+def test_urls_without_ranges_are_processed_whole_with_a_warning(fexec, http_files, text):
+    """As in Lithops: chunks were asked for, but the server cannot serve byte ranges, so each such URL is one
+    call on its whole content (and the URLs that can be split still are)."""
+    files, base = http_files
+    files["/norange/a.txt"] = text.encode()
+    files["/nolength/b.txt"] = text[:3000].encode()
+    files["/c.txt"] = text.encode()
+    with pytest.warns(UserWarning, match="does not serve byte ranges") as caught:
+        futures = fexec.map(describe_url, [f"{base}/norange/a.txt", f"{base}/nolength/b.txt", f"{base}/c.txt"],
+                            obj_chunk_size=20_000)
+    assert [str(w.message).split(" ")[0] for w in caught] == [f"{base}/norange/a.txt", f"{base}/nolength/b.txt"]
+    described = futures.get_result()
+    size = len(text.encode())
+    assert described[:2] == [(f"{base}/norange/a.txt", 1, 1, (0, size - 1), expected(text)),
+                             (f"{base}/nolength/b.txt", 1, 1, None, expected(text[:3000]))]
+    assert len(described) == 2 + -(-size // 20_000)
+    with pytest.warns(UserWarning, match="byte ranges"):
+        total = fexec.map_reduce(count_words, [f"{base}/norange/a.txt", f"{base}/c.txt"], merge,
+                                 obj_chunk_number=4).get_result()
+    assert total == expected(text, text)
+
+
+def describe_url(obj):
+    return obj.url, obj.part, obj.total_parts, obj.data_byte_range, count_words(obj)
 
 
 def test_functions_with_obj_that_take_plain_values_are_left_alone(fexec):

@@ -468,14 +468,18 @@ class FunctionExecutor:
         for f in map_futures:
             f._produce_output = False
         upstream = list(map_futures)
-        groups: dict[str, list[ResponseFuture]] = {}
+        # With obj_reduce_by_key, one group per object of each input, in input then listing order (an object named
+        # twice is reduced twice, as in Lithops): its chunks are consecutive and the first is part 1.
+        groups: list[list[ResponseFuture]] = []
         param = data_param(map_function)
         for item, future in zip(items, upstream, strict=True):
             chunk = item.get(param) if obj_reduce_by_key and param and isinstance(item, dict) else None
-            groups.setdefault(chunk.name if isinstance(chunk, ObjectChunk) else "", []).append(future)
+            if not groups or (isinstance(chunk, ObjectChunk) and chunk.part == 1):
+                groups.append([])
+            groups[-1].append(future)
 
         def reduce_input() -> list[Any]:
-            return [([f.result() for f in group],) for group in groups.values()]
+            return [([f.result() for f in group],) for group in groups]
 
         reduce_futures = self._submit_after(
             upstream, self._new_job_id("R"), max(1, len(groups)), reduce_input, reduce_function,

@@ -5,11 +5,12 @@ name data as strings (alone, or under the ``obj``/``url`` key of a dict whose ot
 
 * ``"bucket"`` (every object), ``"bucket/prefix/"`` (a trailing slash means prefix), ``"bucket/key"``, each
   optionally with a storage scheme: ``"s3://bucket/key"``, ``"localhost://bucket/prefix/"``;
-* ``"http://..."``/``"https://..."`` URLs (split with ranged GETs);
+* ``"http://..."``/``"https://..."`` URLs (split with ranged GETs; one that cannot serve ranges is processed
+  whole, with a warning, as in Lithops);
 * local paths ``/abs/path``, ``./rel``, ``~/x`` or ``file://...``, files or folders (localhost backend only).
 
-Every input is checked before any call runs: a missing object, an empty prefix, a chunk size of 0, a URL that
-answers an error, or one that cannot serve ranges when chunks were asked for, is a clear error.
+Every input is checked before any call runs: a missing object, an empty prefix, a chunk size of 0 or a URL that
+answers an error is a clear error. Chunks are numbered from 1 (``obj.part``), as in Lithops.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 import os
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +72,14 @@ def _split(size: int, chunk_size: int | None, chunk_number: int | None) -> list[
     return [(start, min(size, start + chunk_size) - 1) for start in range(0, size, chunk_size)]
 
 
+def _whole(size: int, **fields: Any) -> ObjectChunk:
+    """The one chunk of an object processed whole; its byte range is the whole object, as in Lithops (None when
+    the size is unknown: a URL answered without a Content-Length).
+    """
+    return ObjectChunk(part=1, total_parts=1, data_byte_range=(0, size - 1) if size else None, chunk_size=size,
+                       content_length=size, newline=None, **fields)
+
+
 class Partitioner:
     """Splits data-map inputs into chunks.
 
@@ -105,11 +115,12 @@ class Partitioner:
 
     def _chunks(self, size: int, **fields: Any) -> list[ObjectChunk]:
         ranges = _split(size, self.chunk_size, self.chunk_number)
-        chunk_size = (ranges[0][1] - ranges[0][0] + 1) if ranges[0] else size
+        if len(ranges) == 1:
+            return [_whole(size, **fields)]
         return [
-            ObjectChunk(part=i, total_parts=len(ranges), data_byte_range=rng, chunk_size=chunk_size,
-                        content_length=size, newline=self.newline if rng else None, **fields)
-            for i, rng in enumerate(ranges)
+            ObjectChunk(part=i, total_parts=len(ranges), data_byte_range=rng, chunk_size=rng[1] - rng[0] + 1,
+                        content_length=size, newline=self.newline, **fields)
+            for i, rng in enumerate((r for r in ranges if r is not None), start=1)
         ]
 
     def partition(self, name: str) -> list[ObjectChunk]:
@@ -163,16 +174,12 @@ class Partitioner:
             raise PartitionError(f"{url} answered HTTP {exc.code} {exc.reason}: check the URL.") from None
         except (urllib.error.URLError, OSError) as exc:
             raise PartitionError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}.") from None
-        chunked = bool(self.chunk_size or self.chunk_number)
-        if chunked and not ranged:
-            raise PartitionError(
-                f"{url} does not serve byte ranges, so it cannot be split into chunks. Drop obj_chunk_size / "
-                f"obj_chunk_number to process it whole."
-            )
-        return self._chunks(size, backend="url", url=url) if chunked else [
-            ObjectChunk(backend="url", url=url, part=0, total_parts=1, data_byte_range=None, chunk_size=size,
-                        content_length=size, newline=None)
-        ]
+        if ranged:
+            return self._chunks(size, backend="url", url=url)
+        if self.chunk_size or self.chunk_number:
+            warnings.warn(f"{url} does not serve byte ranges, so it is processed whole, in one call, instead of in "
+                          f"chunks (as Lithops does).", UserWarning, stacklevel=6)
+        return [_whole(size, backend="url", url=url)]
 
     def _local(self, name: str) -> list[ObjectChunk]:
         if not self.local_files:

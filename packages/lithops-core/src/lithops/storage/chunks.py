@@ -117,6 +117,28 @@ class LineChunkReader(io.RawIOBase):
         super().close()
 
 
+class RawReader(io.RawIOBase):
+    """Makes any backend stream (a file, an HTTP body) a raw stream that ``io.BufferedReader`` accepts."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def readable(self) -> bool:
+        """Always True."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with the next bytes; 0 at the end."""
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Close the underlying stream."""
+        self._raw.close()
+        super().close()
+
+
 @dataclass
 class ObjectChunk:
     """The ``obj`` argument of a data-map call.
@@ -126,9 +148,10 @@ class ObjectChunk:
         bucket, key: the stored object (storage chunks).
         url: the URL (URL chunks).
         path: the local file (file chunks).
-        part: index of this chunk within its object; total_parts: chunks of the object.
-        data_byte_range: ``(start, end)``, inclusive, or None for the whole object.
-        chunk_size: bytes per chunk (the last one may be shorter; records may extend past it).
+        part: number of this chunk within its object, from 1 (as in Lithops); total_parts: chunks of the object.
+        data_byte_range: ``(start, end)``, inclusive; for an object processed whole ``(0, size - 1)``, or None
+            when its size is unknown (a URL served without a Content-Length).
+        chunk_size: bytes of this chunk's range (records may extend past it).
         content_length: size of the whole object.
         newline: record separator honoured at chunk edges (None: raw byte ranges).
     """
@@ -171,16 +194,18 @@ class ObjectChunk:
         if self._stream is None:
             if self._opener is None:
                 raise RuntimeError("this chunk is not bound to a storage; read it inside a Lithops call")
-            start, end = self.data_byte_range or (0, self.content_length - 1)
+            if self.total_parts == 1 or self.data_byte_range is None:
+                # a whole object: read to the end of the stream, whatever size was announced
+                self._stream = io.BufferedReader(RawReader(self._opener(0, None)))  # type: ignore[arg-type]
+                return self._stream
+            start, end = self.data_byte_range
             sep = self.newline.encode() if isinstance(self.newline, str) else self.newline
-            if self.data_byte_range is None:
-                sep = None  # a whole object: nothing to align
             raw = self._opener(stream_start(start, sep), None)
             self._stream = io.BufferedReader(LineChunkReader(raw, start, end, sep))  # type: ignore[arg-type]
         return self._stream
 
     def __repr__(self) -> str:
-        return (f"<ObjectChunk {self.backend} {self.name!r} part {self.part + 1}/{self.total_parts} "
+        return (f"<ObjectChunk {self.backend} {self.name!r} part {self.part}/{self.total_parts} "
                 f"bytes {self.data_byte_range}>")
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from lithops.config import load_yaml_config
+from lithops.storage.chunks import RawReader
 from lithops.storage.storage import Storage
 from lithops.storage.utils import StorageNoSuchKeyError
 
@@ -78,28 +79,6 @@ class CloudStorage(Storage):
     def list_bucket_keys(self, prefix: str | None = None) -> list[str]:
         """Keys of the default bucket (under ``prefix``)."""
         return self.list_keys(self.bucket, prefix)
-
-
-class _ReadAdapter(io.RawIOBase):
-    """Makes any backend stream (a file, an HTTP body) a raw stream that io.BufferedReader accepts."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-
-    def readable(self) -> bool:
-        """Always True."""
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        """Read into ``buffer``."""
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        """Close the backend stream."""
-        self._stream.close()
-        super().close()
 
 
 class _Spool(io.BufferedRandom):
@@ -217,7 +196,7 @@ class CloudFileProxy:
                 stream = storage.get_object(bucket, key, stream=True)
             except StorageNoSuchKeyError:
                 raise _not_found(filename) from None
-            reader = io.BufferedReader(_ReadAdapter(stream))  # type: ignore[arg-type]
+            reader = io.BufferedReader(RawReader(stream))  # type: ignore[arg-type]
             return reader if binary else io.TextIOWrapper(reader, encoding=encoding or "utf-8", newline=newline)
         if kind == "x" and self.path.isfile(filename):
             raise FileExistsError(errno.EEXIST, "File exists", filename)
