@@ -41,7 +41,9 @@ from concurrent.futures import Future as _StdFuture
 from typing import Any
 
 from lithops import executors as _executors
-from lithops.futures import CHANGED, ResponseFuture
+from lithops.futures import ResponseFuture
+from lithops.wait import ANY_COMPLETED
+from lithops.wait import wait as lithops_wait
 
 __all__ = [
     "ALL_COMPLETED",
@@ -63,8 +65,8 @@ __all__ = [
     "wait",
 ]
 
-#: Longest sleep of an executor's watcher thread between looks at its calls (it is woken on every change).
-_WATCH_SEC = 0.5
+#: Longest round of an executor's watcher thread: calls submitted during a round are watched from the next one.
+_WATCH_SEC = 0.1
 
 #: Tokens of the initializers already run in this (worker) process.
 _INITIALIZED: set[str] = set()
@@ -77,10 +79,6 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         init[1](*init[2])
         _INITIALIZED.add(init[0])
     return fn(*args, **kwargs)
-
-
-def _finished(lf: ResponseFuture) -> bool:
-    return bool(lf.ready or lf.error or lf.done)
 
 
 class Future(_StdFuture):
@@ -176,7 +174,6 @@ class FunctionExecutor(Executor):
             self._check_open()
             lf = self._inner.call_async(_run, (fn, args, kwargs, self._init), **self._job_options)
             future = self._track([lf])[0]
-        self._wake_watcher()
         return future
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
@@ -201,9 +198,7 @@ class FunctionExecutor(Executor):
             with self._lock:
                 self._check_open()
                 lfs = self._inner.map(_run, batch, chunksize=chunksize, **self._job_options)
-                futures = self._track(list(lfs))
-            self._wake_watcher()
-            return futures
+                return self._track(list(lfs))
 
         queue = collections.deque(submit_next(buffersize))
 
@@ -237,7 +232,7 @@ class FunctionExecutor(Executor):
 
     def _track(self, lfs: list[ResponseFuture]) -> list[Future]:
         """Pair each Lithops future with a standard one that the watcher thread completes. Called with the
-        lock held; the caller then calls :meth:`_wake_watcher`.
+        lock held.
         """
         futures = []
         for lf in lfs:
@@ -251,27 +246,34 @@ class FunctionExecutor(Executor):
         self._news.set()
         return futures
 
-    def _wake_watcher(self) -> None:
-        with CHANGED:
-            CHANGED.notify_all()
-
     def _watch(self) -> None:
-        """Complete the standard futures as their calls finish, until the executor is closed.
-
-        Lock order: never ``CHANGED`` while holding ``self._lock`` (``call_async`` may take it).
+        """Complete the standard futures as their calls finish (``lithops.wait`` for any of them, in rounds of at
+        most ``_WATCH_SEC`` so that calls submitted meanwhile join the next round), until the executor closes.
         """
         while True:
+            self._news.wait()
             with self._lock:
                 if self._closed:
                     return
-                tracked = list(self._pending.items())
-            with CHANGED:
-                ready = [(f, lf) for f, lf in tracked if _finished(lf)]
-                if not ready:
-                    if not self._news.is_set():
-                        CHANGED.wait(_WATCH_SEC)
-                    self._news.clear()
+                tracked = dict(self._pending)
+                if not tracked:
+                    self._news.clear()  # set again, under the lock, by the next _track
                     continue
+            try:
+                done, _ = lithops_wait(list(tracked.values()), throw_except=False, return_when=ANY_COMPLETED,
+                                       timeout=_WATCH_SEC, show_progressbar=False)
+            except TimeoutError:  # none finished in this round
+                continue
+            except Exception as exc:  # without the watcher nothing would ever complete them
+                broken = BrokenExecutor(f"lost track of the Lithops calls: {exc!r}")
+                with self._lock:
+                    for future in tracked:
+                        self._pending.pop(future, None)
+                for future in tracked:
+                    future.set_exception(broken)
+                continue
+            finished = {id(lf) for lf in done}
+            ready = [(future, lf) for future, lf in tracked.items() if id(lf) in finished]
             with self._lock:
                 for future, _ in ready:
                     self._pending.pop(future, None)
@@ -288,7 +290,7 @@ class FunctionExecutor(Executor):
             if self._closed:
                 return
             self._closed = True
-        self._wake_watcher()
+            self._news.set()
         if self._owns_executor:
             self._inner.close()
 
