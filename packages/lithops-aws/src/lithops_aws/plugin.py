@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
 
+#: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
+LITHOPS_PLUGIN_API = "1"
+
 _OPT_STR = (str, type(None))
 _OPT_INT = (int, type(None))
 _OPT_LIST = (list, type(None))

@@ -401,16 +401,40 @@ def _resolve_backends(config: dict[str, Any], lithops: dict[str, Any], source: s
     lithops["storage"] = storage
     schema = dict(spec.config)
     shared = spec.shared_sections
+    rules: list[Any] = [spec]
     if load_storage_config:
         storage_spec = registry.storage_backend(storage)
         if storage == backend:
             schema.update(storage_spec.config)
             shared += storage_spec.shared_sections
+            rules.append(storage_spec)
         else:
             values = _with_shared(config, storage, storage_spec.shared_sections, storage_spec.config)
+            before = len(problems)
             config[storage] = validate_section(storage, values, storage_spec.config, source, problems)
+            if len(problems) == before:
+                _section_rules([storage_spec], storage, config[storage], source, problems)
+    before = len(problems)
     config[backend] = validate_section(backend, _with_shared(config, backend, shared, schema), schema, source,
                                        problems, section_origins)
+    if len(problems) == before:
+        _section_rules(rules, backend, config[backend], source, problems)
+
+
+def _section_rules(specs: Iterable[Any], section: str, values: Mapping[str, Any], source: str,
+                   problems: list[str]) -> None:
+    """Append the problems that the specs' own ``validate`` (rules between keys) find in a valid section."""
+    for spec in specs:
+        if spec.validate is None:
+            continue
+        try:
+            found = spec.validate(values)
+        except Exception as exc:
+            problems.append(f"{source}: the rules of section '{section}' could not be checked ({type(exc).__name__}: "
+                            f"{exc}); that is a bug of the plugin that provides '{spec.name}'.")
+            continue
+        problems.extend(f"{source}: section '{section}': {p}" for p in ([found] if isinstance(found, str) else
+                                                                         found or ()))
 
 
 def _with_shared(config: Mapping[str, Any], name: str, shared: tuple[str, ...], schema: Mapping[str, Any]) -> Any:

@@ -2,6 +2,8 @@
 
 from lithops.plugins import StorageBackendSpec, hookimpl
 
+LITHOPS_PLUGIN_API = "1"
+
 
 @hookimpl
 def lithops_storage_backends():

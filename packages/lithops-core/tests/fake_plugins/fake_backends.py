@@ -31,3 +31,11 @@ class FakeStorage(StorageBackend):
 
     def list_objects(self, bucket, prefix=None, match_pattern=None):
         raise NotImplementedError
+
+
+class HalfCompute(ComputeBackend):
+    """Leaves invoke out."""
+
+
+class HalfStorage(StorageBackend):
+    """Implements nothing."""

@@ -4,6 +4,8 @@ import sys
 
 from lithops.plugins import hookimpl
 
+LITHOPS_PLUGIN_API = "1"
+
 
 @hookimpl
 def lithops_compute_backends():

@@ -7,6 +7,9 @@ import os
 from lithops.constants import TEMP_DIR
 from lithops.plugins import ComputeBackendSpec, ConfigKey, StorageBackendSpec, hookimpl
 
+#: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
+LITHOPS_PLUGIN_API = "1"
+
 COMPUTE_CONFIG = {
     "runtime": ConfigKey(type=(str, type(None)), default=None,
                          doc="Python interpreter that runs the workers (default: the one running the client)"),

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, StorageBackendSpec, hookimpl
 
+#: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
+LITHOPS_PLUGIN_API = "1"
+
 #: Keys of the ``template`` config section (the compute backend's).
 COMPUTE_CONFIG = {
     "max_workers": ConfigKey(type=int, default=4, minimum=1, doc="calls that run at once (threads)"),

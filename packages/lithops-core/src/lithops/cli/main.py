@@ -75,7 +75,30 @@ class _Group(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=_Group)
+class _Root(_Group):
+    """The ``lithops`` group: its own commands, then those plugins add (``lithops_cli_commands`` hook), which are
+    looked up only when a name is not one of its own or the list of commands is asked for.
+    """
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from lithops.plugins.manager import get_registry
+
+        try:
+            found = get_registry().cli_commands()
+        except Exception:  # the registry reports its own problems through 'lithops plugins'
+            return {}
+        return {name: command for name, (command, _) in found.items() if name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, *self._plugin_commands()])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        return self._plugin_commands().get(cmd_name)
+
+
+@click.group(cls=_Root)
 @click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
               help="Show tracebacks and debug logs.")
 @click.version_option(package_name="lithops-core", prog_name="lithops")

@@ -3,6 +3,10 @@
 Each check runs real calls or storage operations and prints one line: ``ok``, ``FAIL`` (with the reason) or
 ``skip``. The command exits with 1 when any check failed. The functions below run in the workers, so they
 only use what the worker runtime has (lithops-core).
+
+Plugins add checks of their own with the ``checks`` field of their specs: import strings of functions that take
+the executor and return a line of detail (or None), raise to fail, or raise :class:`SkipCheck` when the check
+does not apply. They run after the built-in checks, before the clean-up.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def _worker_storage(key: str, storage: Any) -> bytes:
 
 
 # -- the checks ----------------------------------------------------------------------------------------------
-class _Skip(Exception):
-    """The check does not apply; the message says why."""
+class SkipCheck(Exception):
+    """Raised by a check that does not apply; the message says why."""
 
 
 @dataclass
@@ -67,7 +71,7 @@ class _Run:
 
     def need_executor(self) -> Any:
         if self.fexec is None:
-            raise _Skip("no executor (see the first check)")
+            raise SkipCheck("no executor (see the first check)")
         return self.fexec
 
 
@@ -131,7 +135,7 @@ def _check_logs(run: _Run) -> str:
     future.result(timeout=run.timeout)
     output = future.logs()
     if not output:
-        raise _Skip("this backend does not capture what calls print")
+        raise SkipCheck("this backend does not capture what calls print")
     if marker not in output:
         raise AssertionError(f"the call's captured output is {output[:200]!r}, without {marker!r}")
     return "stdout and stderr of a call read back with future.logs()"
@@ -169,7 +173,7 @@ def _check_worker_storage(run: _Run) -> str:
 def _check_clean(run: _Run) -> str:
     fexec = run.need_executor()
     if run.keep:
-        raise _Skip(f"--keep_datasets: objects left under {fexec.storage.bucket}/{run.prefix}/")
+        raise SkipCheck(f"--keep_datasets: objects left under {fexec.storage.bucket}/{run.prefix}/")
     fexec.clean()
     storage = fexec.storage
     leftover = storage.list_keys(storage.bucket, run.prefix + "/")
@@ -193,6 +197,33 @@ CHECKS: dict[str, tuple[str, Callable[[_Run], str]]] = {
 }
 
 
+def _plugin_checks(backend: str | None, storage: str | None) -> dict[str, tuple[str, Callable[[_Run], str]]]:
+    """The checks the specs of the selected compute and storage backends add, by name."""
+    from lithops.cli.common import resolved_config
+    from lithops.plugins.manager import get_registry
+
+    config = resolved_config(backend, storage)
+    registry = get_registry()
+    specs = [registry.compute_backend(config["lithops"]["backend"]),
+             registry.storage_backend(config["lithops"]["storage"])]
+    found: dict[str, tuple[str, Callable[[_Run], str]]] = {}
+    for spec in specs:
+        for path in spec.checks:
+            name = path.rpartition(":")[2]
+            found[name] = (f"{spec.name}: {name.replace('_', ' ')}"[:24], _plugin_check(path))
+    return found
+
+
+def _plugin_check(path: str) -> Callable[[_Run], str]:
+    def run(run: _Run) -> str:
+        from lithops.plugins.specs import import_object
+
+        fexec = run.need_executor()
+        return str(import_object(path)(fexec) or "")
+
+    return run
+
+
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if isinstance(exc, AssertionError):
@@ -210,32 +241,32 @@ def _reason(exc: BaseException) -> str:
 def test(backend: str | None, storage: str | None, names: str | None, fail_fast: bool, keep: bool,
          timeout: float) -> None:
     """Check the configured backends with real calls and storage operations; exit 1 if any check fails."""
-    selected = list(CHECKS)
-    if names:
-        wanted = [n.strip() for n in names.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in CHECKS]
-        if unknown:
-            raise click.BadParameter(f"unknown check {', '.join(unknown)}. The checks are: {', '.join(CHECKS)}.",
-                                     param_hint="'--test'")
-        selected = ["executor", *[n for n in CHECKS if n in wanted and n != "executor"]]
-    from lithops.cli.common import resolved_config
     from lithops.errors import PluginError
 
     try:  # a wrong config is the one-line error every command gives; a missing backend is the first check's FAIL
-        resolved_config(backend, storage)
+        extra = _plugin_checks(backend, storage)
     except PluginError:
-        pass
+        extra = {}
+    checks = {**{k: v for k, v in CHECKS.items() if k != "clean"}, **extra, "clean": CHECKS["clean"]}
+    selected = list(checks)
+    if names:
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in checks]
+        if unknown:
+            raise click.BadParameter(f"unknown check {', '.join(unknown)}. The checks are: {', '.join(checks)}.",
+                                     param_hint="'--test'")
+        selected = ["executor", *[n for n in checks if n in wanted and n != "executor"]]
     run = _Run(backend=backend, storage_name=storage, timeout=timeout, keep=keep)
     click.echo("Lithops self-check")
     failed = skipped = 0
     try:
         for i, name in enumerate(selected):
-            title, check = CHECKS[name]
+            title, check = checks[name]
             start = time.monotonic()
             try:
                 detail = check(run)
                 status = "ok"
-            except _Skip as skip:
+            except SkipCheck as skip:
                 status, detail = "skip", str(skip)
                 skipped += 1
             except Exception as exc:
@@ -248,7 +279,7 @@ def test(backend: str | None, storage: str | None, names: str | None, fail_fast:
             click.secho(line, fg={"ok": "green", "FAIL": "red"}.get(status), err=False)
             if status == "FAIL" and (fail_fast or name == "executor"):
                 for rest in selected[i + 1:]:
-                    click.echo(f"  {'skip':4}  {CHECKS[rest][0]:24} {'':8}  not run after the failure above")
+                    click.echo(f"  {'skip':4}  {checks[rest][0]:24} {'':8}  not run after the failure above")
                 break
     finally:
         if run.fexec is not None:

@@ -29,6 +29,7 @@ from lithops.errors import (
     PluginLoadError,
 )
 from lithops.plugins import hookspecs
+from lithops.plugins.hookspecs import PLUGIN_API, PLUGIN_API_ATTRIBUTE, SUPPORTED_PLUGIN_APIS
 from lithops.plugins.known import KNOWN_BACKENDS, providing_package
 from lithops.plugins.specs import ComputeBackendSpec, RuntimeBuilderSpec, StorageBackendSpec
 
@@ -60,6 +61,10 @@ class PluginInfo:
     version: str
     backends: list[Registration] = field(default_factory=list)
     error: str | None = None
+    #: The plugin API it declares (``LITHOPS_PLUGIN_API``), or None when it declares none.
+    api: str | None = None
+    #: ``click`` commands it adds to the ``lithops`` command line.
+    commands: list[Any] = field(default_factory=list)
 
 
 def _describe(exc: BaseException) -> str:
@@ -101,6 +106,67 @@ def _warn_if_lithops3_alongside() -> None:
     )
 
 
+def _plugin_api(module: object, package: str, version: str) -> tuple[str | None, str | None]:
+    """The plugin API a plugin module declares, and why it is refused (None when it is loaded).
+
+    A module that declares none is loaded as written for API 1; ``lithops plugins`` points it out.
+    """
+    declared = getattr(module, PLUGIN_API_ATTRIBUTE, None)
+    if declared is None:  # shown by 'lithops plugins' and failed by PluginContract, not warned at every use
+        return None, None
+    declared = str(declared)
+    if declared in SUPPORTED_PLUGIN_APIS:
+        return declared, None
+    core = metadata.version("lithops-core") if _installed("lithops-core") else "this lithops-core"
+    newer = declared.isdigit() and int(declared) > int(PLUGIN_API)
+    fix = ("Upgrade lithops-core: pip install --upgrade lithops-core" if newer else
+           f"Upgrade the plugin to a version written for API {PLUGIN_API}: pip install --upgrade {package}")
+    return declared, (f"{package} {version} is written for Lithops plugin API {declared!r}, and lithops-core "
+                      f"{core} loads plugins of API {', '.join(SUPPORTED_PLUGIN_APIS)}. {fix}")
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _misnamed_hooks(pm: pluggy.PluginManager, module: object) -> list[str]:
+    """Hook implementations of ``module`` that are no hook (a typo), and hook functions left undecorated."""
+    hooks = [n for n in dir(hookspecs) if n.startswith("lithops_")]
+    problems = []
+    for attr in dir(module):
+        decorated = pm.parse_hookimpl_opts(module, attr) is not None  # type: ignore[arg-type]
+        if attr in hooks:
+            if not decorated and callable(getattr(module, attr, None)):
+                problems.append(f"{attr}() is not decorated with @hookimpl (from lithops.plugins), so Lithops "
+                                f"does not call it. Decorate it.")
+        elif decorated or (attr.startswith("lithops_") and callable(getattr(module, attr, None))):
+            close = difflib.get_close_matches(attr, hooks, n=1, cutoff=0.6)
+            hint = f"Did you mean {close[0]}?" if close else f"The hooks are: {', '.join(hooks)}."
+            problems.append(f"{attr}() is not a Lithops hook and is never called. {hint}")
+    return problems
+
+
+#: kind -> the base class its backends subclass, by name (importing it here would make an import cycle).
+_BASES = {"compute": "lithops.backends.compute.ComputeBackend", "storage": "lithops.backends.storage.StorageBackend",
+          "runtime": "lithops.backends.runtime.RuntimeBuilder"}
+
+
+def class_problem(kind: str, cls: Any) -> str | None:
+    """What keeps ``cls`` from serving as a backend of ``kind``: not the right base class, or abstract methods."""
+    base = _BASES[kind]
+    if not isinstance(cls, type) or base not in {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}:
+        return f"is {cls!r}, which is not a subclass of {base}: make the class subclass it"
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        return (f"does not implement {', '.join(missing)} of {base.rpartition('.')[2]} (plugin API {PLUGIN_API}): "
+                f"implement them")
+    return None
+
+
 def _names_from_env(var: str) -> set[str]:
     return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
 
@@ -140,6 +206,10 @@ class PluginRegistry:
         """Register a plugin object (normally a module of hook implementations) and collect its specs."""
         info = PluginInfo(name=name, package=package, version=version)
         self.plugins[name] = info
+        info.api, refusal = _plugin_api(module, package, version)
+        if refusal:
+            info.error = refusal
+            return
         try:
             self._pm.register(module, name=name)
         except KeyboardInterrupt:
@@ -147,7 +217,7 @@ class PluginRegistry:
         except BaseException as exc:
             info.error = _describe(exc)
             return
-        errors: list[str] = []
+        errors = _misnamed_hooks(self._pm, module)
         for kind, (hook_name, spec_type) in _HOOKS.items():
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is not module:
@@ -169,8 +239,52 @@ class PluginRegistry:
                     regs = self._by_name.setdefault((kind, spec.name), [])
                     if all(r.package != package for r in regs):
                         regs.append(reg)
+        errors.extend(self._collect_commands(module, info))
         if errors:
             info.error = "; ".join(errors)
+
+    def _collect_commands(self, module: object, info: PluginInfo) -> list[str]:
+        """Call the plugin's ``lithops_cli_commands`` hook; return its problems."""
+        import click
+
+        for impl in self._pm.hook.lithops_cli_commands.get_hookimpls():
+            if impl.plugin is not module:
+                continue
+            try:
+                commands = list(impl.function() or ())
+                for command in commands:
+                    if not isinstance(command, click.Command):
+                        raise TypeError(f"lithops_cli_commands() returned {command!r}, expected click commands")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                return [f"lithops_cli_commands() failed: {_describe(exc)}"]
+            info.commands.extend(commands)
+        return []
+
+    def cli_commands(self) -> dict[str, tuple[Any, PluginInfo]]:
+        """The ``lithops`` commands plugins add: name -> (command, plugin); on a clash, the first plugin's."""
+        found: dict[str, tuple[Any, PluginInfo]] = {}
+        for info in self.plugins.values():
+            for command in info.commands:
+                found.setdefault(command.name, (command, info))
+        return found
+
+    def conflicts(self) -> list[str]:
+        """Backend names registered by two packages, or taking the name of a first-party package's backend."""
+        found = []
+        for (kind, name), regs in sorted(self._by_name.items()):
+            label = {"compute": "compute backend", "storage": "storage backend", "runtime": "runtime builder"}[kind]
+            if len(regs) > 1:
+                owners = " and ".join(r.package for r in regs)
+                found.append(f"{label} {name!r} is registered by both {owners}: neither can be used. Uninstall one "
+                             f"(pip uninstall {regs[-1].package}) or set LITHOPS_DISABLED_PLUGINS to its name.")
+                continue
+            owner = providing_package(kind if kind != "runtime" else "compute", name)
+            if owner and regs[0].package != owner:
+                found.append(f"{label} {name!r} of {regs[0].package} takes the name of {owner}'s backend: the two "
+                             f"cannot be installed together. Rename it in {regs[0].package}.")
+        return found
 
     def _record_failure(self, name: str, package: str, version: str, error: str) -> None:
         self.plugins[name] = PluginInfo(name=name, package=package, version=version, error=error)
@@ -219,7 +333,7 @@ class PluginRegistry:
         """Import the class of backend ``name``; an import failure names the package and the fix."""
         reg = self.find(kind, name)
         try:
-            return reg.spec.load()  # type: ignore[no-any-return]
+            cls: type = reg.spec.load()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # ImportError, or module code that raised or called sys.exit()
@@ -228,6 +342,12 @@ class PluginRegistry:
                 f"{_describe(exc)}. "
                 f"Reinstall it with its dependencies: pip install --force-reinstall {reg.package}"
             ) from exc
+        problem = class_problem(kind, cls)
+        if problem:
+            raise PluginLoadError(f"{reg.package} {reg.version}: {kind} backend '{name}' ({reg.spec.backend}) "
+                                  f"{problem}. This is a bug of {reg.package}: upgrade it, or report it to its "
+                                  f"authors.")
+        return cls
 
     def compute_backend(self, name: str) -> ComputeBackendSpec:
         """The spec of compute backend ``name``."""

@@ -59,6 +59,38 @@ def import_object(path: str) -> Any:
     return obj
 
 
+def _types(spec: ConfigKey) -> tuple[type, ...]:
+    return spec.type if isinstance(spec.type, tuple) else (spec.type,)
+
+
+def default_problem(key: str, spec: ConfigKey) -> str | None:
+    """What is wrong with the default of config key ``key`` (its type, choices or minimum), or None."""
+    if not spec.has_default:
+        return None
+    value, types = spec.default, _types(spec)
+    if value is None:  # the default of an optional key: absent means absent
+        return None
+    fits = isinstance(value, types) and (not isinstance(value, bool) or bool in types or int not in types)
+    if not fits and isinstance(value, int) and not isinstance(value, bool) and float in types:
+        fits = True  # an int default of a float key
+    if not fits and isinstance(value, float) and value.is_integer() and int in types:
+        fits = True  # a whole float default of an int key, as the config accepts
+    names = " or ".join(t.__name__ for t in types)
+    if not fits:
+        return (f"config key {key!r} has default {value!r} ({type(value).__name__}), which its own type ({names}) "
+                f"refuses: change the default, or the type")
+    if spec.choices is not None and value not in spec.choices:
+        return f"config key {key!r} has default {value!r}, not one of its choices {spec.choices!r}"
+    if spec.minimum is not None and isinstance(value, (int, float)) and value < spec.minimum:
+        return f"config key {key!r} has default {value!r}, below its minimum {spec.minimum!r}"
+    return None
+
+
+#: What a spec's ``validate`` returns: the problems of the whole section (cross-key rules), worded to follow the
+#: section's name, or None/empty when there are none.
+SectionValidator = Callable[[Mapping[str, Any]], "list[str] | None"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class _BackendSpec:
     name: str
@@ -68,12 +100,30 @@ class _BackendSpec:
     #: Config sections shared by several backends of one provider (e.g. ``("aws",)``): their keys that this
     #: backend's schema declares fill in the keys its own section does not set (credentials, region).
     shared_sections: tuple[str, ...] = ()
+    #: Rules between keys of the section (e.g. a memory size allowed only with some CPU counts): called with the
+    #: section validated and filled in, returns its problems (see :data:`SectionValidator`).
+    validate: SectionValidator | None = None
+    #: Import strings (``"module:function"``) of extra ``lithops test`` checks for this backend: each function
+    #: takes the executor and returns a line of detail, raising to fail (see docs/plugins.md).
+    checks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"backend name {self.name!r} must be letters, digits and underscores")
         if ":" not in self.backend:
             raise ValueError(f"backend {self.backend!r} of {self.name!r} must be an import string 'module:Class'")
+        for key, spec in self.config.items():
+            if not isinstance(spec, ConfigKey):
+                raise TypeError(f"config key {key!r} of backend {self.name!r} is {spec!r}; it must be a ConfigKey")
+            problem = default_problem(key, spec)
+            if problem:
+                raise ValueError(f"backend {self.name!r}: {problem}")
+        bad = [c for c in self.checks if not isinstance(c, str) or ":" not in c]
+        if bad:
+            raise ValueError(f"checks {bad!r} of backend {self.name!r} must be import strings 'module:function'")
+        if self.validate is not None and not callable(self.validate):
+            raise TypeError(f"validate of backend {self.name!r} must be a function of the section, not "
+                            f"{self.validate!r}")
 
     def load(self) -> type:
         """Import and return the backend class."""
