@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import queue
 import sys
 import threading
 import uuid
@@ -26,7 +27,7 @@ from multiprocessing.pool import ThreadPool  # noqa: F401 - threads of this proc
 from typing import Any
 
 from lithops.errors import SerializationError
-from lithops.futures import CHANGED, ResponseFuture
+from lithops.futures import ResponseFuture
 
 logger = logging.getLogger(__name__)
 
@@ -99,53 +100,106 @@ class _Task:
 
 
 # -- delivering results -------------------------------------------------------------------------------------
+def _when_done(future: ResponseFuture, fn: Callable[[ResponseFuture], None]) -> None:
+    """Call ``fn(future)`` once ``future`` has finished (quick ``fn`` only: it may run in the kernel's thread)."""
+    add_done_callback = getattr(future, "add_done_callback", None)
+    if add_done_callback is not None:
+        add_done_callback(fn)
+    else:  # a kernel whose futures only notify the module's CHANGED condition
+        _LegacyPoller.get().add(future, fn)
+
+
+class _LegacyPoller:
+    """For kernels without ``ResponseFuture.add_done_callback``: one thread sleeping on ``lithops.futures.CHANGED``
+    (notified whenever a future changes state) calls the functions of finished futures.
+    """
+
+    _instance: _LegacyPoller | None = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _LegacyPoller:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        import lithops.futures
+
+        self._changed: threading.Condition = getattr(lithops.futures, "CHANGED")  # noqa: B009 - absent in new kernels
+        self._pending: dict[ResponseFuture, list[Callable[[ResponseFuture], None]]] = {}
+        threading.Thread(target=self._run, name="lithops-mp-futures", daemon=True).start()
+
+    def add(self, future: ResponseFuture, fn: Callable[[ResponseFuture], None]) -> None:
+        with self._changed:
+            self._pending.setdefault(future, []).append(fn)
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                done = [f for f in self._pending if f.finished]
+                while not done:
+                    self._changed.wait(1.0)
+                    done = [f for f in self._pending if f.finished]
+                calls = [(f, self._pending.pop(f)) for f in done]
+            for future, fns in calls:
+                for fn in fns:
+                    fn(future)
+
+
 class _Watcher:
-    """Calls a callback for each future when it finishes, from one thread that sleeps on the kernel's futures
-    condition (notified whenever any future changes state).
+    """Hands each finished future to its callback, in a thread of its own: callbacks may be slow (they run the
+    user's ``callback``/``error_callback``) and must not hold up the thread that records the calls' outcomes.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._pending: dict[ResponseFuture, Callable[[ResponseFuture], None]] = {}
+        self._finished: queue.SimpleQueue[ResponseFuture] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
     def add(self, pairs: Iterable[tuple[ResponseFuture, Callable[[ResponseFuture], None]]]) -> None:
         """Watch futures; each callback gets its future once it finished."""
-        with CHANGED:
+        pairs = list(pairs)
+        with self._lock:
             self._pending.update(pairs)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lithops-mp-pool-results", daemon=True)
                 self._thread.start()
-            CHANGED.notify_all()
+        for future, _ in pairs:
+            _when_done(future, self._finished.put)
 
     def pending(self) -> list[ResponseFuture]:
         """The futures not finished yet."""
-        with CHANGED:
+        with self._lock:
             return list(self._pending)
 
     def stop(self) -> None:
         """End the thread once nothing is pending."""
-        with CHANGED:
+        with self._lock:
             self._stopping = True
-            CHANGED.notify_all()
 
     def _run(self) -> None:
         while True:
-            with CHANGED:
-                while True:
-                    done = [f for f in self._pending if f.finished]
-                    if done or (self._stopping and not self._pending):
-                        break
-                    CHANGED.wait(1.0)
-                if not done:
-                    self._thread = None
-                    return
-                calls = [(f, self._pending.pop(f)) for f in done]
-            for future, callback in calls:
-                try:
-                    callback(future)
-                except Exception:  # a user callback failed; the standard library would lose its handler thread
-                    logger.exception("lithops.multiprocessing: a Pool result callback raised")
+            try:
+                future = self._finished.get(timeout=1.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._stopping and not self._pending:
+                        self._thread = None
+                        return
+                continue
+            with self._lock:
+                callback = self._pending.pop(future, None)
+            if callback is None:
+                continue
+            try:
+                callback(future)
+            except Exception:  # a user callback failed; the standard library would lose its handler thread
+                logger.exception("lithops.multiprocessing: a Pool result callback raised")
 
 
 _watcher: _Watcher | None = None
