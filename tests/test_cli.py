@@ -73,7 +73,7 @@ def test_plugins_names_a_plugin_that_failed_to_load_and_why(env, tmp_path):
     (site / "lithops_broken_plugin.py").write_text("import lithops_sdk_that_is_not_installed\n")
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     out = lithops("plugins", env=env, timeout=60)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # a plugin failed to load
     assert "lithops-broken 0.3" in out.stdout
     assert "FAILED TO LOAD: ModuleNotFoundError: No module named 'lithops_sdk_that_is_not_installed'" in out.stdout
     assert "lithops-localhost" in out.stdout  # the others still load

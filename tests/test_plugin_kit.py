@@ -68,3 +68,108 @@ def test_the_tutorial_shows_the_template_files_as_they_are():
     assert set(shown) == expected
     for path, text in shown.items():
         assert text == (TEMPLATE / path).read_text().rstrip(), f"docs/plugins.md shows an outdated {path}"
+
+
+def _install_metadata_only(site, package, module, source, entry_point=None):
+    """A real installed distribution (its metadata and one module) that registers ``module`` as a plugin."""
+    dist = site / f"{package.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[lithops]\n{entry_point or package} = {module}\n")
+    (site / f"{module}.py").write_text(source)
+
+
+def _lithops(*args, env, timeout=120):
+    return subprocess.run([sys.executable, "-c", "from lithops.cli.main import main; main()", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _env(tmp_path, site):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    return dict(os.environ, LITHOPS_CONFIG_FILE=str(empty), LITHOPS_STATE_DIR=str(tmp_path / "state"),
+                LITHOPS_DISABLED_PLUGINS="lithops-aws",
+                PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+
+
+CLASH = '''
+from lithops.plugins import StorageBackendSpec, hookimpl
+
+LITHOPS_PLUGIN_API = "1"
+
+
+@hookimpl
+def lithops_storage_backends():
+    return [StorageBackendSpec(name="localhost", backend="lithops_localhost.storage:LocalhostStorage")]
+'''
+
+EXTENSION = '''
+import click
+
+from lithops.plugins import StorageBackendSpec, hookimpl
+from lithops_localhost.plugin import STORAGE_CONFIG
+
+LITHOPS_PLUGIN_API = "1"
+
+
+@hookimpl
+def lithops_storage_backends():
+    return [StorageBackendSpec(name="extstore", backend="lithops_localhost.storage:LocalhostStorage",
+                               config=STORAGE_CONFIG, checks=("lithops_ext_plugin:bucket_is_writable",))]
+
+
+@click.group("extstore")
+def extstore():
+    """Commands of the extstore plugin."""
+
+
+@extstore.command("hello")
+@click.argument("name")
+def hello(name):
+    """Greet NAME."""
+    click.echo(f"extstore says hello to {name}")
+
+
+@hookimpl
+def lithops_cli_commands():
+    return [extstore]
+
+
+def bucket_is_writable(fexec):
+    fexec.storage.put_object(fexec.storage.bucket, "ext-check", b"1")
+    fexec.storage.delete_object(fexec.storage.bucket, "ext-check")
+    return f"wrote to {fexec.storage.bucket}"
+'''
+
+
+def test_plugins_flags_conflicts_and_exits_1_on_failures(tmp_path):
+    site = tmp_path / "site"
+    _install_metadata_only(site, "lithops-clash", "lithops_clash_plugin", CLASH)
+    env = _env(tmp_path, site)
+    out = _lithops("plugins", env=env)
+    assert out.returncode == 1, out
+    assert ("CONFLICT: storage backend 'localhost' is registered by both lithops-clash and lithops-localhost: "
+            "neither can be used. Uninstall one (pip uninstall lithops-clash)" in out.stdout), out.stdout
+    assert "(plugin API 1)" in out.stdout
+
+    _install_metadata_only(site, "lithops-future", "lithops_future_plugin", 'LITHOPS_PLUGIN_API = "7"\n')
+    env["LITHOPS_DISABLED_PLUGINS"] += ",lithops-clash"
+    out = _lithops("plugins", env=env)
+    assert out.returncode == 1, out
+    assert "FAILED TO LOAD: lithops-future 0.1 is written for Lithops plugin API '7'" in out.stdout, out.stdout
+    assert "pip install --upgrade lithops-core" in out.stdout
+
+
+def test_a_plugin_adds_commands_and_self_checks(tmp_path):
+    site = tmp_path / "site"
+    _install_metadata_only(site, "lithops-ext", "lithops_ext_plugin", EXTENSION)
+    env = _env(tmp_path, site)
+    out = _lithops("--help", env=env)
+    assert "  extstore " in out.stdout, out.stdout
+    out = _lithops("extstore", "hello", "you", env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "extstore says hello to you", out
+    out = _lithops("plugins", env=env)
+    assert "command  lithops extstore  Commands of the extstore plugin." in out.stdout, out.stdout
+    out = _lithops("test", "-s", "extstore", "-t", "bucket_is_writable", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "extstore: bucket is writ" in out.stdout and "wrote to storage" in out.stdout, out.stdout

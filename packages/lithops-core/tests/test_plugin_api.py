@@ -161,3 +161,19 @@ def test_daemon_threads_run_at_most_max_workers_and_never_block_exit():
     pool.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(work)
+
+
+def test_a_plugin_taking_a_first_party_name_is_flagged():
+    import types
+
+    from lithops.plugins import ComputeBackendSpec, hookimpl
+
+    module = types.ModuleType("acme_plugin")
+    module.LITHOPS_PLUGIN_API = "1"
+    module.lithops_compute_backends = hookimpl(lambda: [ComputeBackendSpec(
+        name="aws_lambda", mode="serverless", backend="fake_backends:FakeCompute")])
+    registry = PluginRegistry()
+    registry.register(module, name="acme", package="acme-lithops")
+    assert registry.conflicts() == [
+        "compute backend 'aws_lambda' of acme-lithops takes the name of lithops-aws's backend: the two cannot be "
+        "installed together. Rename it in acme-lithops."]

@@ -275,12 +275,13 @@ class PluginRegistry:
         found = []
         for (kind, name), regs in sorted(self._by_name.items()):
             label = {"compute": "compute backend", "storage": "storage backend", "runtime": "runtime builder"}[kind]
-            if len(regs) > 1:
-                owners = " and ".join(r.package for r in regs)
-                found.append(f"{label} {name!r} is registered by both {owners}: neither can be used. Uninstall one "
-                             f"(pip uninstall {regs[-1].package}) or set LITHOPS_DISABLED_PLUGINS to its name.")
-                continue
             owner = providing_package(kind if kind != "runtime" else "compute", name)
+            if len(regs) > 1:
+                owners = " and ".join(sorted(r.package for r in regs))
+                other = next((r.package for r in reversed(regs) if r.package != owner), regs[-1].package)
+                found.append(f"{label} {name!r} is registered by both {owners}: neither can be used. Uninstall one "
+                             f"(pip uninstall {other}) or set LITHOPS_DISABLED_PLUGINS to its name.")
+                continue
             if owner and regs[0].package != owner:
                 found.append(f"{label} {name!r} of {regs[0].package} takes the name of {owner}'s backend: the two "
                              f"cannot be installed together. Rename it in {regs[0].package}.")

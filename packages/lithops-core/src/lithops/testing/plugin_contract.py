@@ -8,16 +8,19 @@ import sys
 from importlib import metadata
 from typing import ClassVar
 
-from lithops.backends.compute import ComputeBackend
-from lithops.backends.storage import StorageBackend
-from lithops.plugins.manager import ENTRY_POINT_GROUP, PluginRegistry
+from lithops.plugins.hookspecs import PLUGIN_API_ATTRIBUTE, SUPPORTED_PLUGIN_APIS
+from lithops.plugins.manager import ENTRY_POINT_GROUP, PluginRegistry, class_problem
 
 #: Top-level modules of cloud SDKs that registering a plugin must never import.
 CLOUD_SDK_MODULES = ("boto3", "botocore", "google.cloud", "azure", "ibm_boto3", "ibm_cloud_sdk_core", "kubernetes")
 
 
 class PluginContract:
-    """Subclass and set ``package`` (distribution name) and the backend names it registers."""
+    """Subclass and set ``package`` (distribution name) and the backend names it registers.
+
+    Checks that the plugin module declares a supported ``LITHOPS_PLUGIN_API``, that registering it raises no
+    error (misspelt hooks, bad config defaults) and that its backend classes can serve.
+    """
 
     package: ClassVar[str] = ""
     compute_backends: ClassVar[set[str]] = set()
@@ -41,10 +44,16 @@ class PluginContract:
     def test_backend_classes_honour_the_contract(self) -> None:
         registry = PluginRegistry()
         registry.load_entry_points(self._entry_points())
-        for name in self.compute_backends:
-            assert issubclass(registry.compute_backend(name).load(), ComputeBackend)
-        for name in self.storage_backends:
-            assert issubclass(registry.storage_backend(name).load(), StorageBackend)
+        problems = {f"{kind} {name}": class_problem(kind, registry.find(kind, name).spec.load())
+                    for kind in ("compute", "storage", "runtime") for name in registry.names(kind)}
+        assert not {k: p for k, p in problems.items() if p}, "backend classes that cannot serve"
+
+    def test_declares_its_plugin_api(self) -> None:
+        for ep in self._entry_points():
+            declared = getattr(ep.load(), PLUGIN_API_ATTRIBUTE, None)
+            assert declared in SUPPORTED_PLUGIN_APIS, (
+                f"plugin module {ep.value} declares {PLUGIN_API_ATTRIBUTE} = {declared!r}; set it to the plugin API "
+                f"it is written for, one of {SUPPORTED_PLUGIN_APIS}")
 
     def test_registration_imports_no_cloud_sdk(self) -> None:
         modules = [ep.value.split(":")[0] for ep in self._entry_points()]
