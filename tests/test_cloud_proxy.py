@@ -186,3 +186,18 @@ def test_cloud_storage_config_forms_and_pickling(tmp_path):
     assert CloudStorage(str(path)).get_data("x") == b"from full"
     copy = pickle.loads(pickle.dumps(full))
     assert copy.get_data("x") == b"from full" and copy.bucket == full.bucket
+
+
+def test_lithops_own_objects_are_hidden(cos):
+    """As in Lithops: the folders Lithops writes in the bucket (job data, cloud objects) are not the user's files."""
+    from lithops.storage.cloud_proxy import remove_lithops_keys
+
+    storage = cos.storage
+    for key in ("lithops.jobs/abc/func.pickle", "lithops.cloudobjects/x-1", "data/a.txt", "lithops.txt"):
+        storage.put_data(key, b"x")
+    assert cos.listdir("/") == ["data", "lithops.txt"]
+    assert [d for d, _, _ in cos.walk("/")] == ["/", "/data"]
+    assert not cos.path.isdir("/lithops.jobs") and not cos.path.exists("/lithops.cloudobjects")
+    assert remove_lithops_keys(["lithops.jobs/a", "data/a.txt", "lithops.txt"]) == ["data/a.txt", "lithops.txt"]
+    with cos.open("/lithops.jobs/abc/func.pickle", "rb") as f:  # still readable by name
+        assert f.read() == b"x"

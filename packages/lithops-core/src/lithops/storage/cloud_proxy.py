@@ -12,7 +12,8 @@ A path is a key in the storage's default bucket (a leading ``/`` is ignored). Fo
 storage: a folder exists while some key lies under it; ``mkdir``/``makedirs`` succeed without writing anything.
 Files opened for writing are spooled to a temporary file and uploaded when closed; a ``with`` block that ends
 with an exception uploads nothing, so a failed write never replaces the stored object. Missing files raise
-``FileNotFoundError``, as ``open`` and ``os`` do; a folder without files lists as ``[]`` (as in Lithops).
+``FileNotFoundError``, as ``open`` and ``os`` do; a folder without files lists as ``[]``, and Lithops's own
+objects (top-level ``lithops.*`` folders) are not listed (both as in Lithops).
 ``cloud_open(filename, mode, cloud_storage)`` opens a file on a given storage, and ``CloudStorage`` adds Lithops's
 key-only methods (``put_data``, ``get_data``, ``delete_data``, ``list_bucket_keys``).
 """
@@ -23,7 +24,7 @@ import errno
 import io
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from lithops.config import load_yaml_config
@@ -35,6 +36,13 @@ from lithops.storage.utils import StorageNoSuchKeyError
 def _key(path: str) -> str:
     norm = posixpath.normpath("/" + str(path))
     return "" if norm == "/" else norm.lstrip("/")
+
+
+def remove_lithops_keys(keys: Iterable[str]) -> list[str]:
+    """``keys`` without Lithops's own objects: those in a top-level folder named ``lithops.*`` (job data,
+    cloud objects), which ``os.listdir``, ``walk``, ``isdir`` and ``exists`` do not show (as in Lithops).
+    """
+    return [k for k in keys if not (k.startswith("lithops.") and "/" in k)]
 
 
 def _not_found(path: str) -> FileNotFoundError:
@@ -147,7 +155,8 @@ class _PathProxy:
     def isdir(self, path: str) -> bool:
         """Whether some key lies under this folder (the root always exists)."""
         key = _key(path)
-        return not key or bool(self._proxy.storage.list_keys(self._proxy.storage.bucket, key + "/"))
+        return not key or bool(remove_lithops_keys(self._proxy.storage.list_keys(self._proxy.storage.bucket,
+                                                                                    key + "/")))
 
     def exists(self, path: str) -> bool:
         """Whether a file or folder exists at this path."""
@@ -224,7 +233,7 @@ class CloudFileProxy:
         prefix = _key(path)
         prefix = prefix + "/" if prefix else ""
         names = set()
-        for key in self.storage.list_keys(self.storage.bucket, prefix):
+        for key in remove_lithops_keys(self.storage.list_keys(self.storage.bucket, prefix)):
             name, sep, _ = key[len(prefix):].partition("/")
             names.add(name + sep if suffix_dirs else name)
         if not names and prefix and self.path.isfile(path):
@@ -237,7 +246,7 @@ class CloudFileProxy:
         root = _key(top)
         prefix = root + "/" if root else ""
         tree: dict[str, tuple[set[str], list[str]]] = {"": (set(), [])}
-        for key in self.storage.list_keys(self.storage.bucket, prefix):
+        for key in remove_lithops_keys(self.storage.list_keys(self.storage.bucket, prefix)):
             parts = key[len(prefix):].split("/")
             for depth in range(len(parts) - 1):
                 parent, child = "/".join(parts[:depth]), "/".join(parts[: depth + 1])
@@ -305,4 +314,4 @@ def cloud_open(filename: str, mode: str = "r", cloud_storage: Storage | None = N
     return proxy.open(filename, mode)
 
 
-__all__ = ["CloudFileProxy", "CloudStorage", "cloud_open", "open", "os"]
+__all__ = ["CloudFileProxy", "CloudStorage", "cloud_open", "open", "os", "remove_lithops_keys"]
