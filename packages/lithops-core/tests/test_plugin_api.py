@@ -10,7 +10,14 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from lithops.backends import ComputeBackend, RuntimeBuilder, StorageBackend
-from lithops.backends.helpers import DaemonThreads, body_bytes, body_stream, parse_byte_range, report_failed
+from lithops.backends.helpers import (
+    DaemonThreads,
+    body_bytes,
+    body_stream,
+    parse_byte_range,
+    report_failed,
+    request_body,
+)
 from lithops.config import default_config
 from lithops.errors import ConfigError, PluginLoadError
 from lithops.job.status import CallStatus, decode_exception
@@ -177,3 +184,36 @@ def test_a_plugin_taking_a_first_party_name_is_flagged():
     assert registry.conflicts() == [
         "compute backend 'aws_lambda' of acme-lithops takes the name of lithops-aws's backend: the two cannot be "
         "installed together. Rename it in acme-lithops."]
+
+
+def test_request_bodies_of_a_real_http_server_as_bytes_and_streams():
+    import http.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            """Quiet."""
+
+        def do_POST(self):
+            if self.path == "/stream":
+                body = request_body(self.headers, self.rfile, stream=True)
+                received.append(b"".join(iter(lambda: body.read(3), b"")))
+            else:
+                received.append(request_body(self.headers, self.rfile))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for path, body in (("/bytes", b"sized body"), ("/stream", iter([b"chun", b"ked ", b"body"])),
+                           ("/bytes", iter([b"two ", b"chunks"])), ("/stream", b"")):
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            conn.request("POST", path, body=body)
+            assert conn.getresponse().status == 204
+            conn.close()
+    finally:
+        server.shutdown()
+    assert received == [b"sized body", b"chunked body", b"two chunks", b""]

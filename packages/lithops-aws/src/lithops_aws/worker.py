@@ -102,7 +102,7 @@ def _describe_exit(exitcode: int | None, memory: str | None) -> str:
 
 def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float) -> int:
     """Write a failed status for each call of the payload that has none; return how many were written."""
-    from lithops.job.status import CallStatus, encode_exception
+    from lithops.backends.helpers import failed_status
     from lithops.storage.storage import Storage
     from lithops.storage.utils import StorageNoSuchKeyError
     from lithops.worker.handler import status_key
@@ -120,8 +120,7 @@ def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float)
             pass
         stats = {"worker_start_tstamp": start, "worker_end_tstamp": time.time(),
                  "worker_id": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda:{os.getpid()}"}
-        status = CallStatus(executor_id, job_id, call_id, success=False, stats=stats,
-                            exception=encode_exception(error))
+        status = failed_status(executor_id, job_id, call_id, error, stats)
         storage.put_object(bucket, key, status.to_json().encode())
         return 1
 

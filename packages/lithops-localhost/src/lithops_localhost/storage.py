@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from lithops.backends.helpers import parse_byte_range
 from lithops.backends.storage import StorageBackend
 from lithops.local_state import pid_alive
 from lithops.private_files import DIR_MODE, FILE_FLAGS, FILE_MODE, private_dir
@@ -121,19 +122,6 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def parse_range(header: str, size: int) -> tuple[int, int]:
-    """Turn ``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` into a ``(start, end_exclusive)`` pair within ``size``."""
-    unit, _, spec = header.partition("=")
-    first, _, last = spec.strip().partition("-")
-    if unit.strip() != "bytes" or (not first and not last) or "," in spec:
-        raise ValueError(f"unsupported Range {header!r}: use 'bytes=START-END', 'bytes=START-' or 'bytes=-N'")
-    if not first:
-        return max(0, size - int(last)), size
-    start = int(first)
-    end = min(size, int(last) + 1) if last else size
-    return min(start, size), max(min(start, size), end)
 
 
 class _RangeReader(io.RawIOBase):
@@ -347,7 +335,7 @@ class LocalhostStorage(StorageBackend):
         f = self._open(bucket, key)
         rng = (extra_get_args or {}).get("Range")
         if rng:
-            start, end = parse_range(rng, os.fstat(f.fileno()).st_size)
+            start, end = parse_byte_range(rng, os.fstat(f.fileno()).st_size)
             f.seek(start)
             if stream:
                 return io.BufferedReader(_RangeReader(f, end - start))  # type: ignore[return-value]

@@ -38,6 +38,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lithops.backends.helpers import request_body
 from lithops_aws.testing.moto_server import free_port
 
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -426,8 +427,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Quiet."""
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = request_body(self.headers, self.rfile)  # type: ignore[arg-type]
+        assert isinstance(body, bytes)
+        return body
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -3,6 +3,8 @@
 - :func:`parse_byte_range`: the ``Range`` argument of :meth:`StorageBackend.get_object` as offsets.
 - :func:`body_bytes` and :func:`body_stream`: the ``body`` of :meth:`StorageBackend.put_object` (bytes, text or a
   binary file) as bytes, or as a binary file to stream from.
+- :func:`request_body`: the body of an HTTP request a worker service receives (``Content-Length`` or chunked), as
+  bytes or as a stream.
 - :func:`failed_status` and :func:`report_failed`: fail calls with a status saying why, so the client learns at
   once instead of after the execution timeout.
 - :class:`DaemonThreads`: run worker invocations on daemon threads, which never keep the interpreter from exiting.
@@ -68,6 +70,64 @@ def body_stream(body: bytes | bytearray | memoryview | str | BinaryIO) -> Binary
     if isinstance(body, (bytes, bytearray, memoryview)):
         return io.BytesIO(body)
     return body
+
+
+class _LimitedReader(io.RawIOBase):
+    """The next ``length`` bytes of ``f``, then end of file."""
+
+    def __init__(self, f: BinaryIO, length: int) -> None:
+        self._f, self._left = f, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        data = self._f.read(n) if n > 0 else b""
+        buffer[:len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+
+class _ChunkedReader(io.RawIOBase):
+    """The decoded body of a ``Transfer-Encoding: chunked`` request read from ``f``."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self._left, self._done = f, 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left == 0 and not self._done:
+            size = int(self._f.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self._f.readline().strip():  # trailers, up to the empty line
+                    pass
+                self._done = True
+            self._left = size
+        if self._done:
+            return 0
+        data = self._f.read(min(len(buffer), self._left))
+        buffer[:len(data)] = data
+        self._left -= len(data)
+        if self._left == 0:
+            self._f.readline()  # the CRLF after the chunk
+        return len(data)
+
+
+def request_body(headers: Mapping[str, str], rfile: BinaryIO, stream: bool = False) -> bytes | BinaryIO:
+    """The body of an HTTP request (``BaseHTTPRequestHandler``'s ``headers`` and ``rfile``): ``Content-Length``
+    bytes or a chunked body, as bytes, or with ``stream=True`` as a binary file that ends with the body.
+    """
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        reader: io.RawIOBase = _ChunkedReader(rfile)
+    else:
+        reader = _LimitedReader(rfile, int(headers.get("Content-Length") or 0))
+    body = io.BufferedReader(reader)
+    if stream:
+        return body  # type: ignore[return-value]
+    return body.read()
 
 
 def failed_status(executor_id: str, job_id: str, call_id: str, error: BaseException,
