@@ -47,13 +47,3 @@ def shared_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("vmshared")
     os.chmod(root, stat.S_IRWXU)
     return root
-
-
-def vm_config(network, shared_root, hosts=None, **vm):
-    """A config running on ``hosts`` (default: the first two) with localhost storage in ``shared_root``."""
-    hosts = network.hosts[:2] if hosts is None else hosts
-    section = {"ssh_username": "root", "ssh_key_filename": network.client_key, "worker_processes": 2,
-               "install_dir": str(shared_root / "install"), "hosts": [{"ip_address": h.address} for h in hosts]}
-    section.update(vm)
-    return {"lithops": {"backend": "vm", "storage": "localhost"}, "vm": section,
-            "localhost": {"storage_root": str(shared_root / "storage")}}

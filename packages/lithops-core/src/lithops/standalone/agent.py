@@ -1,17 +1,18 @@
 """The standalone agent: ``python -m lithops.standalone.agent CONFIG.json``, one per VM.
 
 It takes work from the job's storage, under ``<prefix>queue/``: each object is a list of worker payloads
-(docs/protocol.md, storage transport) that the client queued for this VM. The agent claims an object by deleting
+(docs/protocol.md, storage transport) that the client queued for this VM. Payloads of jobs named under
+``<prefix>cancel/`` are dropped. The agent claims an object by deleting
 it and hands its payloads to ``worker_processes`` warm worker processes (:mod:`lithops.standalone.worker`). Every
 call's status is written to storage by the worker, as in serverless mode. A worker process that dies (killed, out
 of memory) gets a ``WorkerDiedError`` status for each of its unfinished calls, and is replaced.
 
-About once a second the agent writes ``<prefix>agent.json`` (its heartbeat: pid, sequence number, Python and code
-versions, worker processes, busy slots, the queue objects it has finished), from which the client learns that it
-is up, and that it died (the sequence stops moving). With ``auto_dismantle`` it stops after
-``soft_dismantle_timeout`` seconds without work, or after ``hard_dismantle_timeout`` seconds in all (calls still
-running then fail with a message saying so), deletes its heartbeat, and powers the VM off when its config says
-``on_dismantle: poweroff``.
+About once a second the agent writes ``<prefix>agent.json``, its heartbeat: pid, sequence number, Python and
+code versions, worker processes, busy slots, the queue objects it has finished and the payloads that could not run
+at all. From it the client learns that the agent is up, and that it died (the sequence stops moving). With
+``auto_dismantle`` it stops after ``soft_dismantle_timeout`` seconds without work, or after
+``hard_dismantle_timeout`` seconds in all (calls still running then fail with a message saying so), deletes its
+heartbeat, and powers the VM off when its config says ``on_dismantle: poweroff``.
 
 The config file is written by the client (:meth:`lithops.standalone.backend.StandaloneBackend.agent_config`).
 """
@@ -36,8 +37,8 @@ logger = logging.getLogger("lithops.standalone.agent")
 HEARTBEAT_SEC = 1.0
 #: Polling the queue: this often right after work, slowing down to the second figure when idle.
 POLL_FAST_SEC, POLL_SLOW_SEC = 0.05, 1.0
-#: How many finished queue objects the heartbeat lists.
-FINISHED_KEPT = 2000
+#: How many finished queue objects, and payloads that could not run, the heartbeat lists.
+FINISHED_KEPT, BROKEN_KEPT = 2000, 200
 
 
 def python_version() -> str:
@@ -93,6 +94,9 @@ class _Slot:
                 self._fail(payload, self.agent.stop_reason)
                 self.agent.done(key)
                 continue
+            if f"{payload['executor_id']}-{payload['job_id']}" in self.agent.cancelled:
+                self.agent.done(key)
+                continue
             if self.proc is None or self.proc.poll() is not None:
                 self._spawn()
             assert self.proc is not None and self.proc.stdin is not None
@@ -103,6 +107,10 @@ class _Slot:
                 line = self.reply.readline()
             except OSError:
                 pass
+            if line:
+                answer = json.loads(line)
+                if answer.get("error"):  # the payload could not run at all: the client fails its calls
+                    self.agent.broken(payload, str(answer["error"]))
             if not line:  # the process died with the payload
                 code = self.proc.wait()
                 self._fail(payload, self.agent.stop_reason or (f"was killed by signal {-code}" if code < 0
@@ -148,9 +156,12 @@ class Agent:
         self.auto = bool(config.get("auto_dismantle", True))
         self.work: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self.stop_reason: str | None = None
+        #: Keys (``<executor id>-<job id>``) of cancelled jobs: their payloads still queued here do not run.
+        self.cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}
         self._finished: collections.deque[str] = collections.deque(maxlen=FINISHED_KEPT)
+        self._broken: collections.deque[dict[str, Any]] = collections.deque(maxlen=BROKEN_KEPT)
         self._seq = 0
         self._last_work = time.monotonic()
         self.slots = [_Slot(self, n) for n in range(self.processes)]
@@ -165,6 +176,14 @@ class Agent:
                 self._finished.append(key.rsplit("/", 1)[-1])
             self._last_work = time.monotonic()
 
+    def broken(self, payload: dict[str, Any], error: str) -> None:
+        """Record a payload that could not run at all (its statuses may be unwritable): the heartbeat lists it,
+        so the client fails its calls.
+        """
+        with self._lock:
+            self._broken.append({"executor_id": payload["executor_id"], "job_id": payload["job_id"],
+                                 "call_ids": payload["call_ids"], "error": error})
+
     def busy(self) -> bool:
         """Whether any claimed payload has not finished."""
         with self._lock:
@@ -178,12 +197,16 @@ class Agent:
                    "python_version": python_version(), "python_full_version": platform.python_version(),
                    "code_digest": self.config.get("code_digest"), "worker_processes": self.processes,
                    "cpus": os.cpu_count(), "busy": len(self._pending), "finished": list(self._finished),
+                   "broken": list(self._broken),
                    "worker_pids": [s.proc.pid for s in self.slots if s.proc is not None], "error": error}
         self.storage.put_object(self.bucket, self.prefix + "agent.json", json.dumps(doc).encode())
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def poll(self) -> int:
-        """Claim the queued objects and queue their payloads; return how many objects."""
+        """Take in cancelled jobs, claim the queued objects and queue their payloads; return how many objects."""
+        for key in self.storage.list_keys(self.bucket, self.prefix + "cancel/"):
+            self.cancelled.add(key.rsplit("/", 1)[-1])
+            self.storage.delete_object(self.bucket, key)
         claimed = 0
         for key in sorted(self.storage.list_keys(self.bucket, self.prefix + "queue/")):
             try:

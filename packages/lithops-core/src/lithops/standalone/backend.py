@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -278,6 +278,21 @@ class StandaloneBackend(ComputeBackend):
                                json.dumps(payloads).encode())
         self._start_watch()
 
+    def cancel(self, job_keys: Collection[str]) -> None:
+        """Keep the calls of these jobs that have not started from starting, on every VM."""
+        storage = self.job_storage()[0]
+        with self._lock:
+            vms = [self._vms[vm_id] for vm_id in self._ready]
+        for vm in vms:
+            for key in storage.list_keys(storage.bucket, self._prefix(vm) + "queue/"):
+                name = key.rsplit("/", 1)[-1]
+                if any(name.startswith(f"{job_key}-") for job_key in job_keys):
+                    storage.delete_object(storage.bucket, key)
+                    with self._lock:
+                        self._outstanding[vm.id] = [i for i in self._outstanding.get(vm.id, []) if i[0] != name]
+            for job_key in job_keys:
+                storage.put_object(storage.bucket, f"{self._prefix(vm)}cancel/{job_key}", b"")
+
     def _start_watch(self) -> None:
         with self._lock:
             if self._watch is None or not self._watch.is_alive():
@@ -304,7 +319,9 @@ class StandaloneBackend(ComputeBackend):
         last_seq, since = self._beats.get(vm_id, (None, now))
         if seq is not None and seq != last_seq:
             self._beats[vm_id] = (seq, now)
-            finished = set(beat.get("finished") or []) if beat else set()
+            assert beat is not None
+            self._report_broken(vm, beat.get("broken") or [])
+            finished = set(beat.get("finished") or [])
             with self._lock:
                 self._outstanding[vm_id] = [item for item in self._outstanding[vm_id] if item[0] not in finished]
             return
@@ -314,6 +331,21 @@ class StandaloneBackend(ComputeBackend):
             self._agent_lost(vm, f"the agent on {vm.name} stopped (no heartbeat for {now - since:.0f} s: killed, "
                                  f"or the VM was stopped). Its log on the VM: "
                                  f"{agent_dir(self._dir(), vm.id)}/agent.log")
+
+    def _report_broken(self, vm: VM, broken: list[dict[str, Any]]) -> None:
+        """Fail the calls of payloads that the agent could not run at all (no status could be written)."""
+        if not broken:
+            return
+        with self._lock:
+            items = list(self._outstanding.get(vm.id, []))
+        for entry in broken:
+            error = WorkerDiedError(f"the worker on {vm.name} could not run the calls: {entry['error']}")
+            for _, payloads, report in items:
+                if any(p["executor_id"] == entry["executor_id"] and p["job_id"] == entry["job_id"]
+                       for p in payloads):
+                    for call_id in entry["call_ids"]:
+                        report(failed_status(entry["executor_id"], entry["job_id"], call_id, error))
+                    break
 
     def _agent_lost(self, vm: VM, why: str) -> None:
         """Fail the calls on ``vm`` that have no status; the next job starts its agent again."""

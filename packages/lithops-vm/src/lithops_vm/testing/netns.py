@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 SSHD = "/usr/sbin/sshd"
 
@@ -158,3 +159,17 @@ class PasswordUser:
     def close(self) -> None:
         """Remove the login."""
         _run("userdel", "-f", self.name, check=False)
+
+
+def vm_config(network: HostNetwork, shared_root: Any, hosts: list[Host] | None = None, **vm: Any) -> dict[str, Any]:
+    """A Lithops config running on ``hosts`` of ``network`` (default: its first two) with root's key, two worker
+    processes per host, and localhost storage and the agents' folder in ``shared_root`` (a folder the hosts share
+    with this machine); ``vm`` sets more keys of the ``vm`` section.
+    """
+    hosts = network.hosts[:2] if hosts is None else hosts
+    section = {"ssh_username": "root", "ssh_key_filename": network.client_key, "worker_processes": 2,
+               "install_dir": os.path.join(shared_root, "install"),
+               "hosts": [{"ip_address": h.address} for h in hosts]}
+    section.update(vm)
+    return {"lithops": {"backend": "vm", "storage": "localhost"}, "vm": section,
+            "localhost": {"storage_root": os.path.join(shared_root, "storage")}}

@@ -1,0 +1,169 @@
+"""The vm backend on real SSH hosts (network namespaces): bootstrap, runs, faults and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+import lithops
+from lithops.errors import BackendError, WorkerDiedError
+from lithops_vm.testing.netns import vm_config
+
+
+def double(x):
+    return x * 2
+
+
+def total(results):
+    return sum(results)
+
+
+def count_words(obj):
+    return len(obj.data_stream.read().split())
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def heartbeat(fexec, host):
+    storage = fexec.storage
+    key = f"lithops.standalone/lithops-workers/{host.address}/agent.json"
+    return json.loads(storage.get_object(storage.bucket, key))
+
+
+def test_key_login_map_map_reduce_and_data_map(network, shared_root):
+    with lithops.FunctionExecutor(config=vm_config(network, shared_root)) as fexec:
+        assert fexec.map(double, range(20)).get_result() == [x * 2 for x in range(20)]
+        assert fexec.map_reduce(double, range(10), total).get_result() == 90
+        storage = fexec.storage
+        for n in range(4):
+            storage.put_object(storage.bucket, f"vmtest/words/{n}.txt", " ".join(["w"] * (n + 1)))
+        counts = fexec.map(count_words, f"localhost://{storage.bucket}/vmtest/words/").get_result()
+        assert sorted(counts) == [1, 2, 3, 4]
+        ran_on = {f.stats.get("worker_id", "") for f in fexec.futures}
+        assert ran_on  # statuses came from the hosts' workers
+        for host in network.hosts[:2]:
+            assert heartbeat(fexec, host)["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_password_login(network, shared_root, password_user):
+    config = vm_config(network, shared_root, hosts=network.hosts[:1], ssh_username=password_user.name,
+                       ssh_password=password_user.password, ssh_key_filename=None)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.map(double, [1, 2, 3]).get_result() == [2, 4, 6]
+
+
+def test_killed_worker_process_fails_its_call_in_seconds(network, shared_root):
+    with lithops.FunctionExecutor(config=vm_config(network, shared_root)) as fexec:
+        fexec.map(double, range(4)).get_result()  # agents up and warm
+        futures = fexec.map(nap, [4.0] * 4)  # one call per worker process of the two hosts
+        victim_host = network.hosts[0]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pids = [p for p in heartbeat(fexec, victim_host)["worker_pids"]]
+            busy = heartbeat(fexec, victim_host)["busy"]
+            if busy and pids:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # the calls are running
+        start = time.monotonic()
+        os.kill(pids[0], signal.SIGKILL)
+        fexec.wait(futures, throw_except=False, timeout=30)
+        elapsed = time.monotonic() - start
+        failed = [f for f in futures if f.error]
+        assert len(failed) == 1, [f.status() if not f.error else "error" for f in futures]
+        with pytest.raises(WorkerDiedError, match=victim_host.address):
+            failed[0].result()
+        assert [f.result() for f in futures if not f.error] == [4.0] * 3
+        assert elapsed < 15
+        assert fexec.map(double, range(4)).get_result() == [0, 2, 4, 6]  # a new worker process took its place
+
+
+def test_killed_agent_fails_its_calls_in_seconds_and_comes_back(network, shared_root):
+    with lithops.FunctionExecutor(config=vm_config(network, shared_root)) as fexec:
+        fexec.map(double, range(4)).get_result()
+        futures = fexec.map(nap, [5.0] * 4)
+        victim = network.hosts[1]
+        deadline = time.monotonic() + 20
+        while not heartbeat(fexec, victim)["busy"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        start = time.monotonic()
+        os.kill(heartbeat(fexec, victim)["pid"], signal.SIGKILL)
+        fexec.wait(futures, throw_except=False, timeout=40)
+        elapsed = time.monotonic() - start
+        failed = [f for f in futures if f.error]
+        kept = [f.result() for f in futures if not f.error]
+        assert len(failed) == 2 and kept == [5.0, 5.0]
+        with pytest.raises(WorkerDiedError, match=f"agent on root@{victim.address} stopped"):
+            failed[0].result()
+        assert elapsed < 20
+        assert fexec.map(double, range(6)).get_result() == [0, 2, 4, 6, 8, 10]  # its agent was started again
+
+
+def password_config(network, shared_root, password_user, host, **vm):
+    """Log in with the password user, whose shell (sh) reads no rc file, so the host's PATH is the one given."""
+    return vm_config(network, shared_root, hosts=[host], ssh_username=password_user.name,
+                     ssh_password=password_user.password, ssh_key_filename=None, **vm)
+
+
+def test_python_version_mismatch_is_refused_before_any_call(network, shared_root, tmp_path_factory, password_user):
+    fakebin = tmp_path_factory.mktemp("fakebin")
+    fake = fakebin / "python3"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo 3.10; exit 0; fi\nexec /usr/bin/python3 "$@"\n')
+    fake.chmod(0o755)
+    host = network.add_host(path=f"{fakebin}:/usr/bin:/bin")
+    with pytest.raises(BackendError) as err:
+        with lithops.FunctionExecutor(config=password_config(network, shared_root, password_user, host)) as fexec:
+            fexec.call_async(double, 1).result()
+    message = str(err.value)
+    wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert host.address in message and "Python 3.10" in message and f"Python {wanted}" in message
+    assert f"python{wanted}" in message  # the fix
+
+
+def test_host_without_python(network, shared_root, tmp_path_factory, password_user):
+    empty = tmp_path_factory.mktemp("nopython")
+    host = network.add_host(path=str(empty))
+    with pytest.raises(BackendError, match=f"{host.address} has no working Python 'python3'(.|\\n)*install Python"):
+        with lithops.FunctionExecutor(config=password_config(network, shared_root, password_user, host)) as fexec:
+            fexec.call_async(double, 1).result()
+
+
+def test_wrong_password_names_the_host(network, shared_root, password_user):
+    host = network.hosts[0]
+    config = vm_config(network, shared_root, hosts=[host], ssh_username=password_user.name,
+                       ssh_password="not-the-password", ssh_key_filename=None)
+    with pytest.raises(BackendError, match=f"SSH login to {password_user.name}@{host.address}:22 was refused"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(double, 1).result()
+
+
+def test_unreachable_host_names_it(network, shared_root):
+    address = f"198.18.{network.subnet}.250"
+    config = vm_config(network, shared_root, hosts=[])
+    config["vm"]["hosts"] = [{"ip_address": address}]
+    start = time.monotonic()
+    with pytest.raises(BackendError, match=f"cannot reach root@{address}:22 over SSH"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(double, 1).result()
+    assert time.monotonic() - start < 30
+
+
+def test_workers_policy(network, shared_root):
+    hosts = [{"ip_address": network.hosts[0].address}, {"ip_address": f"198.18.{network.subnet}.251"}]
+    config = vm_config(network, shared_root, workers_policy="permissive")
+    config["vm"]["hosts"] = hosts
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.map(double, range(6)).get_result() == [0, 2, 4, 6, 8, 10]
+    config["vm"]["workers_policy"] = "strict"
+    with pytest.raises(BackendError, match=r"1 of 2 VMs could not be used \(workers_policy: strict\)"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(double, 1).result()
