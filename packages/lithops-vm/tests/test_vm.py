@@ -32,6 +32,15 @@ def nap(seconds):
     return seconds
 
 
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def heartbeat(fexec, host):
     storage = fexec.storage
     key = f"lithops.standalone/lithops-workers/{host.address}/agent.json"
@@ -167,3 +176,36 @@ def test_workers_policy(network, shared_root):
     with pytest.raises(BackendError, match=r"1 of 2 VMs could not be used \(workers_policy: strict\)"):
         with lithops.FunctionExecutor(config=config) as fexec:
             fexec.call_async(double, 1).result()
+
+
+def test_auto_worker_processes_and_idle_shutdown(network, shared_root):
+    host = network.hosts[0]
+    config = vm_config(network, shared_root, hosts=[host], worker_processes="AUTO", auto_dismantle=True,
+                       soft_dismantle_timeout=2)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.map(double, range(3)).get_result() == [0, 2, 4]
+        beat = heartbeat(fexec, host)
+        assert beat["worker_processes"] == os.cpu_count()  # the hosts share this machine's CPUs
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                heartbeat(fexec, host)
+            except Exception:
+                break  # the idle agent removed its heartbeat on the way out
+            time.sleep(0.2)
+        else:
+            pytest.fail("the agent did not stop after soft_dismantle_timeout")
+        time.sleep(0.5)
+        assert not alive(beat["pid"])
+    with lithops.FunctionExecutor(config=config) as fexec:  # a new executor starts it again
+        assert fexec.call_async(double, 4).result() == 8
+
+
+def test_standalone_section_applies(network, shared_root):
+    config = vm_config(network, shared_root, hosts=network.hosts[:1])
+    del config["vm"]["worker_processes"]
+    config["standalone"] = {"worker_processes": 3}
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.config["vm"]["worker_processes"] == 3
+        assert fexec.map(double, range(3)).get_result() == [0, 2, 4]
+        assert heartbeat(fexec, network.hosts[0])["worker_processes"] == 3
