@@ -6,7 +6,9 @@ Usage::
 
 It introspects the documented modules and the main user classes in both interpreters and prints three counts:
 public names of the reference's documented modules that resolve here, members of the main user classes present
-here, and parameters of the reference's functions and methods that the same callable here does not accept.
+here, and parameters of the reference's functions and methods that the same callable here does not accept; and
+the public instance attributes of real objects made on the localhost backend (an executor, its futures, a
+Storage ...) that exist here as attributes or class members.
 
 Public names of a module: its ``__all__`` when it has one; for the modules that are mostly internal helpers
 (``lithops.utils``, ``lithops.config``, ``lithops.constants``, ``lithops.storage.utils``) the names that Lithops's
@@ -119,6 +121,35 @@ def _members(cls: Any) -> dict[str, Any]:
     return out
 
 
+def _instances() -> dict[str, list[str]]:
+    """Public instance attributes (``vars``) of real objects made on the localhost backend."""
+    import lithops
+    from lithops.retries import RetryingFunctionExecutor
+    from lithops.storage.cloud_proxy import CloudStorage
+
+    def negate(x: int) -> int:
+        return -x
+
+    out: dict[str, list[str]] = {}
+    fexec = lithops.FunctionExecutor(backend="localhost", log_level=None)
+    try:
+        future = fexec.call_async(negate, 1)
+        future.result()
+        futures = fexec.map(negate, [1, 2])
+        fexec.get_result(futures)
+        rexec = RetryingFunctionExecutor(fexec)
+        rfutures = rexec.map(negate, [3])
+        rexec.wait(rfutures)
+        objects = {"FunctionExecutor": fexec, "ResponseFuture": future, "FuturesList": futures,
+                   "RetryingFunctionExecutor": rexec, "RetryingFuture": rfutures[0],
+                   "Storage": lithops.Storage(), "CloudStorage": CloudStorage()}
+        for label, obj in objects.items():
+            out[label] = sorted(n for n in vars(obj) if not n.startswith("_"))
+    finally:
+        fexec.__exit__(None, None, None)
+    return out
+
+
 def dump(reference: dict[str, Any] | None) -> dict[str, Any]:
     """The surface of the running interpreter; names to look up come from ``reference`` when given."""
     out: dict[str, Any] = {"modules": {}, "classes": {}}
@@ -144,6 +175,10 @@ def dump(reference: dict[str, Any] | None) -> dict[str, Any]:
                 continue
             names[name] = _signature(value) if callable(value) else None
         out["modules"][modname] = {"names": names}
+    try:
+        out["instances"] = _instances()
+    except Exception as exc:
+        out["instances"] = {"__error__": [f"{type(exc).__name__}: {exc}"]}
     for label, path in CLASSES.items():
         try:
             cls = _resolve(path)
@@ -174,11 +209,14 @@ def _missing_params(ref_sig: list[list[str]] | None, here_sig: list[list[str]] |
     return missing
 
 
-def _run(python: str, reference: dict[str, Any] | None, pythonpath: str | None = None) -> dict[str, Any]:
+def _run(python: str, reference: dict[str, Any] | None, pythonpath: str | None = None,
+         config_file: str | None = None) -> dict[str, Any]:
     cmd = [python, __file__, "--dump"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
+    if config_file:
+        env["LITHOPS_CONFIG_FILE"] = config_file
     proc = subprocess.run(cmd, input=json.dumps(reference), capture_output=True, text=True, timeout=300,
                           check=False, env=env)
     if proc.returncode != 0:
@@ -214,12 +252,28 @@ def compare(ref: dict[str, Any], here: dict[str, Any], verbose: bool) -> None:
                 params_missing += [f"{label}.{name}({p})" for p in _missing_params(sig, here_members[name])]
             else:
                 missing_members.append(f"{label}.{name}")
+    itotal = ipresent = 0
+    missing_attrs: list[str] = []
+    for label, attrs in ref.get("instances", {}).items():
+        if label == "__error__":
+            print(f"reference objects could not be made: {attrs}")
+            continue
+        here_attrs = set(here.get("instances", {}).get(label, []))
+        here_members = set(here["classes"].get(label, {}))
+        for name in attrs:
+            itotal += 1
+            if name in here_attrs or name in here_members:
+                ipresent += 1
+            else:
+                missing_attrs.append(f"{label}.{name}")
     print(f"public names of the documented modules present: {present} of {total}")
     print(f"members of the main user classes present: {mpresent} of {mtotal}")
     print(f"parameters missing: {len(params_missing)}")
+    print(f"instance attributes of real objects (localhost) present, as attributes or members: {ipresent} of "
+          f"{itotal}")
     if verbose:
         for title, items in (("missing names", missing_names), ("missing members", missing_members),
-                             ("missing parameters", params_missing)):
+                             ("missing parameters", params_missing), ("missing instance attributes", missing_attrs)):
             print(f"\n{title}:")
             for item in items:
                 print(f"  {item}")
@@ -232,6 +286,8 @@ def main() -> None:
     parser.add_argument("--here", default=sys.executable, help="python of this project's environment")
     parser.add_argument("--here-path", help="PYTHONPATH for this project's side (e.g. the src folders of an older "
                         "checkout); the reference side never inherits PYTHONPATH")
+    parser.add_argument("--reference-config", help="LITHOPS_CONFIG_FILE for the reference side (e.g. one whose "
+                        "localhost runtime is that environment's python)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list what is missing")
     parser.add_argument("--dump", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,7 +300,7 @@ def main() -> None:
         return
     if not args.reference:
         parser.error("--reference is required")
-    ref = _run(args.reference, None)
+    ref = _run(args.reference, None, config_file=args.reference_config)
     here = _run(args.here, ref, args.here_path)
     compare(ref, here, args.verbose)
 
