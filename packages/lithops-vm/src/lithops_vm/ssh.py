@@ -60,7 +60,7 @@ class SSHHosts(VMProvider):
         """The configured hosts."""
         return [self._vm(vm_id) for vm_id in self.hosts]
 
-    def list(self) -> list[VM]:
+    def list_vms(self) -> list[VM]:
         """The configured hosts."""
         return self.named()
 

@@ -174,7 +174,7 @@ class StandaloneBackend(ComputeBackend):
                 provider.start(stopped)
             return vms
         wanted = int(self.config.get("max_workers") or 1)
-        vms = [] if self.mode == "create" else [vm for vm in provider.list() if vm.state not in ("terminated",)]
+        vms = [] if self.mode == "create" else [vm for vm in provider.list_vms() if vm.state not in ("terminated",)]
         stopped = [vm for vm in vms if vm.state in ("stopped", "stopping")]
         if stopped:
             provider.start(stopped)
@@ -371,7 +371,7 @@ class StandaloneBackend(ComputeBackend):
 
     def vms(self) -> list[tuple[VM, dict[str, Any] | None]]:
         """Every VM of this backend's cluster (or config) and its agent's heartbeat (``lithops worker list``)."""
-        found = self.provider.named() if self.mode == "consume" else self.provider.list()
+        found = self.provider.named() if self.mode == "consume" else self.provider.list_vms()
         return [(vm, self.heartbeat(vm)) for vm in found]
 
     def dismantle(self, vms: list[VM]) -> None:

@@ -76,7 +76,7 @@ class VMProvider(ABC):
         """Delete these VMs and what was made only for them."""
 
     @abstractmethod
-    def list(self) -> list[VM]:
+    def list_vms(self) -> list[VM]:
         """The VMs of this cluster, whatever their state (deleted ones excluded)."""
 
     @abstractmethod
