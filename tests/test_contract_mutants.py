@@ -15,6 +15,8 @@ longer applies because the template changed, the test says which mutant to updat
 | range_short | a ranged read loses its last byte | test_range |
 | stream_ignored | get_object(stream=True) returns bytes | test_stream |
 | pattern_ignored | list_objects ignores match_pattern | test_list_objects_sizes_and_pattern |
+| listing_unsorted | list_objects returns keys in the order they were written | test_list_prefix_is_a_plain_prefix |
+| prefix_as_folder | list_objects matches the prefix up to its last '/' only | test_list_prefix_is_a_plain_prefix |
 | delete_missing_raises | deleting a missing key raises KeyError | test_delete |
 | call_run_twice | every payload is delivered twice | test_each_call_runs_once |
 | call_dropped | the last payload of a job is never delivered | test_map_keeps_order (named, within call_timeout) |
@@ -80,6 +82,12 @@ MUTANTS = [
     Mutant("pattern_ignored", "storage.py", (
         ("(match_pattern is None or fnmatch.fnmatch(key, match_pattern))", "(match_pattern or True)"),
     ), "test_list_objects_sizes_and_pattern"),
+    Mutant("listing_unsorted", "storage.py", (("for key, (data, modified) in sorted(items)",
+                                              "for key, (data, modified) in items"),),
+           "test_list_prefix_is_a_plain_prefix"),
+    Mutant("prefix_as_folder", "storage.py", (('if key.startswith(prefix or "")',
+                                              'if key.startswith((prefix or "").rpartition("/")[0])'),),
+           "test_list_prefix_is_a_plain_prefix"),
     Mutant("delete_missing_raises", "storage.py",
            (("self._bucket(bucket).pop(key, None)", "del self._bucket(bucket)[key]"),), "test_delete"),
     Mutant("call_run_twice", "compute.py", (

@@ -127,7 +127,7 @@ class StorageContract(ContractSuite):
         assert storage.list_keys(bucket, "many/") == []
 
     def test_list_prefix_is_a_plain_prefix(self, storage: StorageBackend, bucket: str) -> None:
-        for k in ["data/a.txt", "data/b.txt", "data/sub/c.txt", "database.txt", "other/d.txt"]:
+        for k in ["database.txt", "data/sub/c.txt", "other/d.txt", "data/b.txt", "data/a.txt"]:  # not in order
             storage.put_object(bucket, k, k.encode())
         assert storage.list_keys(bucket, "data/") == ["data/a.txt", "data/b.txt", "data/sub/c.txt"]
         assert storage.list_keys(bucket, "data") == ["data/a.txt", "data/b.txt", "data/sub/c.txt", "database.txt"]
