@@ -7,6 +7,9 @@ from typing import Any
 from lithops.plugins import ComputeBackendSpec, ConfigKey, hookimpl
 from lithops.standalone.config import STANDALONE_CONFIG
 
+#: The Lithops plugin API this plugin is written for.
+LITHOPS_PLUGIN_API = "1"
+
 
 def _check_hosts(value: Any) -> str | None:
     for n, host in enumerate(value):
