@@ -138,3 +138,13 @@ def test_storage_config_and_transfers(storage_config: dict[str, Any], tmp_path: 
     assert storage.upload_file(str(src), storage.bucket, "up.bin", config=None) is True
     assert storage.download_file(storage.bucket, "up.bin", str(tmp_path / "dst.bin"), config=None) is True
     assert (tmp_path / "dst.bin").read_bytes() == b"x" * 1000
+
+
+def test_storage_config_as_lithops_shapes_it(tmp_path: Path) -> None:
+    """Lithops 3.x storage configs carry the bucket in the backend section (``storage_bucket``) only."""
+    root = tmp_path / "root"
+    storage = lithops.Storage(storage_config={"backend": "localhost",
+                                              "localhost": {"storage_root": str(root), "storage_bucket": "mine"}})
+    assert storage.bucket == "mine"
+    storage.put_object(storage.bucket, "k", b"v")
+    assert (root / "mine").is_dir()
