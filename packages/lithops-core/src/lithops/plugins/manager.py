@@ -251,7 +251,8 @@ class PluginRegistry:
             if impl.plugin is not module:
                 continue
             try:
-                commands = list(impl.function() or ())
+                produced: Any = impl.function()
+                commands = list(produced or ())
                 for command in commands:
                     if not isinstance(command, click.Command):
                         raise TypeError(f"lithops_cli_commands() returned {command!r}, expected click commands")

@@ -185,12 +185,14 @@ class StorageContract(ContractSuite):
         writer.start()
         while writer.is_alive():
             got = storage.get_object(bucket, "atomic/replaced")
+            assert isinstance(got, bytes)
             assert got in (old, new), f"a reader saw {len(got)} bytes of a {size}-byte put in progress"
             try:
                 created = storage.get_object(bucket, "atomic/created")
             except StorageNoSuchKeyError:
-                created = None
-            assert created in (None, new), f"a reader saw {len(created or b'')} bytes of a new {size}-byte object"
+                created = b"(missing)"
+            assert isinstance(created, bytes)
+            assert created in (b"(missing)", new), f"a reader saw {len(created)} bytes of a new {size}-byte object"
         bounded_join(writer, 60, "put_object from a slow file")
         assert not errors, f"put_object from a file raised {errors[0]!r}"
         assert storage.get_object(bucket, "atomic/replaced") == new
