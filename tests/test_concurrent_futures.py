@@ -170,3 +170,14 @@ def test_accepts_the_standard_executors_arguments(warm_pool: None) -> None:
         assert procs.submit(abs, -2).result(timeout=60) == 2
     with pytest.raises(ValueError, match="max_workers"):
         lcf.ProcessPoolExecutor(max_workers=0)
+
+
+def test_an_argument_that_cannot_be_pickled_fails_its_future(pool: lcf.ProcessPoolExecutor) -> None:
+    """As with the standard ProcessPoolExecutor: submit returns, and the future holds the pickling error."""
+    future = pool.submit(slow_square, threading.Lock())
+    with pytest.raises(TypeError, match="pickle"):
+        future.result(timeout=60)
+    results = pool.map(slow_square, [1, threading.Lock()])
+    with pytest.raises(TypeError, match="pickle"):
+        list(results)
+    assert pool.submit(slow_square, 3).result(timeout=60) == 9

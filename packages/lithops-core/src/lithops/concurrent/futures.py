@@ -41,6 +41,7 @@ from concurrent.futures import Future as _StdFuture
 from typing import Any
 
 from lithops import executors as _executors
+from lithops.errors import SerializationError
 from lithops.futures import ResponseFuture
 from lithops.wait import ANY_COMPLETED
 from lithops.wait import wait as lithops_wait
@@ -172,9 +173,11 @@ class FunctionExecutor(Executor):
         """Run ``fn(*args, **kwargs)`` as one Lithops call; return its future."""
         with self._lock:
             self._check_open()
-            lf = self._inner.call_async(_run, (fn, args, kwargs, self._init), **self._job_options)
-            future = self._track([lf])[0]
-        return future
+            try:
+                lf = self._inner.call_async(_run, (fn, args, kwargs, self._init), **self._job_options)
+            except SerializationError as exc:  # as in ProcessPoolExecutor: the future holds the pickling error
+                return _failed(exc)
+            return self._track([lf])[0]
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
             chunksize: int | None = None, buffersize: int | None = None) -> Iterator[Any]:
@@ -197,7 +200,10 @@ class FunctionExecutor(Executor):
                 return []
             with self._lock:
                 self._check_open()
-                lfs = self._inner.map(_run, batch, chunksize=chunksize, **self._job_options)
+                try:
+                    lfs = self._inner.map(_run, batch, chunksize=chunksize, **self._job_options)
+                except SerializationError as exc:  # raised when the results are read, as Executor.map does
+                    return [_failed(exc)]
                 return self._track(list(lfs))
 
         queue = collections.deque(submit_next(buffersize))
@@ -302,6 +308,13 @@ def _take(items: Iterator[Any], n: int) -> list[Any]:
         if len(out) == n:
             break
     return out
+
+
+def _failed(exc: BaseException) -> Future:
+    future = Future()
+    future.set_running_or_notify_cancel()
+    future.set_exception(exc)
+    return future
 
 
 def _complete(future: Future, lf: ResponseFuture) -> None:
