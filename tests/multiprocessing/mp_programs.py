@@ -809,19 +809,76 @@ def prog_unpicklable_arguments(mp):
         for bad in (threading.Lock(), RefusesPickling()):
             errors = []
             try:
-                result = pool.apply_async(square, (bad,), error_callback=lambda e: errors.append(type(e)))
+                result = pool.apply_async(square, (bad,), error_callback=errors.append)
                 stage = "get"
                 result.get(timeout=60)
             except pickle.PicklingError:
-                outcome.append((stage, "PicklingError", errors))
+                outcome.append((stage, "PicklingError", [type(e) for e in errors]))
             except TypeError:
-                outcome.append((stage, "TypeError", errors))
+                outcome.append((stage, "TypeError", [type(e) for e in errors]))
             try:
                 pool.map(square, [1, bad])
             except (pickle.PicklingError, TypeError) as exc:
                 outcome.append(isinstance(exc, pickle.PicklingError))
         outcome.append(pool.map(square, [3]))
     return outcome
+
+
+class Blob:
+    def __init__(self, n):
+        self.data = bytes(n)
+
+
+def make_blob(n):
+    return Blob(n)
+
+
+def blob_size(blob):
+    return len(blob.data)
+
+
+def fail_with_value_error(x):
+    raise ValueError(f"task {x} failed")
+
+
+def prog_pool_memory_warning_traceback(mp):
+    import gc
+    import warnings
+    import weakref
+
+    pool = mp.Pool(2)
+    argument = Blob(10)
+    argument_ref = weakref.ref(argument)
+    sizes = pool.map(blob_size, [argument, Blob(1)])
+    del argument
+    results = pool.map(make_blob, [5, 6])
+    result_ref = weakref.ref(results[0])
+    del results
+    applied_ref = weakref.ref(pool.apply_async(make_blob, (3,)).get(timeout=60))
+    for _ in range(50):  # the standard library drops its last references from its handler threads
+        gc.collect()
+        if argument_ref() is None and result_ref() is None and applied_ref() is None:
+            break
+        time.sleep(0.1)
+    released = (argument_ref() is None, result_ref() is None, applied_ref() is None)
+    try:
+        pool.apply(fail_with_value_error, (7,))
+    except ValueError as exc:
+        cause = exc.__cause__
+        remote = (type(cause).__module__, type(cause).__name__, "fail_with_value_error" in str(cause),
+                  'raise ValueError(f"task {x} failed")' in str(cause))
+    pool_module = sys.modules[type(pool).__module__]
+    has_remote_traceback = getattr(pool_module, "RemoteTraceback", None) is type(cause)
+    pool.terminate()
+    unclosed_pool = mp.Pool(1)
+    unclosed_pool.map(square, [1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del unclosed_pool
+        gc.collect()
+    unclosed = [str(w.message).startswith("unclosed running multiprocessing pool") for w in caught
+                if issubclass(w.category, ResourceWarning)]
+    return sizes, released, remote, has_remote_traceback, unclosed
 
 
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}

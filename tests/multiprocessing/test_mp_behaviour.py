@@ -352,13 +352,14 @@ def test_pool_jobs_are_named_after_the_users_function():
         def __call__(self, x):
             return 2 * x
 
+    start = time.time()
     with mp.Pool(2) as pool:
         pool.map(square, range(4))
         pool.apply(divmod, (7, 2))
         pool.starmap(pow, [(2, 3)])
         pool.map(Doubler(), [1])
-        executor_id = pool._executor.executor_id
-    names = [j.get("function") for j in local_state.read_jobs() if j["job_key"].startswith(executor_id + "-")]
+    names = [j.get("function") for j in local_state.read_jobs()
+             if j.get("pid") == os.getpid() and (j.get("submitted") or 0) >= start]
     assert names == ["square", "divmod", "pow", "test_pool_jobs_are_named_after_the_users_function.<locals>.Doubler"]
 
 

@@ -12,13 +12,18 @@ first task of each job when the initializer is defined in ``__main__``, whose gl
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import linecache
 import logging
 import multiprocessing
+import multiprocessing.pool
 import queue
 import sys
 import threading
+import types
 import uuid
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +33,7 @@ from typing import Any
 
 from lithops.errors import SerializationError
 from lithops.futures import ResponseFuture
+from lithops.job.status import RemoteTraceback as KernelRemoteTraceback
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,36 @@ _initialized: set[str] = set()
 
 
 # -- what runs in the workers -------------------------------------------------------------------------------
+def _source_of(func: Callable[..., Any]) -> tuple[str, int, list[str]] | None:
+    """Where a function defined in ``__main__`` comes from: its file, first line and source lines. Such a
+    function travels by value, and the copy's code is named ``<dynamic-code>``: this lets tracebacks from the
+    worker show its file and source lines again.
+    """
+    code = getattr(func, "__code__", None)
+    if code is None or getattr(func, "__module__", None) != "__main__":
+        return None
+    try:
+        lines, start = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return None
+    return code.co_filename, max(start, 1), lines
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _restore_source(func: Any, filename: str, start: int, lines: list[str]) -> None:
+    """Give a function received by value its file name back, and its source lines when the file is not here."""
+    code = getattr(func, "__code__", None)
+    if code is None or code.co_filename == filename:
+        return
+    func.__code__ = _renamed(code, filename)
+    if not linecache.getlines(filename):
+        linecache.cache[filename] = (0, None, [""] * (start - 1) + lines, filename)
+
+
 class _Task:
     """The function a pool ships to workers: applies the user function to one call's or one chunk's input."""
 
@@ -53,6 +89,7 @@ class _Task:
         self.mode = mode
         # the name the executor records for the job (``lithops job list``, logs): the user's function's
         self.__qualname__ = getattr(func, "__qualname__", None) or type(func).__qualname__
+        self.source = _source_of(func)
         self.initializer = initializer
         self.initargs = initargs
         self.pool_id = pool_id
@@ -80,6 +117,8 @@ class _Task:
 
         saved = enter_child(self.parent)
         previous = set_current(pool_worker(self.parent["authkey"]))
+        if self.source is not None:
+            _restore_source(self.func, *self.source)
         try:
             self._initialize()
             func = self.func
@@ -147,19 +186,26 @@ class _LegacyPoller:
             for future, fns in calls:
                 for fn in fns:
                     fn(future)
-
+            del calls, done, future, fns, fn  # keep no result alive while sleeping
 
 class _Watcher:
     """Hands each finished future to its callback, in a thread of its own: callbacks may be slow (they run the
     user's ``callback``/``error_callback``) and must not hold up the thread that records the calls' outcomes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, executor: Any = None, renew: Callable[[], Any] | None = None) -> None:
         self._lock = threading.Lock()
         self._pending: dict[ResponseFuture, Callable[[ResponseFuture], None]] = {}
         self._finished: queue.SimpleQueue[ResponseFuture] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        #: The executor tasks are submitted to; replaced by ``renew()`` whenever nothing is pending, so the
+        #: futures it keeps (with every argument and result) go away once delivered, as the standard library's
+        #: pool keeps nothing of a finished map.
+        self.executor = executor
+        self._renew = renew
+        #: Held while submitting to :attr:`executor` and adding the futures here (so it is not replaced between).
+        self.submit_lock = threading.RLock()
 
     def add(self, pairs: Iterable[tuple[ResponseFuture, Callable[[ResponseFuture], None]]]) -> None:
         """Watch futures; each callback gets its future once it finished."""
@@ -200,6 +246,19 @@ class _Watcher:
                 callback(future)
             except Exception:  # a user callback failed; the standard library would lose its handler thread
                 logger.exception("lithops.multiprocessing: a Pool result callback raised")
+            del future, callback  # keep no result alive while waiting for the next
+            self._forget_delivered()
+
+    def _forget_delivered(self) -> None:
+        """Replace the executor once nothing is pending (its finished futures then go with it)."""
+        if self._renew is None:
+            return
+        with self.submit_lock:
+            with self._lock:
+                if self._pending or self._stopping:
+                    return
+            old, self.executor = self.executor, self._renew()
+        old.close()
 
 
 _watcher: _Watcher | None = None
@@ -233,10 +292,18 @@ def watch_future(future: ResponseFuture, callback: Callable[[ResponseFuture], No
     _watcher.add([(future, callback)])
 
 
+#: The cause of an exception re-raised from a task: the worker's traceback (the standard library's class).
+RemoteTraceback = multiprocessing.pool.RemoteTraceback
+
+
 def _outcome(future: ResponseFuture) -> tuple[bool, Any]:
     try:
         if future.error:
-            return False, future.exception()
+            exc = future.exception()
+            if isinstance(exc, BaseException) and isinstance(exc.__cause__, KernelRemoteTraceback):
+                # what code written for multiprocessing checks, with the text the standard library gives it
+                exc.__cause__ = RemoteTraceback(f'\n"""\n{exc.__cause__.tb}"""')
+            return False, exc
         return True, future.result()
     except BaseException as exc:
         return False, exc
@@ -474,16 +541,18 @@ class _Feeder:
             if batch and self._pool._state != TERMINATE:
                 for chunk in batch:
                     self._iterator._keep_chunk(chunk)
-                try:
-                    futures = self._pool._executor.map(self._task, [(chunk,) for chunk in batch],
+                watcher = self._pool._watcher
+                with watcher.submit_lock:
+                    try:
+                        futures = watcher.executor.map(self._task, [(chunk,) for chunk in batch],
                                                        extra_env=self._pool._env)
-                except Exception as exc:  # the executor refused (released by terminate, unpicklable input)
-                    for i in range(len(batch)):
-                        self._iterator._add_outcome(submitted + i, (False, exc))
-                else:
-                    self._pool._watcher.add(
-                        (f, partial(self._on_chunk, submitted + i)) for i, f in enumerate(futures)
-                    )
+                    except Exception as exc:  # the executor refused (released by terminate, unpicklable input)
+                        for i in range(len(batch)):
+                            self._iterator._add_outcome(
+                                submitted + i,
+                                (False, as_pickling_error(exc) if isinstance(exc, SerializationError) else exc))
+                    else:
+                        watcher.add((f, partial(self._on_chunk, submitted + i)) for i, f in enumerate(futures))
                 submitted += len(batch)
             if finished and not self._read:
                 self._iterator._set_length(total)
@@ -494,8 +563,11 @@ IMapUnorderedIterator = IMapIterator
 
 
 # -- the pool -------------------------------------------------------------------------------------------------
-def _finalize(executor: Any, watcher: _Watcher) -> None:
+def _finalize(watcher: _Watcher) -> None:
     """Cancel what is still running, release the executor and stop the result thread."""
+    watcher.stop()
+    with watcher.submit_lock:
+        executor = watcher.executor
     try:
         pending = watcher.pending()
         if pending:
@@ -503,7 +575,6 @@ def _finalize(executor: Any, watcher: _Watcher) -> None:
         executor.close()
     except Exception:  # at interpreter exit the backend may be gone already
         pass
-    watcher.stop()
 
 
 class Pool:
@@ -536,11 +607,10 @@ class Pool:
         self._initargs = tuple(initargs)
         self._id = uuid.uuid4().hex
         self._env = runtime.worker_env()
-        self._executor = runtime.pool_executor(processes)
         self._cache: set[Any] = set()
         self._feeders: list[threading.Thread] = []
-        self._watcher = _Watcher()
-        self._finalizer = weakref.finalize(self, _finalize, self._executor, self._watcher)
+        self._watcher = _Watcher(runtime.pool_executor(processes), partial(runtime.new_executor, processes))
+        self._finalizer = weakref.finalize(self, _finalize, self._watcher)
         self._state = RUN
 
     # -- submitting ----------------------------------------------------------------------------------------
@@ -558,12 +628,14 @@ class Pool:
         self._check_running()
         payload = (tuple(args), dict(kwds or {}))
         result = ApplyResult(self._cache, callback, error_callback, keep=payload)
-        try:
-            future = self._executor.call_async(self._task(func, "apply"), (payload,), extra_env=self._env)
-        except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
-            result._set(False, as_pickling_error(exc))
-            return result
-        self._watcher.add([(future, result._on_future)])
+        with self._watcher.submit_lock:
+            try:
+                future = self._watcher.executor.call_async(self._task(func, "apply"), (payload,),
+                                                           extra_env=self._env)
+            except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
+                result._set(False, as_pickling_error(exc))
+                return result
+            self._watcher.add([(future, result._on_future)])
         return result
 
     def apply(self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None) -> Any:
@@ -585,20 +657,22 @@ class Pool:
         chunks = [items[i:i + chunksize] for i in range(0, len(items), chunksize)]
         if not chunks:
             return items, []
-        futures = self._executor.map(self._task(func, mode), [(chunk,) for chunk in chunks], extra_env=self._env)
+        futures = self._watcher.executor.map(self._task(func, mode), [(chunk,) for chunk in chunks],
+                                             extra_env=self._env)
         return items, list(futures)
 
     def _map_async(self, func: Callable[..., Any], iterable: Iterable[Any], mode: str, chunksize: int | None,
                    callback: Callable[[Any], Any] | None,
                    error_callback: Callable[[BaseException], Any] | None) -> MapResult:
-        try:
-            items, futures = self._submit_chunks(func, iterable, mode, chunksize)
-        except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
-            failed = MapResult(self._cache, 1, callback, error_callback)
-            failed._set(False, as_pickling_error(exc))
-            return failed
-        result = MapResult(self._cache, len(futures), callback, error_callback, keep=items)
-        self._watcher.add((f, partial(result._on_chunk, i)) for i, f in enumerate(futures))
+        with self._watcher.submit_lock:
+            try:
+                items, futures = self._submit_chunks(func, iterable, mode, chunksize)
+            except SerializationError as exc:  # as the standard library: get() raises it, error_callback gets it
+                failed = MapResult(self._cache, 1, callback, error_callback)
+                failed._set(False, as_pickling_error(exc))
+                return failed
+            result = MapResult(self._cache, len(futures), callback, error_callback, keep=items)
+            self._watcher.add((f, partial(result._on_chunk, i)) for i, f in enumerate(futures))
         return result
 
     def map_async(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int | None = None,
@@ -626,14 +700,15 @@ class Pool:
     def _imap(self, func: Callable[[Any], Any], iterable: Iterable[Any], chunksize: int,
               ordered: bool) -> IMapIterator:
         if isinstance(iterable, (list, tuple, range)):  # nothing to read lazily: submit every chunk now
-            try:
-                items, futures = self._submit_chunks(func, iterable, "map", chunksize)
-            except SerializationError as exc:  # raised by next(), as the standard library does
-                iterator = IMapIterator(self._cache, 1, ordered)
-                iterator._add_outcome(0, (False, as_pickling_error(exc)))
-                return iterator
-            iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
-            self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
+            with self._watcher.submit_lock:
+                try:
+                    items, futures = self._submit_chunks(func, iterable, "map", chunksize)
+                except SerializationError as exc:  # raised by next(), as the standard library does
+                    iterator = IMapIterator(self._cache, 1, ordered)
+                    iterator._add_outcome(0, (False, as_pickling_error(exc)))
+                    return iterator
+                iterator = IMapIterator(self._cache, len(futures), ordered, keep=items)
+                self._watcher.add((f, partial(iterator._on_chunk, i)) for i, f in enumerate(futures))
             return iterator
         self._check_running()
         if chunksize < 1:
@@ -691,9 +766,18 @@ class Pool:
                         result._cond.wait()
         self._finalizer()
 
+    @property
+    def _executor(self) -> Any:
+        """The executor tasks are submitted to now (renewed when nothing is pending)."""
+        return self._watcher.executor
+
     def __enter__(self) -> Pool:
         self._check_running()
         return self
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn, RUN: str = RUN) -> None:
+        if getattr(self, "_state", None) == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
 
     def __exit__(self, *exc: Any) -> None:
         self.terminate()
