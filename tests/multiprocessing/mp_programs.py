@@ -7,6 +7,7 @@ live at module level so the standard library can pickle them by name.
 """
 
 import multiprocessing
+import multiprocessing.managers
 import os
 import queue
 import re
@@ -14,6 +15,7 @@ import sys
 import time
 
 import lithops.multiprocessing
+import lithops.multiprocessing.managers
 
 # -- functions run in workers ----------------------------------------------------------------------------------
 
@@ -879,6 +881,69 @@ def prog_pool_memory_warning_traceback(mp):
     unclosed = [str(w.message).startswith("unclosed running multiprocessing pool") for w in caught
                 if issubclass(w.category, ResourceWarning)]
     return sizes, released, remote, has_remote_traceback, unclosed
+
+
+class MathsClass:
+    def __init__(self):
+        self.calls = 0
+
+    def add(self, x, y):
+        self.calls += 1
+        return x + y
+
+    def mul(self, x, y):
+        self.calls += 1
+        return x * y
+
+    def count(self):
+        return self.calls
+
+
+class StdMathsManager(multiprocessing.managers.BaseManager):
+    pass
+
+
+class OurMathsManager(lithops.multiprocessing.managers.BaseManager):
+    pass
+
+
+StdMathsManager.register("Maths", MathsClass)
+OurMathsManager.register("Maths", MathsClass)
+
+
+def use_maths(maths):
+    return maths.add(4, 3), maths.mul(7, 8)
+
+
+def send_through_client(address, family, authkey_of_child, ours):
+    client = _connection_module(ours).Client(address, family=family,
+                                             authkey=bytes(_mp_of(ours).current_process().authkey))
+    with client:
+        client.send(client.recv() * 2)
+
+
+def prog_base_manager_and_listener(mp):
+    ours = _is_ours(mp)
+    manager = (OurMathsManager if ours else StdMathsManager)(ctx=None if ours else mp)
+    with manager:
+        maths = manager.Maths()
+        here = use_maths(maths)
+        with mp.Pool(2) as pool:
+            there = pool.map(use_maths, [maths, maths])
+        calls = maths.count()
+        exposed = hasattr(maths, "count"), hasattr(maths, "calls")
+    connection = _connection_module(ours)
+    listened = []
+    for family in ("AF_INET", "AF_UNIX"):
+        address = ("127.0.0.1", 0) if family == "AF_INET" else None
+        with connection.Listener(address, family=family, authkey=bytes(mp.current_process().authkey)) as listener:
+            p = mp.Process(target=send_through_client, args=(listener.address, family, None, ours))
+            p.start()
+            with listener.accept() as conn:
+                conn.send(21)
+                listened.append(conn.recv())
+            p.join()
+    return here, there, calls, exposed, listened, sorted(connection.families)
 
 
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}

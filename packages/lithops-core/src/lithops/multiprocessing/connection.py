@@ -1,4 +1,6 @@
-"""``Pipe()``: two connection ends over two store lists (one per direction).
+"""``Pipe()``: two connection ends over two store lists (one per direction); ``wait``; and the standard library's
+``Listener``, ``Client`` and ``families`` (sockets between processes that can reach each other, such as the
+driver and its localhost workers; children inherit the parent's ``authkey`` to authenticate with).
 
 End of file works as with file descriptors: each end counts its open handles in the store. Creating the pipe
 opens one handle per end; sending an end to another process (a Process or task argument, a queue item) opens
@@ -15,11 +17,15 @@ import multiprocessing.connection
 import time
 import weakref
 from collections.abc import Iterable
-from multiprocessing import BufferTooShort
+from multiprocessing import AuthenticationError, BufferTooShort
+from multiprocessing.connection import Client, Listener, answer_challenge, deliver_challenge, families
 from typing import Any
 
 from lithops.job.serialize import dumps, loads
 from lithops.multiprocessing.shared import SharedObject
+
+__all__ = ["AuthenticationError", "BufferTooShort", "Client", "Connection", "Listener", "Pipe", "answer_challenge",
+           "deliver_challenge", "families", "wait"]
 
 _DATA = b"d"
 _EOF = b"e"
