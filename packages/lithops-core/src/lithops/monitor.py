@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from lithops.errors import JobCancelledError, ProtocolMismatchError, SerializationError, WorkerDiedError
-from lithops.futures import CHANGED, ResponseFuture
+from lithops.errors import ProtocolMismatchError, SerializationError, WorkerDiedError
+from lithops.futures import ResponseFuture
 from lithops.job.job import JobRequest, job_prefix
 from lithops.job.status import CallStatus, encode_exception
 from lithops.local_state import save_call_log
@@ -51,12 +51,21 @@ def sigint_held() -> Iterator[None]:
             signal.raise_signal(signal.SIGINT)
 
 
-class _Deferred:
-    """A callback that runs once all of its upstream futures have finished."""
+class _Countdown:
+    """Runs a callback once each of ``count`` futures has finished (each calls :meth:`tick` once)."""
 
-    def __init__(self, upstream: list[ResponseFuture], callback: Callable[[], None]) -> None:
-        self.remaining = len(upstream)
+    def __init__(self, count: int, callback: Callable[[], None], run: Callable[[Callable[[], None]], None]) -> None:
+        self.remaining = count
         self.callback = callback
+        self._run = run
+        self._lock = threading.Lock()
+
+    def tick(self, future: ResponseFuture) -> None:
+        with self._lock:
+            self.remaining -= 1
+            last = self.remaining == 0
+        if last:
+            self._run(self.callback)
 
 
 class _PolledJob:
@@ -92,11 +101,14 @@ class JobMonitor:
     Args:
         executor_id: the executor whose futures this monitor updates.
         interval: seconds between storage polls.
+        source: where copies of its futures pickled to other processes read their status (None: nowhere).
     """
 
-    def __init__(self, executor_id: str, interval: float = 2.0) -> None:
+    def __init__(self, executor_id: str, interval: float = 2.0, source: StorageStatusSource | None = None) -> None:
         self.executor_id = executor_id
         self.interval = interval
+        self.source = source
+        self._lock = threading.Lock()  # guards the dictionaries and sets below; never held while taking a future's
         self._futures: dict[tuple[str, str], ResponseFuture] = {}
         self._polled: dict[str, _PolledJob] = {}
         self._poller: threading.Thread | None = None
@@ -105,7 +117,6 @@ class JobMonitor:
         self.storage_requests = 0
         #: How many calls the executor's backend runs at once (the progress bar's estimate of running calls).
         self.max_workers: int | None = None
-        self._job_watches: dict[str, _Deferred] = {}  # job id -> what runs when its last call finishes
         #: Jobs with futures pickled (to be read elsewhere): their objects outlive the executor's automatic clean.
         self.exported_jobs: set[str] = set()
         #: Writes a call's status to storage for futures pickled before it finished (set for push backends,
@@ -115,24 +126,36 @@ class JobMonitor:
 
     def register(self, futures: list[ResponseFuture]) -> None:
         """Route statuses of these futures' calls to them."""
-        with CHANGED:
+        with self._lock:
             for f in futures:
                 self._futures[(f.job_id, f.call_id)] = f
 
     def mark_invoked(self, futures: list[ResponseFuture]) -> None:
         """Record that these calls were handed to the backend."""
-        with CHANGED:
-            for f in futures:
-                f._set_invoked()
-            CHANGED.notify_all()
+        for f in futures:
+            f.set_running()
 
-    def exported(self, future: ResponseFuture) -> None:
-        """``future`` is being pickled: keep its job's objects at close, and if it has not finished, have its
-        status written to storage (push backends) so that the copy can read it there. Called with CHANGED held.
+    def exported(self, future: ResponseFuture) -> StorageStatusSource | None:
+        """``future`` is being pickled (its lock is held): keep its job's objects at close, and if it has not
+        finished, have its status written to storage (push backends) so that the copy can read it there.
+        Returns where the copy reads it.
         """
-        self.exported_jobs.add(future.job_id)
-        if self.publisher is not None and not future.finished:
-            self._publish.add((future.job_id, future.call_id))
+        with self._lock:
+            self.exported_jobs.add(future.job_id)
+            if self.publisher is not None and not future.finished:
+                self._publish.add((future.job_id, future.call_id))
+        return self.source
+
+    def _must_publish(self, future: ResponseFuture) -> bool:
+        """Whether the outcome of ``future``, which just finished, goes to the publisher (once)."""
+        if not self._publish:
+            return False
+        key = (future.job_id, future.call_id)
+        with self._lock:
+            if key not in self._publish:
+                return False
+            self._publish.discard(key)
+            return True
 
     def _published(self, status: CallStatus) -> None:
         try:
@@ -146,107 +169,51 @@ class JobMonitor:
         if status.logs:  # output that came inline (or from storage): keep it where future.logs() finds it
             save_call_log(status.job_key, status.call_id, status.logs)
             status.logs = None
-        ready: list[_Deferred] = []
-        publish = False
-        with CHANGED:
+        with self._lock:
             polled = self._polled.get(status.job_key)
             if polled is not None:
                 polled.missing.discard(status.call_id)
                 if not polled.missing:
                     del self._polled[status.job_key]
             future = self._futures.get((status.job_id, status.call_id))
-            if future is None or future.finished:
-                return
-            try:
-                future._set_status(status)
-            except Exception as exc:  # an outcome this process cannot read: that call fails, nothing else
-                future._set_exception(SerializationError(
-                    f"the result of call {status.call_id} of job {status.job_key} cannot be read here: "
-                    f"{type(exc).__name__}: {exc}. Return values whose classes the client can import too."
-                ))
-            ready = self._finished(future)
-            CHANGED.notify_all()
-            if self._publish:
-                publish = (status.job_id, status.call_id) in self._publish
-                self._publish.discard((status.job_id, status.call_id))
-        if publish:
+        if future is None:
+            return
+        try:
+            changed = future.set_status(status)
+        except Exception as exc:  # an outcome this process cannot read: that call fails, nothing else
+            changed = future.set_exception(SerializationError(
+                f"the result of call {status.call_id} of job {status.job_key} cannot be read here: "
+                f"{type(exc).__name__}: {exc}. Return values whose classes the client can import too."
+            ))
+        if changed and self._must_publish(future):
             self._published(status)
-        self._run_deferred(ready)
 
     def fail(self, futures: list[ResponseFuture], exc: BaseException) -> None:
         """Fail these calls with ``exc`` unless they already finished."""
-        ready: list[_Deferred] = []
-        publish: list[ResponseFuture] = []
-        with CHANGED:
-            for f in futures:
-                if not f.finished:
-                    f._set_exception(exc)
-                    ready.extend(self._finished(f))
-                    if (f.job_id, f.call_id) in self._publish:
-                        self._publish.discard((f.job_id, f.call_id))
-                        publish.append(f)
-            CHANGED.notify_all()
-        for f in publish:
-            self._published(CallStatus(f.executor_id, f.job_id, f.call_id, success=False,
-                                       exception=encode_exception(exc), stats=dict(f.stats)))
-        self._run_deferred(ready)
-
-    def _finished(self, future: ResponseFuture) -> list[_Deferred]:
-        ready = []
-        watch = self._job_watches.get(future.job_id)
-        if watch is not None:
-            watch.remaining -= 1
-            if watch.remaining == 0:
-                del self._job_watches[future.job_id]
-                ready.append(watch)
-        for dep in future._dependents or ():
-            dep.remaining -= 1
-            if dep.remaining == 0:
-                ready.append(dep)
-        future._dependents = None
-        return ready
+        for f in futures:
+            if f.set_exception(exc) and self._must_publish(f):
+                self._published(CallStatus(f.executor_id, f.job_id, f.call_id, success=False,
+                                           exception=encode_exception(exc), stats=dict(f.stats)))
 
     # -- dependent jobs ----------------------------------------------------------------------------------
     def after(self, upstream: list[ResponseFuture], callback: Callable[[], None]) -> None:
         """Run ``callback`` (in a helper thread) once every future of ``upstream`` has finished."""
-        dep = _Deferred(upstream, callback)
-        with CHANGED:
-            for f in upstream:
-                if f.finished:
-                    dep.remaining -= 1
-                else:
-                    if f._dependents is None:
-                        f._dependents = []
-                    f._dependents.append(dep)
-            ready = [dep] if dep.remaining == 0 else []
-        self._run_deferred(ready)
-
-    def when_job_done(self, futures: list[ResponseFuture], callback: Callable[[], None]) -> None:
-        """Run ``callback`` (in a helper thread) once every future of one job has finished.
-
-        Like :meth:`after` for all the futures of a job, but with one counter for the job instead of
-        bookkeeping on each future.
-        """
-        if not futures:
+        if not upstream:
+            self._schedule(callback)
             return
-        with CHANGED:
-            watch = _Deferred([], callback)
-            watch.remaining = sum(1 for f in futures if not f.finished)
-            if watch.remaining:
-                self._job_watches[futures[0].job_id] = watch
-                return
-        self._run_deferred([watch])
+        countdown = _Countdown(len(upstream), callback, self._schedule)
+        for f in upstream:
+            f.add_done_callback(countdown.tick)
 
-    def _run_deferred(self, ready: list[_Deferred]) -> None:
-        if not ready:
-            return
-        if self._scheduler is None:
-            self._scheduler = ThreadPoolExecutor(1, thread_name_prefix=f"lithops-{self.executor_id}-deps")
-        for dep in ready:
-            try:
-                self._scheduler.submit(dep.callback)
-            except RuntimeError:  # the executor was closed; calls that finish afterwards still start dependents
-                threading.Thread(target=dep.callback, daemon=True).start()
+    def _schedule(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = ThreadPoolExecutor(1, thread_name_prefix=f"lithops-{self.executor_id}-deps")
+            scheduler = self._scheduler
+        try:
+            scheduler.submit(callback)
+        except RuntimeError:  # the executor was closed; calls that finish afterwards still start dependents
+            threading.Thread(target=callback, daemon=True).start()
 
     # -- storage polling ---------------------------------------------------------------------------------
     def watch_storage(self, job: JobRequest, storage: Any, bucket: str) -> None:
@@ -254,12 +221,13 @@ class JobMonitor:
         self._watch(_PolledJob.of_job(job, storage, bucket))
 
     def _watch(self, polled: _PolledJob) -> None:
-        with CHANGED:
+        with self._lock:
             known = self._polled.get(polled.job_key)
             if known is not None:
                 known.missing |= polled.missing
                 return
             self._polled[polled.job_key] = polled
+            self._stop.clear()  # an executor used again after close() polls again
             if self._poller is None:
                 self._poller = threading.Thread(
                     target=self._poll_loop, name=f"lithops-{self.executor_id}-monitor", daemon=True
@@ -268,23 +236,27 @@ class JobMonitor:
 
     def unwatch(self, job_key: str) -> None:
         """Stop polling a job (its invocation failed)."""
-        with CHANGED:
+        with self._lock:
             self._polled.pop(job_key, None)
 
     def _poll_loop(self) -> None:
         with ThreadPoolExecutor(16, thread_name_prefix=f"lithops-{self.executor_id}-fetch") as pool:
             while True:
-                with CHANGED:
+                with self._lock:
                     jobs = list(self._polled.values())
-                if self._stop.is_set() and not jobs:
-                    break  # closed, and nothing left to watch
+                    if self._stop.is_set() and not jobs:
+                        self._poller = None  # closed, and nothing left to watch: a later job starts a new poller
+                        break
                 for polled in jobs:
                     try:
                         self._poll_job(polled, pool)
                     except Exception as exc:  # storage hiccup: log, retry next round
                         logger.warning("ExecutorID %s - status poll of %s failed: %s", self.executor_id,
                                        polled.job_key, exc)
-                self._stop.wait(self.interval)
+                if self._stop.is_set():  # closed with jobs still watched: keep the pace
+                    time.sleep(self.interval)
+                else:
+                    self._stop.wait(self.interval)
 
     def _poll_job(self, polled: _PolledJob, pool: ThreadPoolExecutor) -> None:
         keys = polled.storage.list_keys(polled.bucket, polled.prefix + "/")
@@ -313,7 +285,8 @@ class JobMonitor:
             polled.last_progress = time.time()
             self.report(status)
         if polled.missing and time.time() > polled.deadline:
-            lost = [self._futures[(polled.job_id, cid)] for cid in sorted(polled.missing)]
+            with self._lock:
+                lost = [self._futures[(polled.job_id, cid)] for cid in sorted(polled.missing)]
             self.fail(lost, WorkerDiedError(
                 f"no status from {len(lost)} call(s) of job {polled.job_key} within the execution timeout "
                 f"({polled.execution_timeout:g} s) plus {STATUS_GRACE_SEC} s of the job's last progress: "
@@ -321,14 +294,16 @@ class JobMonitor:
             ))
             polled.missing.clear()
         if not polled.missing:
-            with CHANGED:
+            with self._lock:
                 self._polled.pop(polled.job_key, None)
 
     def close(self) -> None:
         """Stop the dependent-job thread; polling stops once every watched job has reported."""
         self._stop.set()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        with self._lock:
+            scheduler, self._scheduler = self._scheduler, None  # a later dependent job makes a new one
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
 
 
 #: Monitors of futures copied (unpickled) from other processes, and the storage each reads: one per executor
@@ -352,35 +327,42 @@ def _storage_of(carried: dict[str, Any]) -> Any:
     return Storage(storage_config={**carried, name: {**local, **(carried.get(name) or {})}})
 
 
-def adopt(futures: list[ResponseFuture], interval: float) -> None:
+class StorageStatusSource:
+    """Where copies of an executor's futures, pickled to other processes, read their calls' statuses: the
+    executor's storage. Pickled with the futures; its config comes without the keys its schema declares secret.
+    """
+
+    def __init__(self, storage_config: dict[str, Any]) -> None:
+        self.storage_config = storage_config
+
+    def attach(self, futures: list[ResponseFuture], interval: float) -> None:
+        """Have these copies updated by an adopting monitor that polls this storage every ``interval`` s."""
+        adopt(futures, interval, self.storage_config)
+
+
+_adopters_lock = threading.Lock()
+
+
+def adopt(futures: list[ResponseFuture], interval: float, storage_config: dict[str, Any]) -> None:
     """Have futures copied from another process learn their outcome from storage, where the process that
     submitted the calls has them written (docs/user-guide.md#pickled-futures).
-
-    Raises:
-        JobCancelledError: a future carries no storage to read from (it was not made by an executor).
     """
     import json
 
+    where = json.dumps(storage_config, sort_keys=True, default=str)
     groups: dict[tuple[str, str], list[ResponseFuture]] = {}
-    carried: dict[str, dict[str, Any]] = {}  # adopter key -> the storage config its futures carry
     for f in futures:
-        if f._storage_config is None:
-            raise JobCancelledError(
-                f"call {f.call_id} of job {f.job_key} is not finished and its future is not attached to an "
-                f"executor or a storage to read its status from. Read it from the executor that made it."
-            )
-        where = json.dumps(f._storage_config, sort_keys=True, default=str)
         groups.setdefault((f"{f.executor_id} {where}", f.job_id), []).append(f)
-        carried[f"{f.executor_id} {where}"] = f._storage_config
     for (key, job_id), group in groups.items():
-        if key not in _ADOPTERS:
-            _ADOPTERS.setdefault(key, (JobMonitor(group[0].executor_id, interval), _storage_of(carried[key])))
-        monitor, storage = _ADOPTERS[key]
-        with CHANGED:
+        with _adopters_lock:
+            if key not in _ADOPTERS:
+                _ADOPTERS[key] = (JobMonitor(group[0].executor_id, interval, StorageStatusSource(storage_config)),
+                                  _storage_of(storage_config))
+            monitor, storage = _ADOPTERS[key]
             monitor.interval = min(monitor.interval, interval)
-            monitor.register(group)
-            for f in group:
-                f._monitor = monitor
+        monitor.register(group)
+        for f in group:
+            f.attach(monitor)
         monitor._watch(_PolledJob(
             group[0].executor_id, job_id, [f.call_id for f in group], group[0].execution_timeout or 1800,
             time.time(), storage.storage_handler, storage.bucket,

@@ -1,12 +1,14 @@
-"""Execution plots of finished calls, as PNG images: a timeline of each call and how many calls ran at once.
+"""Execution plots of finished calls, as PNG images: a timeline of each call and how many calls ran at once;
+and the per-job summary table (``FunctionExecutor.job_summary``), optionally written as CSV.
 
-``FunctionExecutor.plot()`` draws both; :func:`create_timeline` and :func:`create_histogram` take any futures.
+``FunctionExecutor.plot()`` draws both plots; :func:`create_timeline` and :func:`create_histogram` take any futures.
 They need matplotlib (``pip install 'lithops-core[plot]'``), imported only here and without touching pyplot's
 global state, so plotting from a notebook or a script with its own matplotlib setup changes nothing there.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 import os
 import time
@@ -181,3 +183,49 @@ def create_histogram(fs: Iterable[ResponseFuture], dst: str | None = None,
     path = _destination(dst, "histogram")
     fig.savefig(path)
     return path
+
+
+def job_summary(executor_id: str, futures: Iterable[ResponseFuture], jobs: dict[str, dict[str, Any]],
+                cloud_objects_n: int = 0, dst: str | None = None) -> list[dict[str, Any]]:
+    """One row per job of ``futures``: function, calls, finished, failed, memory, the summed and the average
+    function time in seconds (``jobs``: job id -> its ``function`` and ``runtime_memory``).
+
+    With ``dst``, the rows are also written to that CSV file, followed by a ``Summary`` row of totals whose
+    ``cloud_objects`` column is ``cloud_objects_n``.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    timed: dict[str, int] = {}  # job id -> calls that report a function time
+    for f in futures:
+        info = jobs.get(f.job_id, {})
+        row = rows.setdefault(f.job_id, {"executor_id": executor_id, "job_id": f.job_id,
+                                         "function": info.get("function", ""), "calls": 0, "finished": 0,
+                                         "failed": 0, "runtime_memory": info.get("runtime_memory"),
+                                         "func_exec_time": 0.0, "avg_func_exec_time": 0.0})
+        row["calls"] += 1
+        row["finished"] += int(f.finished)
+        row["failed"] += int(f.error)
+        if "worker_func_exec_time" in f.stats:
+            row["func_exec_time"] += float(f.stats["worker_func_exec_time"])
+            timed[f.job_id] = timed.get(f.job_id, 0) + 1
+    for job_id, row in rows.items():
+        row["avg_func_exec_time"] = row["func_exec_time"] / timed[job_id] if timed.get(job_id) else 0.0
+    if dst is not None:
+        _write_summary_csv(dst, list(rows.values()), cloud_objects_n, sum(timed.values()))
+    return list(rows.values())
+
+
+def _write_summary_csv(dst: str, rows: list[dict[str, Any]], cloud_objects_n: int, timed: int) -> None:
+    columns = ["executor_id", "job_id", "function", "calls", "finished", "failed", "runtime_memory",
+               "func_exec_time", "avg_func_exec_time", "cloud_objects"]
+    total_time = sum(r["func_exec_time"] for r in rows)
+    summary = {"executor_id": rows[0]["executor_id"] if rows else "", "job_id": "Summary",
+               "calls": sum(r["calls"] for r in rows), "finished": sum(r["finished"] for r in rows),
+               "failed": sum(r["failed"] for r in rows), "func_exec_time": total_time,
+               "avg_func_exec_time": total_time / timed if timed else 0.0, "cloud_objects": cloud_objects_n}
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(dst)))
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.expanduser(dst), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerow(summary)

@@ -140,7 +140,7 @@ def running(pending: Iterable[ResponseFuture], capacity: int | None) -> int:
 
 def capacity(futures: Iterable[ResponseFuture]) -> int | None:
     """How many calls the executors of these futures run at once, summed (None: unknown)."""
-    monitors = {id(f._monitor): f._monitor for f in futures if f._monitor is not None}
+    monitors = {id(f.monitor): f.monitor for f in futures if f.monitor is not None}
     sizes = [getattr(m, "max_workers", None) for m in monitors.values()]
     if not sizes or not all(isinstance(n, int) and n > 0 for n in sizes):
         return None
