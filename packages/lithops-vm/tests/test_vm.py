@@ -12,7 +12,7 @@ import pytest
 
 import lithops
 from lithops.errors import BackendError, WorkerDiedError
-from lithops_vm.testing.netns import vm_config
+from lithops_vm.testing.netns import process_alive, vm_config
 
 
 def double(x):
@@ -30,15 +30,6 @@ def count_words(obj):
 def nap(seconds):
     time.sleep(seconds)
     return seconds
-
-
-def alive(pid):
-    """Whether process ``pid`` runs (a zombie waiting for its reaper does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def heartbeat(fexec, host):
@@ -196,7 +187,7 @@ def test_auto_worker_processes_and_idle_shutdown(network, shared_root):
         else:
             pytest.fail("the agent did not stop after soft_dismantle_timeout")
         time.sleep(0.5)
-        assert not alive(beat["pid"])
+        assert not process_alive(beat["pid"])
     with lithops.FunctionExecutor(config=config) as fexec:  # a new executor starts it again
         assert fexec.call_async(double, 4).result() == 8
 

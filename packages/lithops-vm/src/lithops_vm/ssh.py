@@ -17,7 +17,7 @@ import paramiko
 
 from lithops.errors import BackendError
 from lithops.standalone.bootstrap import agent_dir
-from lithops.standalone.provider import VM, VMProvider
+from lithops.standalone.provider import VM, VMProvider, ssh_command
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +166,8 @@ class SSHHosts(VMProvider):
     def shell_command(self, vm: VM) -> list[str]:
         """``ssh`` to the host with its login, key and port."""
         host = self.hosts[vm.id]
-        command = ["ssh", "-o", "StrictHostKeyChecking=accept-new", "-p", str(host.get("ssh_port") or 22)]
-        if host.get("ssh_key_filename"):
-            command += ["-i", str(host["ssh_key_filename"])]
-        return [*command, f"{host['ssh_username']}@{host['ip_address']}"]
+        return ssh_command(str(host["ip_address"]), str(host["ssh_username"]), host.get("ssh_key_filename"),
+                           int(host.get("ssh_port") or 22))
 
     def close(self) -> None:
         """Close the SSH connections."""

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lithops.cli.common import backend_options, resolved_config
+from lithops.cli.standalone import standalone_backend
 from lithops.constants import CLOUDOBJECTS_PREFIX, JOBS_PREFIX
 
 
@@ -43,7 +44,8 @@ def _clean_local() -> tuple[int, int]:
 @click.command("clean")
 @backend_options
 @click.option("--all", "-a", "everything", is_flag=True,
-              help="Also delete the objects of lithops.Storage.put_cloudobject and the backend's deployed runtimes.")
+              help="Also delete the objects of lithops.Storage.put_cloudobject, the backend's deployed runtimes "
+                   "and a standalone backend's VMs.")
 def clean(backend: str | None, storage: str | None, everything: bool) -> None:
     """Delete temporary job objects from storage, and the local logs and job list.
 
@@ -69,5 +71,13 @@ def clean(backend: str | None, storage: str | None, everything: bool) -> None:
             for rt in deployed:
                 builder.delete(rt["runtime_name"], rt.get("memory"))
             click.echo(f"Deleted {len(deployed)} deployed runtime(s) of backend {name}.")
+        compute = standalone_backend(config)
+        if compute is not None:
+            try:
+                vms = compute.clean_all()
+            finally:
+                compute.close()
+            click.echo(f"Removed {len(vms)} VM(s) of backend {name}"
+                       f"{': ' + ', '.join(vm.name for vm in vms) if vms else ''}.")
     jobs, files = _clean_local()
     click.echo(f"Removed the local logs of {jobs} job(s) and {'the' if files else 'no'} local job list.")

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from lithops.cli import clean, config, jobs, logs, plugins, runtime, selftest, storage, workers
+from lithops.cli import clean, config, jobs, logs, plugins, runtime, selftest, standalone, storage, workers
 from lithops.cli.common import DEBUG_KEY, _set_debug, backend_options, log_level
 from lithops.errors import LithopsError
 
@@ -129,6 +129,7 @@ cli.add_command(runtime.runtime)
 cli.add_command(logs.logs)
 cli.add_command(jobs.job)
 cli.add_command(workers.worker)
+cli.add_command(standalone.attach)
 cli.add_command(plugins.plugins)
 cli.add_command(config.config)
 

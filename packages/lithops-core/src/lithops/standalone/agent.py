@@ -46,6 +46,13 @@ def python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def config_digest(config: dict[str, Any]) -> str:
+    """A digest of an agent config: the client restarts an agent whose config is not the one it would give."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def fail_unfinished(storage: Any, bucket: str, payload: dict[str, Any], error: BaseException) -> int:
     """Write a failed status with ``error`` for each call of ``payload`` that has no status yet; return how many.
 
@@ -195,7 +202,8 @@ class Agent:
             self._seq += 1
             doc = {"vm_id": self.config["vm_id"], "pid": os.getpid(), "seq": self._seq, "time": time.time(),
                    "python_version": python_version(), "python_full_version": platform.python_version(),
-                   "code_digest": self.config.get("code_digest"), "worker_processes": self.processes,
+                   "code_digest": self.config.get("code_digest"), "config_digest": config_digest(self.config),
+                   "worker_processes": self.processes,
                    "cpus": os.cpu_count(), "busy": len(self._pending), "finished": list(self._finished),
                    "broken": list(self._broken),
                    "worker_pids": [s.proc.pid for s in self.slots if s.proc is not None], "error": error}

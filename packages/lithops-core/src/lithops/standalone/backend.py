@@ -7,8 +7,9 @@ A provider backend is a subclass that sets :attr:`StandaloneBackend.provider_cla
   executor, deleted on :meth:`close`; ``reuse``: the cluster's VMs, started or created up to ``max_workers``),
   keeping the ones that fail as ``workers_policy`` says;
 - checks each VM's Python against the client's ``major.minor`` before anything runs there, installs the client's
-  own code and starts the agent (:mod:`lithops.standalone.bootstrap`), or finds its agent already up and current
-  (a warm VM: no SSH at all);
+  own code and starts the agent (:mod:`lithops.standalone.bootstrap`), or finds its agent already up with the
+  config this client would give it (same code, Python, storage, worker processes and timeouts: a warm VM, no SSH
+  at all);
 - queues each job's worker payloads as one storage object per VM, in proportion to the VMs' worker processes;
 - watches the agents' heartbeats while calls are out: when an agent stops (killed, the VM stopped underneath),
   the calls it had that have no status fail within seconds with a ``WorkerDiedError`` naming the VM, finished
@@ -30,6 +31,7 @@ from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.helpers import failed_status
 from lithops.errors import BackendError, WorkerDiedError
 from lithops.job.job import JobRequest
+from lithops.standalone.agent import config_digest
 from lithops.standalone.bootstrap import (
     EXIT_NO_PYTHON,
     EXIT_PACKAGES,
@@ -192,8 +194,8 @@ class StandaloneBackend(ComputeBackend):
         self._vms[vm.id] = vm
         digest = self.bundle()[1]
         beat = self.heartbeat(vm)
-        if (beat and not beat.get("error") and beat.get("code_digest") == digest
-                and beat.get("python_version") == client_python() and time.time() - beat["time"] < FRESH_SEC):
+        if (beat and not beat.get("error") and beat.get("config_digest") == config_digest(self.agent_config(vm))
+                and time.time() - beat["time"] < FRESH_SEC):
             return beat
         pid = None
         if self.provider.installs_over_ssh:
@@ -374,9 +376,34 @@ class StandaloneBackend(ComputeBackend):
         found = self.provider.named() if self.mode == "consume" else self.provider.list_vms()
         return [(vm, self.heartbeat(vm)) for vm in found]
 
-    def dismantle(self, vms: list[VM]) -> None:
-        """Delete ``vms`` (stop their agents, for hosts the user owns)."""
-        self.provider.delete(vms)
+    def find_vm(self, name: str | None) -> VM:
+        """The VM called ``name`` (its name, id or address), or the first one (the master) when None.
+
+        Raises:
+            BackendError: no such VM; the message lists the ones there are.
+        """
+        vms = [vm for vm, _ in self.vms()]
+        if not vms:
+            raise BackendError(f"backend {self.section} has no VM: run a job first.")
+        if name is None:
+            return vms[0]
+        for vm in vms:
+            if name in (vm.name, vm.id, vm.address):
+                return vm
+        raise BackendError(f"no VM called {name!r}; there are: {', '.join(vm.name for vm in vms)}.")
+
+    def clean_all(self) -> list[VM]:
+        """Delete every VM of the cluster (for hosts the user owns: stop their agents and remove their folders),
+        and the cluster's objects in storage; return the VMs (``lithops clean --all``).
+        """
+        vms = [vm for vm, _ in self.vms()]
+        if vms:
+            self.provider.delete(vms)
+        storage = self.job_storage()[0]
+        keys = storage.list_keys(storage.bucket, f"{PREFIX}/{self.cluster}/")
+        if keys:
+            storage.delete_objects(storage.bucket, keys)
+        return vms
 
     def close(self) -> None:
         """Stop watching; delete the VMs made for this executor (``exec_mode: create``)."""

@@ -122,12 +122,24 @@ class VMProvider(ABC):
                            f"installed by the VM's user data when the VM is created.")
 
     def shell_command(self, vm: VM) -> list[str]:
-        """The command line that opens an interactive shell on ``vm`` (``lithops attach``)."""
-        user = self.config.get("ssh_username") or "ubuntu"
-        command = ["ssh", "-o", "StrictHostKeyChecking=accept-new"]
-        if self.config.get("ssh_key_filename"):
-            command += ["-i", str(self.config["ssh_key_filename"])]
-        return [*command, f"{user}@{self.address(vm)}"]
+        """The ``ssh`` command line that opens a shell on ``vm`` (``lithops attach``; a command may follow it).
+        Host keys are kept in Lithops's own ``known_hosts`` file, as the VMs' addresses are often reused.
+        """
+        return ssh_command(self.address(vm), str(self.config.get("ssh_username") or "ubuntu"),
+                           self.config.get("ssh_key_filename"), int(self.config.get("ssh_port") or 22))
 
     def close(self) -> None:  # noqa: B027 - optional operation
         """Release connections."""
+
+
+def ssh_command(address: str, user: str, key_filename: str | None = None, port: int = 22) -> list[str]:
+    """``ssh`` to ``user@address``, remembering host keys in Lithops's own ``known_hosts`` file."""
+    import os
+
+    from lithops.local_state import state_dir
+
+    command = ["ssh", "-o", "StrictHostKeyChecking=accept-new", "-o",
+               f"UserKnownHostsFile={os.path.join(state_dir(), 'known_hosts')}", "-p", str(port)]
+    if key_filename:
+        command += ["-i", os.path.expanduser(key_filename)]
+    return [*command, f"{user}@{address}"]
