@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,22 @@ def test_joblib_stays_optional() -> None:
                           "lithops.FunctionExecutor; print('joblib' in sys.modules)"],
                          capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def row_sum(data: Any, i: int) -> float:
+    return float(data[i].sum())
+
+
+def test_large_arguments_travel_through_storage(tmp_path: Any) -> None:
+    """A 16 MB array shared by every task is over the 4 MiB call input limit: it is stored once, read back by
+    the workers, and removed once the Parallel call is over."""
+    np = pytest.importorskip("numpy")
+    import lithops
+
+    config = {"localhost": {"storage_root": str(tmp_path / "root")}}
+    data = np.random.default_rng(0).random((1_000_000, 2))
+    with joblib.parallel_backend("lithops", lithops_args={"config": config}):
+        out = joblib.Parallel(n_jobs=2)(joblib.delayed(row_sum)(data, i) for i in range(6))
+    assert out == [float(data[i].sum()) for i in range(6)]
+    storage = lithops.Storage(config=config)
+    assert storage.list_keys(storage.bucket, "lithops.cloudobjects/") == []
