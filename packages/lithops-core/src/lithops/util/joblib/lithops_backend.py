@@ -29,10 +29,11 @@ _INLINE = (int, float, complex, bool, str, bytes, type(None))
 
 
 class _Stored:
-    """Stands in a task for a large argument stored as ``ref``."""
+    """Stands in a task for a large argument stored as ``ref`` in the storage ``storage_config`` describes."""
 
-    def __init__(self, ref: CloudObject) -> None:
+    def __init__(self, ref: CloudObject, storage_config: dict[str, Any]) -> None:
         self.ref = ref
+        self.storage_config = storage_config
 
 
 def _fetch(value: Any) -> Any:
@@ -45,7 +46,7 @@ def _fetch(value: Any) -> Any:
         return _FETCHED[name]
     from lithops.storage import Storage
 
-    data = Storage(backend=value.ref.backend).get_cloudobject(value.ref)
+    data = Storage(storage_config=value.storage_config).get_cloudobject(value.ref)
     _FETCHED[name] = obj = pickle.loads(data)  # type: ignore[arg-type]
     while len(_FETCHED) > _KEEP_FETCHED:
         _FETCHED.popitem(last=False)
@@ -128,7 +129,8 @@ class LithopsBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[mi
             return value
         if len(data) < SHARE_BYTES:
             return value
-        stand_in = _Stored(self._lithops().lithops_executor.storage.put_cloudobject(data))
+        storage = self._lithops().lithops_executor.storage
+        stand_in = _Stored(storage.put_cloudobject(data), storage.storage_config)
         self._stored[id(value)] = (value, stand_in)  # holding the argument keeps its id from being reused
         return stand_in
 
