@@ -6,8 +6,10 @@ The comparison tests run every program with both and expect the same outcome. Fu
 live at module level so the standard library can pickle them by name.
 """
 
+import ctypes
 import multiprocessing
 import multiprocessing.managers
+import multiprocessing.sharedctypes
 import os
 import queue
 import re
@@ -16,6 +18,7 @@ import time
 
 import lithops.multiprocessing
 import lithops.multiprocessing.managers
+import lithops.multiprocessing.sharedctypes
 
 # -- functions run in workers ----------------------------------------------------------------------------------
 
@@ -944,6 +947,35 @@ def prog_base_manager_and_listener(mp):
                 listened.append(conn.recv())
             p.join()
     return here, there, calls, exposed, listened, sorted(connection.families)
+
+
+class Point(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double)]
+
+
+def move_points(value, array):
+    with value.get_lock():
+        value.x += 1
+        value.y *= 2
+    for i in range(len(array)):
+        array[i] = Point(array[i].x * 10, array[i].y)
+
+
+def prog_ctypes_structures_copy_raw(mp):
+    ours = _is_ours(mp)
+    sharedctypes = lithops.multiprocessing.sharedctypes if ours else multiprocessing.sharedctypes
+    value = mp.Value(Point, 1.5, 2.0)
+    array = mp.Array(Point, [(1, 2), (3, 4)])
+    p = mp.Process(target=move_points, args=(value, array))
+    p.start()
+    p.join()
+    raw, raw_array, unlocked = mp.RawValue("i", 7), mp.RawArray("d", 3), mp.Value("i", 1, lock=False)
+    attributes = [(hasattr(o, "get_lock"), hasattr(o, "get_obj")) for o in (raw, raw_array, unlocked)]
+    copied = sharedctypes.copy(value.get_obj())
+    copied_array = sharedctypes.copy(array.get_obj())
+    copied_int = sharedctypes.copy(ctypes.c_int(5))
+    return ((value.x, value.y), [(pt.x, pt.y) for pt in array], attributes, (copied.x, copied.y),
+            [(pt.x, pt.y) for pt in copied_array], copied_int.value, raw.value, list(raw_array))
 
 
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}

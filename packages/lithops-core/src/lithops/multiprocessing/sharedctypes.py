@@ -3,13 +3,15 @@
 A value is the bytes of one ctypes object at one key; element ``i`` of an array is ``sizeof(type)`` bytes at
 offset ``i * sizeof(type)``, read and written with ranged operations, so setting one element does not rewrite
 the array. Conversions go through real ctypes objects, so what a value accepts (and the errors it raises) is
-what the standard library's would. Only simple types (numbers and characters) can be shared, not pointers.
+what the standard library's would. Simple types (numbers and characters) and ``ctypes.Structure``/``Union``
+types can be shared, not pointers; a structure's fields are attributes of the value (``v.x``), each written in
+place.
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lithops.multiprocessing.shared import SharedObject
@@ -28,18 +30,34 @@ TYPECODES: dict[str, type] = {
 
 
 def ctype_of(typecode_or_type: Any) -> Any:
-    """The ctypes type for a type code (``'i'``, ``'d'`` ...) or a simple ctypes type (``ctypes.c_int``)."""
+    """The ctypes type for a type code (``'i'``, ``'d'`` ...), a simple ctypes type (``ctypes.c_int``) or a
+    ``ctypes.Structure``/``Union`` type.
+    """
     ctype = TYPECODES.get(typecode_or_type, typecode_or_type) if isinstance(typecode_or_type, str) else (
         typecode_or_type
     )
+    if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+        return ctype
     simple = isinstance(ctype, type) and issubclass(ctype, ctypes._SimpleCData)
     if not simple or getattr(ctype, "_type_", "") in ("z", "Z", "P", "O"):
         raise TypeError(
-            f"lithops.multiprocessing shares only simple ctypes values (numbers and characters); "
-            f"{typecode_or_type!r} is not one. Use a type code among {', '.join(TYPECODES)} or a type such as "
-            f"ctypes.c_double."
+            f"lithops.multiprocessing shares simple ctypes values (numbers and characters) and ctypes structures; "
+            f"{typecode_or_type!r} is neither. Use a type code among {', '.join(TYPECODES)}, a type such as "
+            f"ctypes.c_double, or a ctypes.Structure subclass."
         )
     return ctype
+
+
+def _fields(ctype: Any) -> dict[str, Any]:
+    """The fields of a structure type by name (empty for simple types)."""
+    if not isinstance(ctype, type) or not issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+        return {}
+    return {field[0]: getattr(ctype, field[0]) for field in getattr(ctype, "_fields_", ())}
+
+
+def _plain(value: Any) -> Any:
+    """What reading an element gives: the Python value of a simple ctypes object, else the object (a copy)."""
+    return value.value if isinstance(value, ctypes._SimpleCData) else value
 
 
 def _lock_for(lock: Any) -> Any:
@@ -54,6 +72,11 @@ class _Synchronized:
     """The lock methods of ``Value``/``Array`` objects created with ``lock`` (the default)."""
 
     _lock: Any
+    _snapshot: Callable[[], Any]  # from the shared value or array this is mixed into
+
+    def get_obj(self) -> Any:
+        """A ctypes copy of the current contents (the standard library returns the shared object itself)."""
+        return self._snapshot()
 
     def get_lock(self) -> Any:
         """The lock that guards this object (an RLock unless one was passed)."""
@@ -83,20 +106,43 @@ class SharedValue(SharedObject):
         self._attach("value")
         self._store.set(self._key, initial)
 
-    def get_obj(self) -> Any:
+    def _snapshot(self) -> Any:
         """A ctypes copy of the current value."""
         return self._ctype.from_buffer_copy(self._store.get(self._key) or b"")
 
     @property
     def value(self) -> Any:
-        """The current value."""
-        return self.get_obj().value
+        """The current value (simple types; a structure's fields are attributes instead)."""
+        return self._snapshot().value
 
     @value.setter
     def value(self, value: Any) -> None:
         self._store.set(self._key, bytes(self._ctype(value)))
 
+    def __getattr__(self, name: str) -> Any:
+        field = _fields(self.__dict__.get("_ctype")).get(name)
+        if field is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self._snapshot(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        field = _fields(self.__dict__.get("_ctype")).get(name)
+        if field is None:
+            object.__setattr__(self, name, value)
+            return
+        ctype = self._ctype
+        if field.size > ctypes.sizeof(ctype):  # a bit field (size holds bit numbers): rewrite the whole value
+            whole = self._snapshot()
+            setattr(whole, name, value)
+            self._store.set(self._key, bytes(whole))
+            return
+        scratch = ctype()
+        setattr(scratch, name, value)  # ctypes converts and checks the value
+        self._store.setrange(self._key, field.offset, bytes(scratch)[field.offset:field.offset + field.size])
+
     def __repr__(self) -> str:
+        if _fields(self._ctype):
+            return f"<{self._ctype.__name__} {self._key}>"
         return f"{self._ctype.__name__}({self.value!r})"
 
 
@@ -128,7 +174,7 @@ class SharedArray(SharedObject):
         self._attach("array")
         self._store.set(self._key, bytes(initial))
 
-    def get_obj(self) -> Any:
+    def _snapshot(self) -> Any:
         """A ctypes copy of the whole array."""
         raw = self._store.get(self._key) or b""
         return (self._ctype * self._length).from_buffer_copy(raw)
@@ -148,10 +194,10 @@ class SharedArray(SharedObject):
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return self.get_obj()[index]
+            return self._snapshot()[index]
         i = self._index(index)
         raw = self._store.getrange(self._key, i * self._size, (i + 1) * self._size - 1)
-        return self._ctype.from_buffer_copy(raw).value
+        return _plain(self._ctype.from_buffer_copy(raw))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if isinstance(index, slice):
@@ -162,7 +208,7 @@ class SharedArray(SharedObject):
                 chunk[0:count] = value  # ctypes checks the length and the element types
                 self._store.setrange(self._key, start * self._size, bytes(chunk))
             else:
-                whole = self.get_obj()
+                whole = self._snapshot()
                 whole[index] = value
                 self._store.set(self._key, bytes(whole))
             return
@@ -172,27 +218,27 @@ class SharedArray(SharedObject):
         self._store.setrange(self._key, i * self._size, bytes(one))
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(list(self.get_obj()))
+        return iter(list(self._snapshot()))
 
     @property
     def value(self) -> Any:
         """Character arrays: the contents up to the first NUL."""
-        return self.get_obj().value
+        return self._snapshot().value
 
     @value.setter
     def value(self, value: Any) -> None:
-        whole = self.get_obj()
+        whole = self._snapshot()
         whole.value = value
         self._store.set(self._key, bytes(whole))
 
     @property
     def raw(self) -> bytes:
         """``c`` arrays: every byte."""
-        return bytes(self.get_obj().raw)
+        return bytes(self._snapshot().raw)
 
     @raw.setter
     def raw(self, value: bytes) -> None:
-        whole = self.get_obj()
+        whole = self._snapshot()
         whole.raw = value
         self._store.set(self._key, bytes(whole))
 
@@ -238,3 +284,18 @@ def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True, 
     if lock is False:
         return SharedArray(ctype, size_or_initializer)
     return SynchronizedArray(ctype, size_or_initializer, lock=lock)
+
+
+def copy(obj: Any) -> Any:
+    """A new lock-free shared object (as :func:`RawValue`/:func:`RawArray` make) holding a copy of ``obj``: a
+    ctypes value, structure or array, or one of this module's shared objects.
+    """
+    if isinstance(obj, (SharedValue, SharedArray)):
+        obj = obj._snapshot()
+    if isinstance(obj, ctypes.Array):
+        return SharedArray(ctype_of(obj._type_), list(obj))
+    if isinstance(obj, (ctypes._SimpleCData, ctypes.Structure, ctypes.Union)):
+        new = SharedValue(ctype_of(type(obj)))
+        new._store.set(new._key, bytes(obj))
+        return new
+    raise TypeError(f"sharedctypes.copy() takes a ctypes object or a shared Value/Array, not {type(obj).__name__}")
