@@ -201,3 +201,12 @@ def test_lithops_own_objects_are_hidden(cos):
     assert remove_lithops_keys(["lithops.jobs/a", "data/a.txt", "lithops.txt"]) == ["data/a.txt", "lithops.txt"]
     with cos.open("/lithops.jobs/abc/func.pickle", "rb") as f:  # still readable by name
         assert f.read() == b"x"
+
+
+def test_other_os_names_are_the_real_os_module(cos):
+    """As in Lithops: code that imports cloud_proxy's os still reads os.environ, os.getpid(), os.sep, ..."""
+    assert cos.environ is real_os.environ
+    assert cos.getpid() == real_os.getpid()
+    assert cos.sep == "/" and cos.linesep == real_os.linesep
+    with pytest.raises(AttributeError):
+        cos.no_such_name  # noqa: B018

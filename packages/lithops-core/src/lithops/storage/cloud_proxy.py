@@ -13,7 +13,8 @@ storage: a folder exists while some key lies under it; ``mkdir``/``makedirs`` su
 Files opened for writing are spooled to a temporary file and uploaded when closed; a ``with`` block that ends
 with an exception uploads nothing, so a failed write never replaces the stored object. Missing files raise
 ``FileNotFoundError``, as ``open`` and ``os`` do; a folder without files lists as ``[]``, and Lithops's own
-objects (top-level ``lithops.*`` folders) are not listed (both as in Lithops).
+objects (top-level ``lithops.*`` folders) are not listed, and the ``os`` names it does not implement are the real
+``os`` module's (``os.environ``, ``os.getpid`` ...), all as in Lithops.
 ``cloud_open(filename, mode, cloud_storage)`` opens a file on a given storage, and ``CloudStorage`` adds Lithops's
 key-only methods (``put_data``, ``get_data``, ``delete_data``, ``list_bucket_keys``).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os as _real_os
 import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -182,6 +184,12 @@ class CloudFileProxy:
         self._storage = cloud_storage
         self.path = _PathProxy(self)
         self.sep = "/"
+
+    def __getattr__(self, name: str) -> Any:
+        """What this proxy does not implement is the real ``os`` module's (``environ``, ``getpid``, ...), as in
+        Lithops, so that code importing this ``os`` keeps working.
+        """
+        return getattr(_real_os, name)
 
     @property
     def storage(self) -> Storage:
