@@ -181,3 +181,12 @@ def test_an_argument_that_cannot_be_pickled_fails_its_future(pool: lcf.ProcessPo
     with pytest.raises(TypeError, match="pickle"):
         list(results)
     assert pool.submit(slow_square, 3).result(timeout=60) == 9
+
+
+def test_runs_on_a_serverless_backend(sim_config: dict[str, Any]) -> None:
+    """The same client code on a backend whose workers report through storage (the simulated serverless one)."""
+    with lcf.ProcessPoolExecutor(config=sim_config) as executor:
+        futures = [executor.submit(slow_square, n) for n in range(4)]
+        assert sorted(f.result() for f in cf.as_completed(futures, timeout=120)) == [0, 1, 4, 9]
+        assert list(executor.map(slow_square, range(5), timeout=120)) == [0, 1, 4, 9, 16]
+        assert isinstance(executor.submit(fail, 0).exception(timeout=120), ZeroDivisionError)

@@ -101,3 +101,12 @@ def test_large_arguments_travel_through_storage(tmp_path: Any) -> None:
     assert out == [float(data[i].sum()) for i in range(6)]
     storage = lithops.Storage(config=config)
     assert storage.list_keys(storage.bucket, "lithops.cloudobjects/") == []
+
+
+def test_on_a_serverless_backend_with_a_large_argument(sim_config: Any) -> None:
+    """Workers that run in other processes with their own storage client (the simulated serverless backend)."""
+    np = pytest.importorskip("numpy")
+    data = np.arange(200_000, dtype=float).reshape(100_000, 2)  # 1.6 MB: stored, read back by the workers
+    with joblib.parallel_backend("lithops", lithops_args={"config": sim_config}):
+        out = joblib.Parallel(n_jobs=2)(joblib.delayed(row_sum)(data, i) for i in range(3))
+    assert out == [1.0, 5.0, 9.0]
