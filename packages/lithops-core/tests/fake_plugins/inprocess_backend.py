@@ -1,0 +1,148 @@
+"""In-process compute backends for the kernel's own tests: each call runs in a thread of the test process.
+
+They stand in for a real backend so that the executor, monitor, wait, chaining, cancel and retries logic is
+tested fast and alone (no worker processes, no localhost plugin). The function runs on the job's own pickled
+bytes, so what the executor builds is what runs; what a real worker adds (time limits, output capture, the
+worker environment) is left to the worker's and the plugins' tests.
+
+``inprocess`` pushes each status to the monitor (as localhost does); ``inprocess_storage`` writes it to the
+executor's storage for the monitor to poll (as serverless backends do). Both use the plugin template's
+in-memory storage. A test steers a backend through its instance (``fexec.compute``): ``gate`` holds calls
+until it is set, ``drop`` lists call ids whose status never comes (a lost worker), ``invoke_error`` makes
+``invoke`` fail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar
+
+from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.helpers import DaemonThreads, failed_status
+from lithops.job import serialize
+from lithops.job.job import JobRequest
+from lithops.job.status import CallStatus
+from lithops.plugins import ComputeBackendSpec, ConfigKey, hookimpl
+from lithops.storage.storage import Storage
+from lithops.worker.handler import write_status
+
+LITHOPS_PLUGIN_API = "1"
+
+#: Longest a held call waits for its gate (a test that forgets to open it still ends).
+GATE_TIMEOUT_SEC = 30
+
+
+def run_call(job: JobRequest, call_id: str, data: bytes) -> CallStatus:
+    """Run one call of ``job`` from its pickled function and input; its status, output inline."""
+    stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "activation_id": f"inprocess-{job.job_key}"}
+    try:
+        func = serialize.loads(job.function)
+        args, kwargs = serialize.loads(data)
+        if "id" in job.inject:
+            kwargs.setdefault("id", int(call_id))
+        stats["worker_func_start_tstamp"] = time.time()
+        value = func(*args, **kwargs)
+        stats["worker_func_end_tstamp"] = stats["worker_end_tstamp"] = time.time()
+        stats["worker_func_exec_time"] = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
+        return CallStatus(job.executor_id, job.job_id, call_id, success=True,
+                          output=serialize.dump_result(value, call_id), stats=stats)
+    except Exception as exc:
+        stats["worker_end_tstamp"] = time.time()
+        return failed_status(job.executor_id, job.job_id, call_id, exc, stats)
+
+
+class InProcessBackend(ComputeBackend):
+    """Runs each call in a thread of this process and reports its status itself (push transport)."""
+
+    transport: ClassVar[str] = "push"
+    ships_modules: ClassVar[bool] = False  # the calls run here: the test modules are importable
+
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+        super().__init__(config, lithops_config)
+        #: Calls wait until this is set (None: they run at once).
+        self.gate: threading.Event | None = None
+        #: Call ids whose status is never delivered.
+        self.drop: set[str] = set()
+        #: Raised by :meth:`invoke` when set.
+        self.invoke_error: BaseException | None = None
+        #: Jobs invoked, in order.
+        self.jobs: list[JobRequest] = []
+        #: Job keys that :meth:`cancel` was asked to stop.
+        self.cancelled: set[str] = set()
+        self._threads = DaemonThreads(self.max_workers, name="lithops-inprocess")
+
+    @property
+    def max_workers(self) -> int:
+        """How many calls run at once."""
+        return int(self.config["max_workers"])
+
+    def invoke(self, job: JobRequest, report: StatusReporter) -> None:
+        """Start a thread task per call."""
+        if self.invoke_error is not None:
+            raise self.invoke_error
+        self.jobs.append(job)
+        for call_id, data in zip(job.call_ids, job.call_data, strict=True):
+            self._threads.submit(self._run, job, call_id, data, report)
+
+    def _run(self, job: JobRequest, call_id: str, data: bytes, report: StatusReporter) -> None:
+        if self.gate is not None:
+            self.gate.wait(GATE_TIMEOUT_SEC)
+        if job.job_key in self.cancelled:
+            return
+        status = run_call(job, call_id, data)
+        if call_id not in self.drop:
+            self.deliver(job, status, report)
+
+    def deliver(self, job: JobRequest, status: CallStatus, report: StatusReporter) -> None:
+        """Hand a finished call's status to the client."""
+        report(status)
+
+    def cancel(self, job_keys: Collection[str]) -> None:
+        """Calls of these jobs that have not started never report."""
+        self.cancelled.update(job_keys)
+
+    def close(self) -> None:
+        """Let running calls finish."""
+        self._threads.shutdown()
+        self._threads = DaemonThreads(self.max_workers, name="lithops-inprocess")
+
+
+class InProcessStorageBackend(InProcessBackend):
+    """Like :class:`InProcessBackend`, but the statuses go through storage (storage transport), written the way
+    workers write them, for the executor's monitor to poll.
+    """
+
+    transport: ClassVar[str] = "storage"
+
+    def deliver(self, job: JobRequest, status: CallStatus, report: StatusReporter) -> None:
+        """Write the status (and output) to the job's storage."""
+        storage = Storage.for_worker(job.config, job.storage_backend)
+        write_status(storage.storage_handler, storage.bucket, status)
+
+
+class PigeonBackend(InProcessBackend):
+    """Declares a transport the kernel does not know."""
+
+    transport: ClassVar[str] = "pigeon"
+
+
+_CONFIG = {"max_workers": ConfigKey(type=int, default=8, minimum=1, doc="calls that run at once (threads)")}
+
+
+@hookimpl
+def lithops_compute_backends() -> list[ComputeBackendSpec]:
+    """The in-process backends, on the plugin template's in-memory storage."""
+    return [
+        ComputeBackendSpec(name="inprocess", mode="serverless", backend="inprocess_backend:InProcessBackend",
+                           config=_CONFIG, default_storage="template_storage",
+                           description="calls in threads of this process, statuses pushed (kernel tests)"),
+        ComputeBackendSpec(name="inprocess_storage", mode="serverless",
+                           backend="inprocess_backend:InProcessStorageBackend", config=_CONFIG,
+                           default_storage="template_storage",
+                           description="calls in threads of this process, statuses through storage (kernel tests)"),
+        ComputeBackendSpec(name="inprocess_pigeon", mode="serverless", backend="inprocess_backend:PigeonBackend",
+                           config=_CONFIG, default_storage="template_storage",
+                           description="a backend with an unknown transport (kernel tests)"),
+    ]
