@@ -978,6 +978,45 @@ def prog_ctypes_structures_copy_raw(mp):
             [(pt.x, pt.y) for pt in copied_array], copied_int.value, raw.value, list(raw_array))
 
 
+def prog_managed_iteration_is_live(mp):
+    with mp.Manager() as manager:
+        numbers = manager.list([1, 2, 3])
+        seen = []
+        for x in numbers:
+            seen.append(x)
+            if x == 1:
+                numbers.append(4)
+            if len(seen) > 10:
+                break
+        changing = manager.list([1, 2, 3])
+        iterator = iter(changing)
+        first = next(iterator)
+        changing[1] = 20
+        rest = list(iterator)
+        d = manager.dict(a=1, b=2)
+        keys = iter(d)
+        first_key = next(keys)
+        d["c"] = 3
+        try:
+            outcome = ("no error", list(keys))
+        except RuntimeError as exc:
+            outcome = ("RuntimeError", str(exc))
+        d2 = manager.dict(a=1, b=2)
+        values_seen = []
+        for key in d2:
+            d2["b"] = 20  # same size: iteration goes on and sees the new value
+            values_seen.append((key, d2[key]))
+    return seen, first, rest, first_key, outcome, values_seen
+
+
+def prog_event_repr(mp):
+    event = mp.Event()
+    before = re.sub(r"0x[0-9a-f]+", "ADDR", repr(event))
+    event.set()
+    after = re.sub(r"0x[0-9a-f]+", "ADDR", repr(event))
+    return before, after, repr(event).endswith(f"at {id(event):#x} set>")
+
+
 PROGRAMS = {name[len("prog_"):]: fn for name, fn in globals().items() if name.startswith("prog_")}
 
 

@@ -100,7 +100,14 @@ class DictProxy(SharedObject, MutableMapping):  # type: ignore[type-arg]
         return self._store.map_len(self._key)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
+        """The keys; like the standard library's proxy (which iterates the dict in the manager), RuntimeError if
+        the dict changes size meanwhile.
+        """
+        keys = self.keys()
+        for key in keys:
+            if self._store.map_len(self._key) != len(keys):
+                raise RuntimeError("dictionary changed size during iteration")
+            yield key
 
     def __contains__(self, key: object) -> bool:
         return self._store.map_contains(self._key, encode_key(key, self._store))
@@ -258,7 +265,16 @@ class ListProxy(SharedObject, MutableSequence):  # type: ignore[type-arg]
         return self._snapshot().count(value)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._snapshot())
+        """The elements, read one at a time as iteration reaches them (changes made meanwhile are seen, as with
+        the standard library's proxy).
+        """
+        index = 0
+        while True:
+            value = self._store.lindex(self._key, index)
+            if value is None:
+                return
+            yield self._store.loads(value)
+            index += 1
 
     def __reversed__(self) -> Iterator[Any]:
         return reversed(self._snapshot())

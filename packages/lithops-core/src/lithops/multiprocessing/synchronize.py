@@ -277,7 +277,7 @@ class Event(SharedObject):
         return self.is_set()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {'set' if self.is_set() else 'unset'}>"
+        return f"<{type(self).__qualname__} at {id(self):#x} {'set' if self.is_set() else 'unset'}>"
 
 
 class Barrier(SharedObject, threading.Barrier):
