@@ -241,6 +241,13 @@ class ComputeContract(ContractSuite):
             finally:
                 self._close(executor)
 
+    def test_same_executor_after_close(self, fexec: FunctionExecutor) -> None:
+        """``close()`` releases the backend's workers; using the executor again acquires them again."""
+        assert self._get(fexec.map(_double, range(3))) == [0, 2, 4]
+        self._close(fexec)
+        assert self._get(fexec.map(_double, range(3))) == [0, 2, 4], "a map after close()"
+        assert self._get(fexec.call_async(_double, 5)) == 10, "a call after close()"
+
     def test_cancel_stops_queued_calls(self, fexec: FunctionExecutor) -> None:
         self._skip_unless("cancel")
         workers = fexec.compute.max_workers
