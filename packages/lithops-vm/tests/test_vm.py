@@ -200,3 +200,32 @@ def test_standalone_section_applies(network, shared_root):
         assert fexec.config["vm"]["worker_processes"] == 3
         assert fexec.map(double, range(3)).get_result() == [0, 2, 4]
         assert heartbeat(fexec, network.hosts[0])["worker_processes"] == 3
+
+
+def test_bootstrap_script_as_user_data_then_warm_without_ssh(network, shared_root, tmp_path):
+    """What cloud-init does with a VM's user data: run the script at boot, the code downloaded from a URL. The
+    executor then finds the agent up with its own config and never logs in (the host's sshd is gone).
+    """
+    import subprocess
+
+    from lithops.config import default_config
+    from lithops_vm.backend import VMBackend
+
+    host = network.add_host()
+    config = default_config(vm_config(network, shared_root, hosts=[host]))
+    backend = VMBackend(config["vm"], config)
+    [vm] = backend.provider.named()
+    code = tmp_path / "code.zip"
+    code.write_bytes(backend.bundle()[0])
+    script = backend.user_data(vm, code_url=code.as_uri())
+    booted = subprocess.run(["ip", "netns", "exec", host.netns, "sh", "-s"], input=script, text=True,
+                            capture_output=True, timeout=60)
+    assert booted.returncode == 0, booted.stderr
+    assert "LITHOPS-AGENT-STARTED" in booted.stdout
+    os.kill(host.sshd_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while backend.heartbeat(vm) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    backend.close()
+    with lithops.FunctionExecutor(config=vm_config(network, shared_root, hosts=[host])) as fexec:
+        assert fexec.map(double, range(4)).get_result() == [0, 2, 4, 6]

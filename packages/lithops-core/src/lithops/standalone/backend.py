@@ -190,13 +190,13 @@ class StandaloneBackend(ComputeBackend):
     def _bring_up(self, vm: VM) -> dict[str, Any]:
         """Make sure ``vm`` runs a current agent; return its heartbeat."""
         timeout = float(self.config.get("start_timeout") or 300)
-        vm = self.provider.wait_ready(vm, timeout)
         self._vms[vm.id] = vm
         digest = self.bundle()[1]
         beat = self.heartbeat(vm)
         if (beat and not beat.get("error") and beat.get("config_digest") == config_digest(self.agent_config(vm))
                 and time.time() - beat["time"] < FRESH_SEC):
-            return beat
+            return beat  # warm: its agent runs this client's code and config
+        vm = self._vms[vm.id] = self.provider.wait_ready(vm, timeout)
         pid = None
         if self.provider.installs_over_ssh:
             runtime = str(self.setting(vm, "runtime") or "python3")
