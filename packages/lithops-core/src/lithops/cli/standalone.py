@@ -63,7 +63,8 @@ def attach(name: str | None, remote: str | None, backend: str | None, storage: s
     compute = standalone_backend(config)
     if compute is None:
         raise ConfigError(f"backend {config['lithops']['backend']} is not a standalone backend: lithops attach "
-                          f"opens a shell on standalone VMs (vm, aws_ec2, ...). Pick one with --backend.")
+                          f"opens a shell on the VMs of standalone backends built on lithops.standalone (such as "
+                          f"vm). Pick one with --backend.")
     try:
         vm = compute.find_vm(name)
         command = compute.provider.shell_command(vm)

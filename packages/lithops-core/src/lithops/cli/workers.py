@@ -35,7 +35,7 @@ def _standalone(backend: str | None) -> Any:
 @debug_option
 def list_workers(backend: str | None) -> None:
     """List the live worker processes of backends that run them here (localhost), or the VMs of a standalone
-    backend (vm, aws_ec2) with their agents.
+    backend (such as vm) with their agents.
     """
     from lithops import local_state
 
