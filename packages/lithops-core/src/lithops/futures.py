@@ -115,6 +115,23 @@ class _Waiter:
             return self.finished, self.failed, self.total
 
 
+def _added(slot: Any, item: Any) -> Any:
+    """``slot`` (None, one item or a list of items) with ``item`` added."""
+    if slot is None:
+        return item
+    if isinstance(slot, list):
+        slot.append(item)
+        return slot
+    return [slot, item]
+
+
+def _items(slot: Any) -> list[Any]:
+    """The items of a slot (see :func:`_added`)."""
+    if slot is None:
+        return []
+    return slot if isinstance(slot, list) else [slot]
+
+
 def _needed(return_when: Any, total: int) -> int:
     """How many of ``total`` futures must finish for a wait with ``return_when`` to return."""
     if return_when == ANY_COMPLETED:
@@ -184,8 +201,9 @@ class ResponseFuture:
         self._produce_output = True
         self._cancelled = False
         self._lock = threading.Lock()
-        self._waiters: list[_Waiter] | None = None
-        self._callbacks: list[Callable[[ResponseFuture], None]] | None = None
+        # None, one waiter (callback) or a list of them: most futures have at most one of each at a time
+        self._waiters: _Waiter | list[_Waiter] | None = None
+        self._callbacks: Callable[[ResponseFuture], None] | list[Callable[[ResponseFuture], None]] | None = None
 
     # -- state -----------------------------------------------------------------------------------------
     @property
@@ -316,9 +334,7 @@ class ResponseFuture:
         """
         with self._lock:
             if not self.finished:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(fn)
+                self._callbacks = _added(self._callbacks, fn)
                 return
         self._run_callbacks([fn])
 
@@ -339,10 +355,10 @@ class ResponseFuture:
     def _finished_locked(self) -> list[Callable[[ResponseFuture], None]]:
         """Tell the waiters (with the lock held); return the callbacks to run once it is released."""
         waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
+        for waiter in _items(waiters):
             waiter.add(self)
         callbacks, self._callbacks = self._callbacks, None
-        return callbacks or []
+        return _items(callbacks)
 
     def _run_callbacks(self, callbacks: list[Callable[[ResponseFuture], None]]) -> None:
         for fn in callbacks:
@@ -354,15 +370,15 @@ class ResponseFuture:
     def _add_waiter(self, waiter: _Waiter) -> None:
         with self._lock:
             if not self.finished:
-                if self._waiters is None:
-                    self._waiters = []
-                self._waiters.append(waiter)
+                self._waiters = _added(self._waiters, waiter)
                 return
             waiter.add(self)
 
     def _remove_waiter(self, waiter: _Waiter) -> None:
         with self._lock:
-            if self._waiters and waiter in self._waiters:
+            if self._waiters is waiter:
+                self._waiters = None
+            elif isinstance(self._waiters, list) and waiter in self._waiters:
                 self._waiters.remove(waiter)
 
     # -- cancelling ------------------------------------------------------------------------------------------

@@ -201,9 +201,9 @@ class JobMonitor:
         if not upstream:
             self._schedule(callback)
             return
-        countdown = _Countdown(len(upstream), callback, self._schedule)
+        tick = _Countdown(len(upstream), callback, self._schedule).tick  # one bound method for all the futures
         for f in upstream:
-            f.add_done_callback(countdown.tick)
+            f.add_done_callback(tick)
 
     def _schedule(self, callback: Callable[[], None]) -> None:
         with self._lock:
