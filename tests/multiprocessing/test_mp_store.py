@@ -81,10 +81,12 @@ def test_blocking_pop_times_out_and_wakes_at_once(any_store, key):
     assert s.blpop(key, 0.2) is None
     assert 0.15 < time.monotonic() - start < 2
     assert s.pop_wait(key, 0) is None
-    threading.Timer(0.2, lambda: s.rpush(key, b"v") if not isinstance(s, LocalStoreClient) else _push(s, key)).start()
+    pusher = threading.Timer(0.2, lambda: s.rpush(key, b"v") if not isinstance(s, LocalStoreClient) else _push(s, key))
+    pusher.start()
     start = time.monotonic()
     assert s.pop_wait(key, None) == b"v"
     assert time.monotonic() - start < 1.0
+    pusher.join(10)  # done before the store is closed
 
 
 def _push(client, key):
