@@ -201,3 +201,43 @@ def test_an_idle_connection_does_not_stall_the_local_store(tmp_path):
     assert first.startswith("[0, 1, 2] in ")
     assert float(first.split()[-1]) < 20
     assert second.startswith("idle closed after") and float(second.split()[-1]) < 15
+
+
+class _TouchOnLoad:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_the_local_store_unpickles_nothing_from_unauthenticated_clients(tmp_path):
+    import pickle
+    import socket
+    import struct
+
+    server = LocalStoreServer()
+    marker = tmp_path / "ran"
+    try:
+        with socket.create_connection(tuple(server.address), timeout=10) as raw:
+            raw.recv(4096)  # the server's challenge
+            payload = pickle.dumps(("set", (_TouchOnLoad(str(marker)),)))
+            for _ in range(2):  # as the answer to the challenge, then as a request
+                try:
+                    raw.sendall(struct.pack("!i", len(payload)) + payload)
+                except OSError:
+                    break
+            raw.settimeout(10)
+            while True:
+                try:
+                    if not raw.recv(4096):
+                        break
+                except OSError:
+                    break
+        assert not marker.exists()
+        client = LocalStoreClient(server.descriptor())
+        client.set("k", b"v")  # authenticated clients are served as before
+        assert client.get("k") == b"v"
+        client.close()
+    finally:
+        server.close()
