@@ -217,3 +217,18 @@ def test_request_bodies_of_a_real_http_server_as_bytes_and_streams():
     finally:
         server.shutdown()
     assert received == [b"sized body", b"chunked body", b"two chunks", b""]
+
+
+def test_a_backend_declares_its_status_interval_and_the_config_overrides_it():
+    import lithops
+
+    registry = _registry("lithops-fast", "fast_plugin")
+    registry.load_entry_points([EntryPoint(name="lithops-fake", value="good_plugin", group="lithops")])
+    reset_registry(registry)
+    fexec = lithops.FunctionExecutor(backend="fastcloud", log_level=None)
+    assert fexec.monitor.interval == 0.25
+    fexec = lithops.FunctionExecutor(config={"lithops": {"backend": "fastcloud", "monitoring_interval": 0.5}},
+                                     log_level=None)
+    assert fexec.monitor.interval == 0.5
+    fexec = lithops.FunctionExecutor(backend="fakecloud", log_level=None)
+    assert fexec.monitor.interval == 2  # the default when neither says

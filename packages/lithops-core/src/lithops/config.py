@@ -76,8 +76,9 @@ LITHOPS_SECTION: dict[str, ConfigKey] = {
     "data_cleaner": ConfigKey(type=bool, default=True, doc="delete a job's temporary objects when it is done"),
     "monitoring": ConfigKey(type=str, default="storage", choices=("storage",),
                             doc="how storage-transport backends report status (RabbitMQ is not supported yet)"),
-    "monitoring_interval": ConfigKey(type=(int, float), default=2, minimum=0.05,
-                                     doc="seconds between status polls of storage-protocol backends"),
+    "monitoring_interval": ConfigKey(type=(int, float, type(None)), default=None, minimum=0.05,
+                                     doc="seconds between status polls of storage-protocol backends (default: what "
+                                         "the backend declares, else 2)"),
     "chunksize": ConfigKey(type=int, default=1, minimum=1, doc="calls per worker invocation when map() is not told"),
     "retries": ConfigKey(type=int, default=0, minimum=0,
                          doc="resubmissions of a failed call (RetryingFunctionExecutor)"),

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from lithops.backends.compute import ComputeBackend
+from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend
 from lithops.config import default_config, extract_storage_config, load_config, setup_logger
 from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
 from lithops.data_inputs import DataInputs
@@ -124,7 +124,8 @@ class FunctionExecutor:
         self.storage_config = extract_storage_config(self.config)
         storage_backend_path = registry.storage_backend(self.storage_config["backend"]).backend
         self.executor_id = create_executor_id()
-        self.monitor = JobMonitor(self.executor_id, float(lithops_cfg.get("monitoring_interval") or 2),
+        interval = lithops_cfg.get("monitoring_interval") or backend_cls.status_interval or DEFAULT_STATUS_INTERVAL
+        self.monitor = JobMonitor(self.executor_id, float(interval),
                                   source=StorageStatusSource(_portable(self.storage_config)))
         self._storage = LazyStorage(self.storage_config)
         self._transport = transport_for(self.backend, backend_cls.transport, self._storage, self.monitor)

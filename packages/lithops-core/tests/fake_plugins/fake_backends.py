@@ -39,3 +39,9 @@ class HalfCompute(ComputeBackend):
 
 class HalfStorage(StorageBackend):
     """Implements nothing."""
+
+
+class FastCompute(FakeCompute):
+    """Declares the status interval that suits it."""
+
+    status_interval = 0.25

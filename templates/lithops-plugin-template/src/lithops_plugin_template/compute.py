@@ -25,6 +25,9 @@ class TemplateBackend(ComputeBackend):
     """Runs each worker payload in a thread pool of ``max_workers`` threads."""
 
     transport: ClassVar[str] = "storage"
+    #: Calls run on this machine and often finish within milliseconds: poll their statuses often (the config's
+    #: lithops.monitoring_interval, when set, wins).
+    status_interval: ClassVar[float] = 0.1
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         super().__init__(config, lithops_config)

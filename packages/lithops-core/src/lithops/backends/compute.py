@@ -23,6 +23,10 @@ from lithops.job.status import CallStatus
 
 StatusReporter = Callable[[CallStatus], None]
 
+#: Seconds between status polls when neither the config (``lithops.monitoring_interval``) nor the backend
+#: (:attr:`ComputeBackend.status_interval`) says.
+DEFAULT_STATUS_INTERVAL = 2.0
+
 
 class ComputeBackend(ABC):
     """Base class of compute backends.
@@ -37,6 +41,10 @@ class ComputeBackend(ABC):
     #: Whether workers need the user's own modules shipped with the function (False when they share this
     #: machine's file system and ``sys.path``).
     ships_modules: ClassVar[bool] = True
+    #: Seconds between status polls of storage that suit this backend (storage transport), used when
+    #: ``lithops.monitoring_interval`` is not set; None for :data:`DEFAULT_STATUS_INTERVAL`. A backend whose calls often
+    #: finish within a second (workers on this machine, warm containers) declares less.
+    status_interval: ClassVar[float | None] = None
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         self.config = dict(config)
