@@ -11,6 +11,7 @@ import os
 import pickle
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from lithops.job.job import job_prefix
 from lithops.plugins.manager import PluginRegistry
 from lithops.retries import RetryingFunctionExecutor
 
-EVENTS: dict[str, threading.Event] = {}
+#: Events that :func:`held` calls wait for, by key.
+Events = dict[str, threading.Event]
+EVENTS: Events = {}
 ATTEMPTS: dict[int, int] = {}
 
 
@@ -60,7 +63,7 @@ def flaky(x: int) -> int:
 
 
 @pytest.fixture
-def events() -> dict[str, threading.Event]:
+def events() -> Iterator[Events]:
     """Fresh events for :func:`held`, all set at the end so that no call stays held."""
     EVENTS.clear()
     yield EVENTS
@@ -68,7 +71,7 @@ def events() -> dict[str, threading.Event]:
         event.set()
 
 
-def hold(events: dict[str, threading.Event], *keys: str) -> list[str]:
+def hold(events: Events, *keys: str) -> list[str]:
     for key in keys:
         events[key] = threading.Event()
     return list(keys)
@@ -110,7 +113,7 @@ def test_futures_as_input_are_consumed(fexec: FunctionExecutor) -> None:
     assert fexec.call_async(plus_one, fexec.call_async(double, 4)).result() == 9
 
 
-def test_a_chained_job_starts_only_when_its_input_is_done(fexec: FunctionExecutor, events) -> None:
+def test_a_chained_job_starts_only_when_its_input_is_done(fexec: FunctionExecutor, events: Events) -> None:
     (key,) = hold(events, "first")
     first = fexec.call_async(held, key)
     second = fexec.call_async(str.upper, first)
@@ -151,7 +154,7 @@ def test_a_list_not_made_by_an_executor_says_how_to_chain(fexec: FunctionExecuto
 
 
 # -- cancelling ------------------------------------------------------------------------------------------------
-def test_cancel_fails_the_call_and_what_depends_on_it(fexec: FunctionExecutor, events) -> None:
+def test_cancel_fails_the_call_and_what_depends_on_it(fexec: FunctionExecutor, events: Events) -> None:
     (key,) = hold(events, "c")
     future = fexec.call_async(held, key)
     dependent = fexec.call_async(str.upper, future)
@@ -165,7 +168,7 @@ def test_cancel_fails_the_call_and_what_depends_on_it(fexec: FunctionExecutor, e
     assert done.cancel() is False and not done.cancelled()
 
 
-def test_clean_force_cancels_unfinished_calls_on_the_backend(fexec: FunctionExecutor, events) -> None:
+def test_clean_force_cancels_unfinished_calls_on_the_backend(fexec: FunctionExecutor, events: Events) -> None:
     keys = hold(events, "a", "b")
     futures = fexec.map(held, keys)
     fexec.clean(force=True)
@@ -173,7 +176,7 @@ def test_clean_force_cancels_unfinished_calls_on_the_backend(fexec: FunctionExec
     assert fexec.compute.cancelled == {futures[0].job_key}  # type: ignore[attr-defined]
 
 
-def test_ctrl_c_while_waiting_cancels_the_unfinished_calls(fexec: FunctionExecutor, events) -> None:
+def test_ctrl_c_while_waiting_cancels_the_unfinished_calls(fexec: FunctionExecutor, events: Events) -> None:
     keys = hold(events, "x", "y")
     futures = fexec.map(held, keys)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))  # what Ctrl-C sends

@@ -18,7 +18,9 @@ from lithops.executors import FunctionExecutor
 from lithops.futures import ResponseFuture
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
 
-EVENTS: dict[str, threading.Event] = {}
+#: Events that :func:`held` calls wait for, by key.
+Events = dict[str, threading.Event]
+EVENTS: Events = {}
 
 
 def held(key: str) -> str:
@@ -32,7 +34,7 @@ def fail(x: int) -> int:
 
 
 @pytest.fixture
-def events() -> Iterator[dict[str, threading.Event]]:
+def events() -> Iterator[Events]:
     """Fresh events for :func:`held`, all set at the end so that no call stays held."""
     EVENTS.clear()
     yield EVENTS
@@ -40,14 +42,14 @@ def events() -> Iterator[dict[str, threading.Event]]:
         event.set()
 
 
-def hold(events: dict[str, threading.Event], *keys: str) -> list[str]:
+def hold(events: Events, *keys: str) -> list[str]:
     for key in keys:
         events[key] = threading.Event()
     return list(keys)
 
 
 # -- return conditions -----------------------------------------------------------------------------------------
-def test_any_completed_returns_as_soon_as_one_call_finishes(fexec: FunctionExecutor, events) -> None:
+def test_any_completed_returns_as_soon_as_one_call_finishes(fexec: FunctionExecutor, events: Events) -> None:
     keys = hold(events, "a", "b", "c")
     futures = fexec.map(held, keys)
     threading.Timer(0.1, events["b"].set).start()
@@ -55,7 +57,7 @@ def test_any_completed_returns_as_soon_as_one_call_finishes(fexec: FunctionExecu
     assert [f.result() for f in done] == ["b"] and len(not_done) == 2
 
 
-def test_always_and_percentages(fexec: FunctionExecutor, events) -> None:
+def test_always_and_percentages(fexec: FunctionExecutor, events: Events) -> None:
     keys = hold(events, "a", "b", "c", "d")
     futures = fexec.map(held, keys)
     done, not_done = wait(futures, return_when=ALWAYS)
@@ -68,7 +70,7 @@ def test_always_and_percentages(fexec: FunctionExecutor, events) -> None:
         wait(futures, return_when=150)
 
 
-def test_a_timeout_raises_and_the_futures_stay_usable(fexec: FunctionExecutor, events) -> None:
+def test_a_timeout_raises_and_the_futures_stay_usable(fexec: FunctionExecutor, events: Events) -> None:
     (key,) = hold(events, "slow")
     future = fexec.call_async(held, key)
     start = time.monotonic()
@@ -81,7 +83,7 @@ def test_a_timeout_raises_and_the_futures_stay_usable(fexec: FunctionExecutor, e
     assert future.result(timeout=10) == "slow"
 
 
-def test_a_failure_ends_the_wait_at_once_unless_told_otherwise(fexec: FunctionExecutor, events) -> None:
+def test_a_failure_ends_the_wait_at_once_unless_told_otherwise(fexec: FunctionExecutor, events: Events) -> None:
     (key,) = hold(events, "other")
     slow = fexec.call_async(held, key)
     failing = fexec.call_async(fail, 1)
@@ -94,7 +96,7 @@ def test_a_failure_ends_the_wait_at_once_unless_told_otherwise(fexec: FunctionEx
     assert get_result([slow, failing], throw_except=False) == ["other", None]
 
 
-def test_a_wait_that_returns_early_leaves_no_waiter_behind(fexec: FunctionExecutor, events) -> None:
+def test_a_wait_that_returns_early_leaves_no_waiter_behind(fexec: FunctionExecutor, events: Events) -> None:
     keys = hold(events, "a", "b")
     futures = fexec.map(held, keys)
     events["a"].set()
@@ -104,7 +106,7 @@ def test_a_wait_that_returns_early_leaves_no_waiter_behind(fexec: FunctionExecut
     assert not futures[1]._waiters  # neither wait is still installed on the unfinished future
 
 
-def test_many_threads_wait_for_one_future(fexec: FunctionExecutor, events) -> None:
+def test_many_threads_wait_for_one_future(fexec: FunctionExecutor, events: Events) -> None:
     (key,) = hold(events, "shared")
     future = fexec.call_async(held, key)
     results: list[str] = []
@@ -124,14 +126,19 @@ def test_wait_on_futures_of_two_executors(fexec: FunctionExecutor, storage_fexec
 
 
 # -- done-callbacks --------------------------------------------------------------------------------------------
-def test_done_callbacks_run_once_when_the_call_finishes(fexec: FunctionExecutor, events,
+def test_done_callbacks_run_once_when_the_call_finishes(fexec: FunctionExecutor, events: Events,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     (key,) = hold(events, "cb")
     future = fexec.call_async(held, key)
     seen: list[ResponseFuture] = []
     arrived = threading.Event()
+
+    def record(f: ResponseFuture) -> None:
+        seen.append(f)
+        arrived.set()
+
     future.add_done_callback(lambda f: 1 / 0)  # logged; the others still run
-    future.add_done_callback(lambda f: (seen.append(f), arrived.set()))
+    future.add_done_callback(record)
     assert not seen
     with caplog.at_level(logging.ERROR, logger="lithops.futures"):
         events[key].set()
@@ -160,7 +167,7 @@ def test_a_call_that_never_reports_fails_after_its_timeout(storage_fexec: Functi
 
 
 # -- pickled copies --------------------------------------------------------------------------------------------
-def test_a_pickled_copy_learns_the_outcome_from_storage(fexec: FunctionExecutor, events) -> None:
+def test_a_pickled_copy_learns_the_outcome_from_storage(fexec: FunctionExecutor, events: Events) -> None:
     """On a push backend, the executor writes the status of a future pickled before it finished to storage,
     where the copy (attached to no executor) reads it."""
     (key,) = hold(events, "later")

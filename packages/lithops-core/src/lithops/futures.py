@@ -203,7 +203,7 @@ class ResponseFuture:
         self._lock = threading.Lock()
         # None, one waiter (callback) or a list of them: most futures have at most one of each at a time
         self._waiters: _Waiter | list[_Waiter] | None = None
-        self._callbacks: Callable[[ResponseFuture], None] | list[Callable[[ResponseFuture], None]] | None = None
+        self._callbacks: Callable[[ResponseFuture], object] | list[Callable[[ResponseFuture], object]] | None = None
 
     # -- state -----------------------------------------------------------------------------------------
     @property
@@ -328,7 +328,7 @@ class ResponseFuture:
         self._run_callbacks(callbacks)
         return True
 
-    def add_done_callback(self, fn: Callable[[ResponseFuture], None]) -> None:
+    def add_done_callback(self, fn: Callable[[ResponseFuture], object]) -> None:
         """Call ``fn(future)`` once the call has finished: at once (in this thread) if it has, else in the
         thread that records its outcome, so ``fn`` must be quick. Exceptions it raises are logged.
         """
@@ -352,7 +352,7 @@ class ResponseFuture:
         self._result = followed.results[0] if followed.single else followed.results
         return children
 
-    def _finished_locked(self) -> list[Callable[[ResponseFuture], None]]:
+    def _finished_locked(self) -> list[Callable[[ResponseFuture], object]]:
         """Tell the waiters (with the lock held); return the callbacks to run once it is released."""
         waiters, self._waiters = self._waiters, None
         for waiter in _items(waiters):
@@ -360,7 +360,7 @@ class ResponseFuture:
         callbacks, self._callbacks = self._callbacks, None
         return _items(callbacks)
 
-    def _run_callbacks(self, callbacks: list[Callable[[ResponseFuture], None]]) -> None:
+    def _run_callbacks(self, callbacks: list[Callable[[ResponseFuture], object]]) -> None:
         for fn in callbacks:
             try:
                 fn(self)
