@@ -17,11 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from lithops.errors import ProtocolMismatchError, SerializationError, WorkerDiedError
+from lithops.errors import LithopsError, ProtocolMismatchError, SerializationError, WorkerDiedError
 from lithops.futures import ResponseFuture
 from lithops.job.job import JobRequest, job_prefix
 from lithops.job.status import CallStatus, encode_exception
 from lithops.local_state import save_call_log
+from lithops.storage.utils import StorageNoSuchKeyError
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +272,15 @@ class JobMonitor:
                                   exception=encode_exception(exc))
             status.stats["host_status_query_count"] = 1
             if status.output_key:
-                status.output = polled.storage.get_object(polled.bucket, status.output_key)
+                try:
+                    status.output = polled.storage.get_object(polled.bucket, status.output_key)
+                except StorageNoSuchKeyError:  # gone for good: fail this call, not the whole job's polling
+                    return CallStatus(polled.executor_id, polled.job_id, status.call_id, success=False,
+                                      stats=status.stats, exception=encode_exception(LithopsError(
+                                          f"call {status.call_id} of job {polled.job_key} finished, but its result "
+                                          f"{polled.bucket}/{status.output_key} is missing from storage: something "
+                                          f"deleted it (lithops clean, a lifecycle rule on the bucket) or the "
+                                          f"storage lost it. Run the call again.")))
                 status.stats["host_result_query_count"] = 1
             if status.logs_key:
                 try:
