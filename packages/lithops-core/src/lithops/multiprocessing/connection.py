@@ -18,7 +18,13 @@ import time
 import weakref
 from collections.abc import Iterable
 from multiprocessing import AuthenticationError, BufferTooShort
-from multiprocessing.connection import Client, Listener, answer_challenge, deliver_challenge, families
+from multiprocessing.connection import (  # type: ignore[attr-defined]
+    Client,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+    families,
+)
 from typing import Any
 
 from lithops.job.serialize import dumps, loads

@@ -293,7 +293,7 @@ def watch_future(future: ResponseFuture, callback: Callable[[ResponseFuture], No
 
 
 #: The cause of an exception re-raised from a task: the worker's traceback (the standard library's class).
-RemoteTraceback = multiprocessing.pool.RemoteTraceback
+RemoteTraceback: type[Exception] = multiprocessing.pool.RemoteTraceback  # type: ignore[attr-defined]
 
 
 def _outcome(future: ResponseFuture) -> tuple[bool, Any]:
@@ -521,8 +521,8 @@ class _Feeder:
             self._finished = True
             self._cond.notify_all()
         if failure is not None:
-            index, exc = failure
-            self._iterator._add_outcome(index, (False, exc))
+            index, error = failure
+            self._iterator._add_outcome(index, (False, error))
 
     def _on_chunk(self, index: int, future: ResponseFuture) -> None:
         self._iterator._on_chunk(index, future)

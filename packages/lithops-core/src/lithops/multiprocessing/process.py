@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from multiprocessing import util
-from multiprocessing.process import AuthenticationString
+from multiprocessing.process import AuthenticationString  # type: ignore[attr-defined]
 from typing import Any
 
 from lithops.multiprocessing.shared import SharedObject
@@ -81,12 +81,19 @@ class _ParentProcess:
 _parent: _ParentProcess | None = None
 
 
+def _mp_logger() -> logging.Logger | None:
+    """The ``multiprocessing`` logger if the program created it (``get_logger()``), else None."""
+    logger: logging.Logger | None = vars(util).get("_logger")
+    return logger
+
+
 def parent_info() -> dict[str, Any]:
     """What a child of this process inherits: who its parent is, the authentication key and the level of the
     ``multiprocessing`` logger (as the standard library passes them to a spawned child).
     """
     me = current_process()
-    level = util._logger.getEffectiveLevel() if util._logger is not None else None
+    mp_logger = _mp_logger()
+    level = mp_logger.getEffectiveLevel() if mp_logger is not None else None
     return {"name": me.name, "pid": os.getpid(), "host": socket.gethostname(), "authkey": bytes(me.authkey),
             "log_level": level}
 
@@ -95,7 +102,8 @@ def enter_child(info: dict[str, Any]) -> tuple[Any, ...]:
     """Apply a parent's :func:`parent_info` in this worker for one Process or task; :func:`leave_child` undoes it."""
     global _parent
     main = multiprocessing.current_process()
-    saved = (_parent, bytes(main.authkey), util._logger.level if util._logger is not None else None)
+    mp_logger = _mp_logger()
+    saved = (_parent, bytes(main.authkey), mp_logger.level if mp_logger is not None else None)
     _parent = _ParentProcess(info)
     main.authkey = info["authkey"]
     if info["log_level"] is not None:
@@ -108,8 +116,9 @@ def leave_child(saved: tuple[Any, ...]) -> None:
     global _parent
     _parent, authkey, level = saved
     multiprocessing.current_process().authkey = authkey
-    if util._logger is not None:
-        util._logger.setLevel(level if level is not None else logging.NOTSET)
+    mp_logger = _mp_logger()
+    if mp_logger is not None:
+        mp_logger.setLevel(level if level is not None else logging.NOTSET)
 
 
 class _PidSlot(SharedObject):

@@ -71,7 +71,7 @@ def get_redis_client(**overrides: Any) -> Any:
         )
     import redis
 
-    settings = {k: descriptor[k] for k in ("host", "port", "db", "username", "password", "ssl",
+    settings: dict[str, Any] = {k: descriptor[k] for k in ("host", "port", "db", "username", "password", "ssl",
                                            "socket_connect_timeout") if k in descriptor}
     settings.update(overrides)
     return redis.Redis(**settings)
