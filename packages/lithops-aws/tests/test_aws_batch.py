@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
 import boto3
 import pytest
+from strict_aws import StrictAWS
 
 import lithops
 from conftest import make_bucket
-from lithops.errors import WorkerDiedError
+from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops_aws.aws_batch.backend import ROLE_NAME, WORKER_COMMAND, default_runtime_name
 from lithops_aws.aws_batch.runtime import BatchRuntimeBuilder
 
@@ -32,10 +35,34 @@ def _client(service: str, url: str) -> Any:
     return boto3.client(service, endpoint_url=url, region_name="us-east-1")
 
 
+@pytest.fixture(scope="module")
+def strict(moto: Any) -> Any:
+    """Batch as AWS answers it: requests AWS refuses are refused; jobs stay RUNNABLE unless a test says more."""
+    with StrictAWS(moto.url, hold_jobs=True) as layer:
+        yield layer
+
+
+def push_image(moto_url: str, repository: str, tag: str) -> None:
+    """Put an image manifest into moto's ECR, as a push would."""
+    ecr = _client("ecr", moto_url)
+    try:
+        ecr.create_repository(repositoryName=repository)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": "sha256:" + "0" * 64, "size": 1,
+                           "mediaType": "application/vnd.docker.container.image.v1+json"}, "layers": []}
+    try:
+        ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+    except ecr.exceptions.ImageAlreadyExistsException:
+        pass
+
+
 @pytest.fixture
-def config(moto: Any) -> dict[str, Any]:
+def config(moto: Any, strict: Any) -> dict[str, Any]:
     bucket = f"lithops-batch-{uuid.uuid4().hex[:8]}"
     make_bucket(moto.url, bucket)
+    push_image(moto.url, "lithops-batch", "1")
     iam = _client("iam", moto.url)
     try:
         role = iam.get_role(RoleName="batch-service")
@@ -44,7 +71,8 @@ def config(moto: Any) -> dict[str, Any]:
     return {
         "lithops": {"backend": "aws_batch", "storage": "aws_s3", "monitoring_interval": 0.1},
         "aws": {"region": "us-east-1"},
-        "aws_batch": {"endpoint": moto.url, "iam_endpoint": moto.url, "sts_endpoint": moto.url,
+        "aws_batch": {"endpoint": strict.url, "iam_endpoint": moto.url, "sts_endpoint": moto.url,
+                      "ecr_endpoint": moto.url,
                       "service_role": role["Role"]["Arn"], "runtime": "lithops-batch:1", "runtime_memory": 2048,
                       "runtime_timeout": 120},
         "aws_s3": {"endpoint": moto.url, "storage_bucket": bucket},
@@ -129,9 +157,125 @@ def test_runtime_builder_deploys_and_lists(config: dict[str, Any], moto: Any) ->
     builder = BatchRuntimeBuilder(config["aws_batch"] | {"runtime_cpu": 1, "env_type": "FARGATE", "env_max_cpus": 4,
                                                           "assign_public_ip": True, "subnets": [],
                                                           "security_groups": []}, config)
-    meta = builder.deploy(default_runtime_name(), memory=1024)
+    with pytest.raises(ConfigError, match=r"runtime_memory is 1024 MiB, which FARGATE does not offer with 1 vCPU: "
+                                          r"choose one of 2048, 3072"):
+        builder.deploy(default_runtime_name(), memory=1024)
+    meta = builder.deploy(default_runtime_name(), memory=2048)
     assert meta["job_queue"] == "lithops-fargate-queue"
     assert [d["runtime_name"] for d in builder.list() if d["runtime_name"] == default_runtime_name()] == [
         default_runtime_name()]
     builder.delete(default_runtime_name())
     assert default_runtime_name() not in [d["runtime_name"] for d in builder.list()]
+
+
+# -- what AWS refuses or reports, through the strict layer -----------------------------------------------------
+def test_default_runtime_not_in_ecr_is_refused_before_submission(
+    config: dict[str, Any], moto: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
+    config["aws_batch"]["runtime"] = None
+    config["aws_batch"]["namespace"] = "nodefault"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"default Batch runtime image .*lithops-batch-default-v\d+:.* is not "
+                                               r"in ECR yet.*no docker, podman or buildah.*lithops runtime build"):
+            fexec.call_async(_square, 2)
+    config["aws_batch"]["runtime"] = "never-pushed:1"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"never-pushed:1 is not in ECR.*lithops runtime build -b aws_batch"):
+            fexec.call_async(_square, 2)
+    queues = _client("batch", moto.url).describe_job_queues()["jobQueues"]
+    assert not [q for q in queues if "nodefault" in q["jobQueueName"]]  # refused before anything was made
+
+
+def test_a_failed_array_child_fails_its_calls_with_batch_reason(config: dict[str, Any], moto: Any,
+                                                                  strict: StrictAWS) -> None:
+    pull_error = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_square, range(6), chunksize=2)
+        job_id = fexec.compute.batch_job_id(f"{fexec.executor_id}-M000")
+        start = time.monotonic()
+        strict.set_job(f"{job_id}:1", "FAILED", "Task failed to start", container_reason=pull_error)
+        with pytest.raises(WorkerDiedError, match=r"failed: Task failed to start; CannotPullContainerError"):
+            futures[2].result(timeout=30)
+        with pytest.raises(WorkerDiedError, match="CannotPullContainerError"):
+            futures[3].result(timeout=30)
+        assert time.monotonic() - start < 15  # about a poll interval, not execution_timeout + 60 s
+        _run_children(moto.url, job_id, 3)  # the other children run (child 1 again: its calls are failed already)
+        assert [f.result(timeout=30) for f in (futures[0], futures[1], futures[4], futures[5])] == [0, 1, 16, 25]
+
+
+def test_an_invalid_compute_environment_fails_waiting_jobs(config: dict[str, Any], strict: StrictAWS) -> None:
+    config["aws_batch"]["namespace"] = "invalid-env"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        future = fexec.call_async(_square, 3)
+        strict.set_environment("lithops-invalid-env-fargate-env", "INVALID",
+                               reason="CLIENT_ERROR - The subnet ID 'subnet-1' does not exist")
+        with pytest.raises(WorkerDiedError, match=r"INVALID/ENABLED: CLIENT_ERROR - The subnet ID"):
+            future.result(timeout=30)
+        assert fexec.compute.batch_job_id(f"{fexec.executor_id}-A000")
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"env_type": "SPOT"}, r"instance_role is required with env_type SPOT"),
+    ({"env_type": "EC2", "instance_role": "arn:aws:iam::123456789012:instance-profile/p", "runtime_cpu": 0.5},
+     r"runtime_cpu is 0.5; EC2 jobs take a whole number of vCPUs, at least 1"),
+    ({"runtime_cpu": 0.3, "runtime_memory": 777}, r"runtime_cpu is 0.3, which FARGATE does not offer: choose one of "
+                                                  r"0.25, 0.5, 1, 2, 4, 8, 16"),
+    ({"runtime_cpu": 0.5, "runtime_memory": 777}, r"choose one of 1024, 2048, 3072, 4096 MiB"),
+    ({"env_type": "SPOT", "instance_role": "arn:aws:iam::1:instance-profile/p", "allocation_strategy": "BEST_FIT"},
+     r"needs spot_fleet_role"),
+    ({"env_type": "EC2", "instance_role": "arn:aws:iam::1:instance-profile/p",
+      "allocation_strategy": "SPOT_CAPACITY_OPTIMIZED"}, r"choose one of BEST_FIT_PROGRESSIVE, BEST_FIT"),
+])
+def test_environment_settings_aws_refuses_are_config_errors(config: dict[str, Any], strict: StrictAWS,
+                                                            section: dict[str, Any], message: str) -> None:
+    config["aws_batch"].update(section)
+    refused = len(strict.refused)
+    with pytest.raises(ConfigError, match=message):
+        lithops.FunctionExecutor(config=config, log_level=None)
+    assert len(strict.refused) == refused  # nothing reached AWS
+
+
+def test_spot_and_ec2_environments_are_created_as_aws_requires(config: dict[str, Any], moto: Any,
+                                                               strict: StrictAWS) -> None:
+    iam = _client("iam", moto.url)
+    try:
+        profile = iam.create_instance_profile(InstanceProfileName="ecsInstanceRole")["InstanceProfile"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        profile = iam.get_instance_profile(InstanceProfileName="ecsInstanceRole")["InstanceProfile"]["Arn"]
+    for env_type in ("SPOT", "EC2"):
+        config["aws_batch"].update(env_type=env_type, instance_role=profile, namespace="ec2", runtime_cpu=None)
+        with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+            fexec.call_async(_square, 2)
+            job_id = fexec.compute.batch_job_id(f"{fexec.executor_id}-A000")
+            _run_children(moto.url, job_id, 1)
+        batch = _client("batch", moto.url)
+        env = batch.describe_compute_environments(
+            computeEnvironments=[f"lithops-ec2-{env_type.lower()}-env"])["computeEnvironments"][0]
+        resources = env["computeResources"]
+        assert resources["instanceRole"] == profile
+        assert resources["allocationStrategy"] == ("SPOT_CAPACITY_OPTIMIZED" if env_type == "SPOT"
+                                                   else "BEST_FIT_PROGRESSIVE")
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        definition = batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
+        assert {"type": "VCPU", "value": "1"} in definition["containerProperties"]["resourceRequirements"]
+        assert definition["platformCapabilities"] == ["EC2"]
+    assert strict.refused == []
+
+
+def test_max_workers_namespace_and_container_vcpus(config: dict[str, Any], moto: Any) -> None:
+    config["aws_batch"].update(max_workers=2, namespace="team-a", container_vcpus=1, runtime_memory=2048)
+    batch = _client("batch", moto.url)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_square, range(5))
+        job = batch.describe_jobs(jobs=[fexec.compute.batch_job_id(f"{fexec.executor_id}-M000")])["jobs"][0]
+        assert job["arrayProperties"]["size"] == 2
+        assert job["jobQueue"].endswith("job-queue/lithops-team-a-fargate-queue")
+        definition = batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
+        assert definition["jobDefinitionName"].startswith("lithops-team-a-lithops-batch-")
+        assert {"type": "VCPU", "value": "1"} in definition["containerProperties"]["resourceRequirements"]
+        _run_children(moto.url, job["jobId"], 2)
+        assert fexec.get_result(futures) == [0, 1, 4, 9, 16]
+    config["aws_batch"].update(max_workers=None, env_max_cpus=3)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.compute.max_workers == 3  # env_max_cpus / runtime_cpu, as Lithops computes it

@@ -18,10 +18,12 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.errors import BackendError
+from lithops.backends.helpers import failed_status
+from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops.job.job import JobRequest
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON
+from lithops_aws.plugin import EC2_STRATEGIES, SPOT_STRATEGIES, apply_aliases, batch_cpu, batch_problems
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,37 @@ def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
+def storage_spec(backend: ComputeBackend, job: JobRequest) -> tuple[Any, dict[str, Any]]:
+    """The executor's storage, and what a worker needs to open it (name, class, config, bucket) as JSON."""
+    storage, storage_path = backend.job_storage()
+    spec = {"name": storage.backend, "backend": job.storage_backend or storage_path,
+            "config": storage.storage_config[storage.backend], "bucket": storage.bucket}
+    return storage, spec
+
+
+def unwritten_calls(storage: Any, executor_id: str, job_id: str, call_ids: list[str]) -> list[str]:
+    """The calls among ``call_ids`` whose status document is not in storage."""
+    from lithops.storage.utils import StorageNoSuchKeyError
+    from lithops.worker.handler import status_key
+
+    missing = []
+    for call_id in call_ids:
+        try:
+            storage.storage_handler.head_object(storage.bucket, status_key(executor_id, job_id, call_id))
+        except StorageNoSuchKeyError:
+            missing.append(call_id)
+    return missing
+
+
+class _Watched:
+    """A submitted Batch job and the calls each of its array children runs."""
+
+    def __init__(self, job: JobRequest, batch_id: str, groups: list[list[str]], report: StatusReporter) -> None:
+        self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
+        self.batch_id, self.groups, self.report = batch_id, groups, report
+        self.failed: set[int] = set()
+
+
 class BatchBackend(ComputeBackend):
     """Runs calls as AWS Batch array jobs.
 
@@ -61,17 +94,31 @@ class BatchBackend(ComputeBackend):
     ships_modules = True
     #: Seconds to wait for a new compute environment or job queue to become VALID.
     READY_TIMEOUT = 600.0
+    #: Least seconds between two DescribeJobs polls of the submitted jobs.
+    MIN_WATCH_INTERVAL = 1.0
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+        super().__init__(apply_aliases(config, "aws_batch"), lithops_config)
+        problems = batch_problems(self.config)
+        if problems:
+            raise ConfigError("aws_batch: " + "; ".join(problems) + ".")
+        self.cpu = batch_cpu(self.config)
         self.region = region_of(self.config)
         self.endpoint = self.config.get("endpoint")
         self.batch = make_client(self.config, "batch", endpoint=self.endpoint)
         self.env_type = str(self.config.get("env_type") or "FARGATE")
+        self.namespace = _clean(str(self.config.get("namespace") or ""))
         self._lock = threading.Lock()
         self._queue: str | None = None
         self._definitions: dict[tuple[str, int], str] = {}
+        self._images: set[str] = set()
         self._jobs: dict[str, str] = {}
+        self._watched: dict[str, _Watched] = {}
+        self._watch_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
+        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval") or 2)
+        self.watch_interval = max(self.MIN_WATCH_INTERVAL, interval)
 
     # -- names -----------------------------------------------------------------------------------------------
     @property
@@ -80,7 +127,8 @@ class BatchBackend(ComputeBackend):
         return self.env_type.startswith("FARGATE")
 
     def _suffix(self) -> str:
-        return self.env_type.lower().replace("_", "-")
+        env = self.env_type.lower().replace("_", "-")
+        return f"{self.namespace}-{env}" if self.namespace else env
 
     @property
     def environment_name(self) -> str:
@@ -113,8 +161,9 @@ class BatchBackend(ComputeBackend):
     def definition_name(self, runtime: str, memory: int) -> str:
         """Job definition of a runtime, memory size and vCPUs."""
         digest = hashlib.sha1(runtime.encode(), usedforsecurity=False).hexdigest()[:8]
-        cpu = _clean(str(self.config.get("runtime_cpu") or 0.5))
-        return f"lithops-{_clean(runtime.rsplit('/', 1)[-1])[:60]}-{digest}-{memory}mb-{cpu}cpu"[:128]
+        cpu = _clean(f"{self.cpu:g}")
+        ns = f"{self.namespace}-" if self.namespace else ""
+        return f"lithops-{ns}{_clean(runtime.rsplit('/', 1)[-1])[:60]}-{digest}-{memory}mb-{cpu}cpu"[:128]
 
     # -- infrastructure --------------------------------------------------------------------------------------
     def _role(self) -> str:
@@ -179,9 +228,12 @@ class BatchBackend(ComputeBackend):
                 resources: dict[str, Any] = {"type": self.env_type, "maxvCpus": int(self.config["env_max_cpus"]),
                                              "subnets": subnets, "securityGroupIds": groups}
                 if not self.fargate:
-                    resources.update(minvCpus=0, instanceTypes=["optimal"])
-                    if self.config.get("instance_role"):
-                        resources["instanceRole"] = self.config["instance_role"]
+                    default = EC2_STRATEGIES[0] if self.env_type == "EC2" else SPOT_STRATEGIES[0]
+                    resources.update(minvCpus=0, instanceTypes=list(self.config.get("instance_types") or ["optimal"]),
+                                     instanceRole=self.config["instance_role"],
+                                     allocationStrategy=self.config.get("allocation_strategy") or default)
+                    if self.config.get("spot_fleet_role") and self.env_type == "SPOT":
+                        resources["spotIamFleetRole"] = self.config["spot_fleet_role"]
                 args: dict[str, Any] = {"computeEnvironmentName": env, "type": "MANAGED", "state": "ENABLED",
                                         "computeResources": resources}
                 if self.config.get("service_role"):
@@ -205,6 +257,9 @@ class BatchBackend(ComputeBackend):
         key = (runtime, memory)
         if key in self._definitions:
             return self._definitions[key]
+        problems = batch_problems({**self.config, "runtime_memory": memory})
+        if problems:
+            raise ConfigError("aws_batch: " + "; ".join(problems) + ".")
         name = self.definition_name(runtime, memory)
         with aws_errors("Batch job definition", self.endpoint):
             found = self.batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
@@ -219,7 +274,7 @@ class BatchBackend(ComputeBackend):
                     "command": WORKER_COMMAND,
                     "jobRoleArn": role,
                     "executionRoleArn": str(self.config.get("execution_role") or role),
-                    "resourceRequirements": [{"type": "VCPU", "value": str(self.config["runtime_cpu"])},
+                    "resourceRequirements": [{"type": "VCPU", "value": f"{self.cpu:g}"},
                                              {"type": "MEMORY", "value": str(memory)}],
                     "environment": env,
                 }
@@ -237,27 +292,89 @@ class BatchBackend(ComputeBackend):
         self._definitions[key] = arn
         return arn
 
+    def ensure_image(self, runtime: str) -> None:
+        """Make sure the runtime image is in this account's ECR before any job needs it.
+
+        The default runtime is built and pushed when missing (with docker, podman or buildah, as the runtime
+        builder does); any other missing image, or the default one with no container tool, is refused with the
+        command that builds it. Images of other registries are not checked.
+        """
+        uri = self.image_uri(runtime)
+        if uri in self._images or not uri.split("/", 1)[0].endswith(".amazonaws.com"):
+            return
+        repository, _, tag = uri.split("/", 1)[1].partition(":")
+        ecr = make_client(self.config, "ecr", endpoint=self.config.get("ecr_endpoint"))
+        with aws_errors(f"ECR DescribeImages {uri}", self.config.get("ecr_endpoint")):
+            try:
+                found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag or "latest"}])
+                exists = bool(found.get("imageDetails"))
+            except Exception as exc:
+                if error_code(exc) not in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                    raise
+                exists = False
+        if not exists:
+            if runtime != default_runtime_name():
+                raise BackendError(
+                    f"the Batch runtime image {uri} is not in ECR, so every job would fail to pull it. Build and "
+                    f"push it first: 'lithops runtime build -b aws_batch -f Dockerfile {runtime}' (docker, podman "
+                    f"or buildah), or set aws_batch.runtime to an image that exists."
+                )
+            from lithops_aws import containers
+            from lithops_aws.aws_batch.runtime import BatchRuntimeBuilder
+
+            try:
+                containers.find_tool()
+            except containers.NoContainerToolError:
+                raise BackendError(
+                    f"the default Batch runtime image {uri} is not in ECR yet, and this machine has no docker, "
+                    f"podman or buildah to build it. Build it once from a machine that has one: 'lithops runtime "
+                    f"build -b aws_batch' (no name builds the default), or set aws_batch.runtime to an image you "
+                    f"pushed. Nothing was submitted."
+                ) from None
+            logger.info("Building the default Batch runtime image %s", uri)
+            BatchRuntimeBuilder(self.config, self.lithops_config).build(runtime)
+        self._images.add(uri)
+
+    def _groups(self, job: JobRequest) -> list[list[str]]:
+        """``job.chunks()``, merged into at most ``max_workers`` (and Batch's 10,000) array children."""
+        chunks = job.chunks()
+        limit = min(self.max_workers, MAX_ARRAY_SIZE)
+        if len(chunks) <= limit:
+            return chunks
+        ids = job.call_ids
+        size, extra = divmod(len(ids), limit)
+        groups, start = [], 0
+        for i in range(limit):
+            end = start + size + (1 if i < extra else 0)
+            groups.append(ids[start:end])
+            start = end
+        return groups
+
+    def worker_processes(self) -> int:
+        """Calls one job runs at once: ``worker_processes``, or one per vCPU with AUTO."""
+        value = self.config.get("worker_processes") or 1
+        return max(1, int(-(-self.cpu // 1))) if value == "AUTO" else int(value)
+
     # -- the contract ----------------------------------------------------------------------------------------
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
-        """Write the job's payloads to storage and submit one array job that runs them."""
+        """Write the job's payloads to storage, submit one array job that runs them, and watch it."""
         memory = int(job.runtime_memory or self.config.get("runtime_memory") or 1024)
+        # a Batch job is stopped after runtime_timeout (attemptDurationSeconds): no call outlives it
+        job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
+        runtime = self.runtime_name()
         with self._lock:
+            self.ensure_image(runtime)
             queue = self.ensure_queue()
-            definition = self.ensure_definition(self.runtime_name(), memory)
-        groups = job.chunks()
-        if len(groups) > MAX_ARRAY_SIZE:
-            ids, per = job.call_ids, -(-job.total_calls // MAX_ARRAY_SIZE)
-            groups = [ids[i : i + per] for i in range(0, len(ids), per)]
+            definition = self.ensure_definition(runtime, memory)
+        groups = self._groups(job)
         payloads = []
         for ids in groups:
             payload = job.worker_payload(ids)
-            payload["worker_processes"] = int(self.config.get("worker_processes") or 1)
+            payload["worker_processes"] = self.worker_processes()
             payloads.append(payload)
-        storage, storage_path = self.job_storage()
+        storage, spec = storage_spec(self, job)
         key = f"{job.prefix}/batch_payloads.json"
         storage.put_object(storage.bucket, key, json.dumps(payloads).encode())
-        spec = {"name": storage.backend, "backend": job.storage_backend or storage_path,
-                "config": storage.storage_config[storage.backend], "bucket": storage.bucket}
         args: dict[str, Any] = {
             "jobName": _clean(f"lithops-{job.executor_id}-{job.job_id}")[:128],
             "jobQueue": queue,
@@ -272,8 +389,98 @@ class BatchBackend(ComputeBackend):
         with aws_errors(f"Batch SubmitJob of {job.job_key}", self.endpoint):
             job_id = str(self.batch.submit_job(**args)["jobId"])
         self._jobs[job.job_key] = job_id
+        self._watch(_Watched(job, job_id, groups, report))
         logger.debug("ExecutorID %s | JobID %s - Batch job %s with %d children", job.executor_id, job.job_id,
                      job_id, len(payloads))
+
+    # -- watching the submitted jobs -------------------------------------------------------------------------
+    def _watch(self, watched: _Watched) -> None:
+        with self._watch_lock:
+            self._watched[watched.batch_id] = watched
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(target=self._watch_loop, name="lithops-batch-watch", daemon=True)
+                self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while not self._closed.wait(self.watch_interval):
+            with self._watch_lock:
+                if not self._watched:
+                    self._watcher = None
+                    return
+            try:
+                self.poll_jobs()
+            except Exception as exc:  # a failed poll is tried again at the next interval
+                logger.debug("Batch DescribeJobs poll failed: %s", exc)
+
+    def poll_jobs(self) -> None:
+        """One look at every watched job: calls of failed jobs or children, and of jobs whose compute
+        environment or queue cannot run them, are reported failed with Batch's own reason.
+        """
+        with self._watch_lock:
+            watched = dict(self._watched)
+        ids = list(watched)
+        jobs: list[dict[str, Any]] = []
+        for i in range(0, len(ids), 100):
+            jobs += self.batch.describe_jobs(jobs=ids[i:i + 100])["jobs"]
+        waiting = []
+        for desc in jobs:
+            item = watched[desc["jobId"]]
+            status = desc.get("status")
+            if status == "FAILED":
+                self._fail_children(item, desc)
+            if status in ("SUCCEEDED", "FAILED"):
+                with self._watch_lock:
+                    self._watched.pop(item.batch_id, None)
+            elif status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+                waiting.append(item)
+        if waiting:
+            reason = self._blocked_reason()
+            if reason:
+                for item in waiting:
+                    self._fail(item, range(len(item.groups)), reason)
+                    with self._watch_lock:
+                        self._watched.pop(item.batch_id, None)
+                    try:
+                        self.batch.terminate_job(jobId=item.batch_id, reason=reason[:200])
+                    except Exception as exc:  # best effort: the calls have failed already
+                        logger.debug("could not terminate Batch job %s: %s", item.batch_id, exc)
+
+    def _blocked_reason(self) -> str | None:
+        """Why the queue cannot run jobs (its compute environment INVALID or DISABLED), or None."""
+        env = self.environment_name
+        found = self.batch.describe_compute_environments(computeEnvironments=[env])["computeEnvironments"]
+        if not found:
+            return f"the Batch compute environment {env} no longer exists"
+        ce = found[0]
+        if ce.get("status") == "INVALID" or ce.get("state") == "DISABLED":
+            return (f"the Batch compute environment {env} is {ce.get('status')}/{ce.get('state')}: "
+                    f"{ce.get('statusReason') or 'no reason given'}")
+        return None
+
+    def _fail_children(self, item: _Watched, desc: Mapping[str, Any]) -> None:
+        if len(item.groups) == 1:
+            self._fail(item, [0], _reason(desc))
+            return
+        pages = self.batch.get_paginator("list_jobs").paginate(arrayJobId=item.batch_id, jobStatus="FAILED")
+        for page in pages:
+            for child in page.get("jobSummaryList", []):
+                index = int((child.get("arrayProperties") or {}).get("index", child["jobId"].rsplit(":", 1)[-1]))
+                self._fail(item, [index], _reason(child))
+
+    def _fail(self, item: _Watched, indexes: Any, reason: str) -> None:
+        """Report the calls of these children that wrote no status as failed with Batch's reason."""
+        storage, _ = self.job_storage()
+        for index in indexes:
+            if index in item.failed or index >= len(item.groups):
+                continue
+            item.failed.add(index)
+            missing = unwritten_calls(storage, item.executor_id, item.job_id, item.groups[index])
+            error = WorkerDiedError(
+                f"AWS Batch job {item.batch_id}{'' if len(item.groups) == 1 else f' (child {index})'} of "
+                f"{item.job_key} failed: {reason}"
+            )
+            for call_id in missing:
+                item.report(failed_status(item.executor_id, item.job_id, call_id, error))
 
     def batch_job_id(self, job_key: str) -> str | None:
         """The Batch job id of a Lithops job submitted by this backend."""
@@ -284,12 +491,31 @@ class BatchBackend(ComputeBackend):
         for key in job_keys:
             job_id = self._jobs.get(key)
             if job_id is not None:
+                with self._watch_lock:
+                    self._watched.pop(job_id, None)
                 try:
                     self.batch.terminate_job(jobId=job_id, reason="cancelled by Lithops")
                 except Exception as exc:  # best effort
                     logger.warning("could not terminate Batch job %s: %s", job_id, exc)
 
+    def close(self) -> None:
+        """Stop watching the submitted jobs."""
+        self._closed.set()
+
     @property
     def max_workers(self) -> int:
-        """Largest number of array children per job."""
-        return int(self.config.get("max_workers") or 100)
+        """Largest number of array children per job: ``max_workers``, else what the environment runs at once."""
+        if self.config.get("max_workers"):
+            return int(self.config["max_workers"])
+        return max(1, int(int(self.config.get("env_max_cpus") or 10) // self.cpu))
+
+
+def _reason(desc: Mapping[str, Any]) -> str:
+    """Batch's reason of a failed job: its statusReason and its container's reason (e.g. an image pull error)."""
+    parts = [str(desc.get("statusReason") or "")]
+    container = desc.get("container") or {}
+    if container.get("reason"):
+        parts.append(str(container["reason"]))
+    if container.get("exitCode") not in (None, 0):
+        parts.append(f"exit code {container['exitCode']}")
+    return "; ".join(p for p in parts if p) or "no reason given"

@@ -23,7 +23,8 @@ import botocore.exceptions
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
-from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions
+from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions, worker_processes
+from lithops_aws.plugin import apply_aliases
 from lithops_aws.session import error_code, http_status, translate
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class LambdaBackend(ComputeBackend):
     BACKOFF_BASE, BACKOFF_CAP = 0.1, 10.0
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+        super().__init__(apply_aliases(config, "aws_lambda"), lithops_config)
         self.functions = LambdaFunctions(self.config)
         self.threads = int(self.config.get("invoke_pool_threads") or 64)
         retries = self.config.get("invoke_max_retries")
@@ -68,6 +69,9 @@ class LambdaBackend(ComputeBackend):
         self.throttled = 0
 
     # -- helpers ---------------------------------------------------------------------------------------------
+    def _memory(self, job: JobRequest) -> int:
+        return int(job.runtime_memory or self.config.get("runtime_memory") or 256)
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
@@ -91,7 +95,7 @@ class LambdaBackend(ComputeBackend):
 
     def _bodies(self, job: JobRequest, ids: list[str]) -> list[bytes]:
         payload = job.worker_payload(ids)
-        payload["worker_processes"] = int(self.config.get("worker_processes") or 1)
+        payload["worker_processes"] = worker_processes(self.config, self._memory(job))
         body = json.dumps(payload).encode()
         if len(body) <= MAX_EVENT_BYTES:
             return [body]
@@ -153,7 +157,7 @@ class LambdaBackend(ComputeBackend):
     # -- the contract ----------------------------------------------------------------------------------------
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Invoke the function once per group of calls; return when every invocation is accepted."""
-        memory = int(job.runtime_memory or self.config.get("runtime_memory") or 256)
+        memory = self._memory(job)
         # no call outlives the function's own timeout: lowering the job's lets the client give up on a lost
         # invocation after runtime_timeout (+ grace) rather than after lithops.execution_timeout
         job.execution_timeout = min(job.execution_timeout, float(self.config.get("runtime_timeout") or 180))

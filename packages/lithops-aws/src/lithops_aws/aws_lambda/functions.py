@@ -30,6 +30,7 @@ from lithops.constants import PROTOCOL_VERSION
 from lithops.errors import BackendError
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.package import HANDLER, build_code_zip, code_digest
+from lithops_aws.plugin import apply_aliases
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,18 @@ _ROLE_POLICY = {
                                        "ec2:DeleteNetworkInterface"], "Resource": "*"},
     ],
 }
+
+
+#: MiB of function memory that come with one vCPU (Lambda gives up to 6 vCPUs, at 10,240 MiB).
+MIB_PER_VCPU = 1769
+
+
+def worker_processes(config: Mapping[str, Any], memory: int) -> int:
+    """Calls one invocation runs at once: ``worker_processes``, or with AUTO the vCPUs of ``memory`` MiB."""
+    value = config.get("worker_processes") or 1
+    if value == "AUTO":
+        return max(1, min(6, -(-memory // MIB_PER_VCPU)))
+    return int(value)
 
 
 def default_runtime_name() -> str:
@@ -113,7 +126,7 @@ class LambdaFunctions:
     ACTIVE_TIMEOUT, ROLE_PROPAGATION_TIMEOUT = 300.0, 60.0
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = apply_aliases(config, "aws_lambda")
         self.region = region_of(self.config)
         self.architecture = str(self.config.get("architecture") or "x86_64")
         self.endpoint = self.config.get("endpoint")
@@ -321,7 +334,7 @@ class LambdaFunctions:
             raise BackendError(f"aws_lambda.runtime_timeout is {timeout} s; Lambda allows at most 900 s.")
         env = {str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()}
         env.update({"LITHOPS_RUNTIME_TIMEOUT": str(timeout),
-                    "LITHOPS_WORKER_PROCESSES": str(self.config.get("worker_processes") or 1)})
+                    "LITHOPS_WORKER_PROCESSES": str(worker_processes(self.config, memory))})
         args: dict[str, Any] = {
             "FunctionName": name,
             "Role": self.execution_role(),
