@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from multiprocessing import util
 from multiprocessing.process import AuthenticationString  # type: ignore[attr-defined]
@@ -159,7 +160,7 @@ class Process:
         self._in_worker = False
         self._authkey = bytes(current_process().authkey)
         self._parent_info: dict[str, Any] | None = None
-        self._sentinel: tuple[int, int] | None = None
+        self._sentinel: tuple[int, Any] | None = None  # the descriptor, and the finalizer that closes it
 
     @property
     def authkey(self) -> bytes:
@@ -278,7 +279,7 @@ class Process:
         if self._slot is not None:
             self._slot._release_keys()
         if self._sentinel is not None:
-            os.close(self._sentinel[0])
+            self._sentinel[1]()
             self._sentinel = None
         _children.discard(self)
         self._closed = True
@@ -333,7 +334,7 @@ class Process:
         future = self._check_started("get the sentinel of")
         if self._sentinel is None:
             read_fd, write_fd = os.pipe()
-            self._sentinel = (read_fd, write_fd)
+            self._sentinel = (read_fd, weakref.finalize(self, os.close, read_fd))
             from lithops.multiprocessing.pool import watch_future
 
             watch_future(future, lambda _: os.close(write_fd))
