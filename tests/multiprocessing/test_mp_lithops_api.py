@@ -80,6 +80,8 @@ def test_pipe_accepts_lithops_connection_types(store):
 
 
 def test_sync_manager_register_makes_shared_objects(store):
+    assert list(inspect.signature(SyncManager.register).parameters) == [
+        "typeid", "callable", "proxytype", "exposed", "method_to_typeid", "create_method", "can_manage"]
     SyncManager.register("Counter", Counter)
     with mp.Manager() as manager:
         counter = manager.Counter(10)

@@ -466,9 +466,11 @@ class BaseManager:
     @classmethod
     def register(cls, typeid: str, callable: Callable[..., Any] | None = None, proxytype: Any = None,
                  exposed: Iterable[str] | None = None, method_to_typeid: dict[str, str] | None = None,
-                 create_method: bool = True) -> None:
+                 create_method: bool = True, can_manage: bool = True) -> None:
         """Register ``typeid``: ``manager.<typeid>(*args)`` makes ``callable(*args)`` a shared object and
         returns its proxy (``proxytype``, default :class:`AutoProxy`, exposing ``exposed`` or its public methods).
+        ``method_to_typeid`` is accepted (results are returned as copies); ``can_manage`` is Lithops's and
+        accepted (every object is deleted at ``shutdown()``).
         """
         if "_registry" not in cls.__dict__:
             cls._registry = dict(cls._registry)
