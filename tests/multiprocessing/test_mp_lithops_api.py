@@ -144,3 +144,26 @@ def test_sync_objects_created_at_module_level_work_in_pool_tasks(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         outputs.append(out.stdout)
     assert outputs[0] == outputs[1] == "[True, True, True, True]\n4 [0, 1, 2, 3] True\n"
+
+
+def test_lithops_module_names_are_present():
+    import importlib
+
+    from lithops.multiprocessing import config
+
+    for name in ("DefaultContext", "allow_connection_pickling", "set_executable", "set_forkserver_preload",
+                 "connection", "context", "errors", "managers", "pool", "process", "queues", "sharedctypes",
+                 "synchronize", "util"):
+        assert hasattr(mp, name) or importlib.import_module(f"lithops.multiprocessing.{name}"), name
+    from lithops.multiprocessing import errors, managers, synchronize
+
+    assert errors.TimeoutError is multiprocessing.TimeoutError
+    assert managers.ArrayProxy is type(mp.Manager().Array("i", [1]))
+    assert issubclass(synchronize.Lock, synchronize.SemLock)
+    config.update({config.ENV_VARS: {"A": "1"}}, STREAM_STDOUT=True)
+    assert config.get_parameter(config.ENV_VARS) == {"A": "1"} and config.get_parameter(config.STREAM_STDOUT)
+    with pytest.raises(ConfigError):
+        config.update(NOPE=1)
+    mp.allow_connection_pickling()
+    mp.set_executable(sys.executable)
+    mp.set_forkserver_preload([])

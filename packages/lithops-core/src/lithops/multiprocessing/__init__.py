@@ -14,10 +14,14 @@ from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, T
 from lithops.multiprocessing import config
 from lithops.multiprocessing.connection import Pipe
 from lithops.multiprocessing.context import (
+    DefaultContext,
+    allow_connection_pickling,
     get_all_start_methods,
     get_context,
     get_runtime,
     get_start_method,
+    set_executable,
+    set_forkserver_preload,
     set_start_method,
 )
 from lithops.multiprocessing.managers import Manager, SyncManager
@@ -34,6 +38,7 @@ __all__ = [
     "BoundedSemaphore",
     "BufferTooShort",
     "Condition",
+    "DefaultContext",
     "Event",
     "JoinableQueue",
     "Lock",
@@ -52,6 +57,7 @@ __all__ = [
     "TimeoutError",
     "Value",
     "active_children",
+    "allow_connection_pickling",
     "config",
     "cpu_count",
     "current_process",
@@ -62,6 +68,8 @@ __all__ = [
     "get_start_method",
     "log_to_stderr",
     "parent_process",
+    "set_executable",
+    "set_forkserver_preload",
     "set_start_method",
 ]
 

@@ -94,6 +94,12 @@ def check_pipe_connection_type(value: Any) -> None:
         )
 
 
+def update(config_dic: dict[str, Any] | None = None, **configurations: Any) -> None:
+    """Set several parameters at once (a dict and/or keywords), each checked as by :func:`set_parameter`."""
+    for key, value in {**(config_dic or {}), **configurations}.items():
+        set_parameter(key, value)
+
+
 def get_parameter(key: str) -> Any:
     """The current value of a parameter."""
     if key not in _parameters:

@@ -189,6 +189,9 @@ class LithopsContext:
         return f"<lithops.multiprocessing context {self.get_start_method()!r}>"
 
 
+#: Lithops's name for the context class.
+DefaultContext = LithopsContext
+
 _start_method: str | None = None
 
 
@@ -219,3 +222,15 @@ def set_start_method(method: str | None, force: bool = False) -> None:
 def get_all_start_methods() -> list[str]:
     """The start methods accepted here."""
     return list(START_METHODS)
+
+
+def set_executable(executable: str) -> None:
+    """Accepted for compatibility: workers run the backend's runtime interpreter."""
+
+
+def set_forkserver_preload(module_names: list[str]) -> None:
+    """Accepted for compatibility: there is no fork server."""
+
+
+def allow_connection_pickling() -> None:
+    """Accepted for compatibility: pipe connections can always be pickled (they live in the store)."""

@@ -366,6 +366,14 @@ class ValueProxy(SharedObject):
         return f"<{type(self).__name__} object, typeid 'Value' at {hex(id(self))}>"
 
 
+def __getattr__(name: str) -> Any:
+    if name == "ArrayProxy":  # Lithops's name for what manager.Array() returns
+        from lithops.multiprocessing.sharedctypes import SynchronizedArray
+
+        return SynchronizedArray
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class BaseProxy(SharedObject):
     """A proxy of an object of a ``register()``ed type. The object is kept pickled in the store; each method call
     (``_callmethod``) loads it, runs the method in the calling process and stores it back, under a shared lock,

@@ -60,6 +60,10 @@ class _SemLock(SharedObject):
         return self._store.llen(self._key)
 
 
+#: The public name of the token-list base class (as ``multiprocessing.synchronize.SemLock``).
+SemLock = _SemLock
+
+
 class Semaphore(_SemLock):
     """A counting semaphore shared by every process (``acquire``, ``release``, ``get_value``)."""
 
