@@ -105,7 +105,10 @@ def test_killed_agent_fails_its_calls_in_seconds_and_comes_back(network, shared_
         with pytest.raises(WorkerDiedError, match=f"agent on root@{victim.address} stopped"):
             failed[0].result()
         assert elapsed < 20
-        assert fexec.map(double, range(6)).get_result() == [0, 2, 4, 6, 8, 10]  # its agent was started again
+        old_pid = heartbeat(fexec, victim)["pid"]
+        assert fexec.map(double, range(8)).get_result() == [x * 2 for x in range(8)]
+        assert heartbeat(fexec, victim)["pid"] != old_pid  # its agent was started again, and ran calls
+        assert heartbeat(fexec, victim)["finished"]
 
 
 def password_config(network, shared_root, password_user, host, **vm):

@@ -103,6 +103,9 @@ class StandaloneBackend(ComputeBackend):
         self._vms: dict[str, VM] = {}
         self._ready: dict[str, dict[str, Any]] = {}
         self._created: list[VM] = []
+        self._wanted: list[VM] | None = None
+        self._failed: set[str] = set()
+        self._lost: set[str] = set()
         self._next = 0
         self._outstanding: dict[str, list[tuple[str, list[dict[str, Any]], StatusReporter]]] = {}
         self._beats: dict[str, tuple[Any, float]] = {}
@@ -193,7 +196,8 @@ class StandaloneBackend(ComputeBackend):
         self._vms[vm.id] = vm
         digest = self.bundle()[1]
         beat = self.heartbeat(vm)
-        if (beat and not beat.get("error") and beat.get("config_digest") == config_digest(self.agent_config(vm))
+        if (beat and vm.id not in self._lost and not beat.get("error")
+                and beat.get("config_digest") == config_digest(self.agent_config(vm))
                 and time.time() - beat["time"] < FRESH_SEC):
             return beat  # warm: its agent runs this client's code and config
         vm = self._vms[vm.id] = self.provider.wait_ready(vm, timeout)
@@ -230,26 +234,34 @@ class StandaloneBackend(ComputeBackend):
                            f"on the VM: {agent_dir(self._dir(), vm.id)}/agent.log.")
 
     def ready_vms(self, executor_id: str) -> list[VM]:
-        """The VMs with a running agent, brought up on first use (and again after an agent died)."""
+        """The VMs with a running agent: brought up on first use, and again after their agent was lost. A VM that
+        could not be brought up is not tried again by this backend (``workers_policy: permissive``).
+        """
         with self._lock:
-            if self._ready:
+            if self._wanted is None:
+                self._wanted = self._wanted_vms(executor_id)
+                if not self._wanted:
+                    raise BackendError(f"{self.section}: no VM to run on; check the config.")
+            missing = [vm for vm in self._wanted if vm.id not in self._ready and vm.id not in self._failed]
+            if not missing:
                 return [self._vms[i] for i in self._ready]
-            vms = self._wanted_vms(executor_id)
-            if not vms:
-                raise BackendError(f"{self.section}: no VM to run on; check the config.")
             failures: list[str] = []
-            with ThreadPoolExecutor(len(vms)) as pool:
-                for vm, outcome in zip(vms, pool.map(self._try_bring_up, vms), strict=True):
+            with ThreadPoolExecutor(len(missing)) as pool:
+                for vm, outcome in zip(missing, pool.map(self._try_bring_up, missing), strict=True):
                     if isinstance(outcome, BaseException):
                         failures.append(str(outcome))
+                        self._failed.add(vm.id)
                     else:
                         self._ready[vm.id] = outcome
+                        self._lost.discard(vm.id)
                         self._beats[vm.id] = (outcome.get("seq"), time.monotonic())
             policy = self.config.get("workers_policy") or "permissive"
             if failures and (policy == "strict" or not self._ready):
                 why = " (workers_policy: strict)" if self._ready else ""
                 self._ready.clear()
-                raise BackendError(f"{len(failures)} of {len(vms)} VMs could not be used{why}:\n  "
+                self._failed.clear()
+                self._wanted = None
+                raise BackendError(f"{len(failures)} of {len(missing)} VMs could not be used{why}:\n  "
                                    + "\n  ".join(failures))
             for failure in failures:
                 logger.warning("Going on without a VM (workers_policy: permissive): %s", failure)
@@ -358,6 +370,7 @@ class StandaloneBackend(ComputeBackend):
         with self._lock:
             items = self._outstanding.pop(vm.id, [])
             self._ready.pop(vm.id, None)
+            self._lost.add(vm.id)  # its last heartbeat may still look recent: start a new agent, do not trust it
         storage = self.job_storage()[0]
         for key in storage.list_keys(storage.bucket, self._prefix(vm) + "queue/"):
             storage.delete_object(storage.bucket, key)
