@@ -88,7 +88,10 @@ def test_backoff_has_full_jitter_under_a_cap() -> None:
 def test_deploy_creates_role_and_function(moto: Any, config: dict[str, Any]) -> None:
     functions = LambdaFunctions(_section(config))
     info = functions.ensure(None, 512)
-    assert info.name == function_name(default_runtime_name(), 512)
+    user_key = functions.user_key()
+    assert len(user_key) == 4
+    assert info.name == function_name(default_runtime_name(), 512, user_key=user_key)
+    assert info.name.startswith(f"lithops-worker-{user_key}-")
     assert info.python == CLIENT_PYTHON
     lam, iam = _client("lambda", moto.url), _client("iam", moto.url)
     conf = lam.get_function(FunctionName=info.name)["Configuration"]
@@ -122,7 +125,7 @@ def test_configured_execution_role_is_used_as_is(moto: Any, config: dict[str, An
 
 def test_runtime_python_must_match_the_client(moto: Any, config: dict[str, Any]) -> None:
     other = "3.9" if CLIENT_PYTHON != "3.9" else "3.10"
-    name = function_name(default_runtime_name(), 256)
+    name = LambdaFunctions(_section(config)).function_name(None, 256)
     role = _client("iam", moto.url).create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     _client("lambda", moto.url).create_function(
         FunctionName=name, Runtime=f"python{other}", Role=role, Handler=HANDLER, Code={"ZipFile": build_code_zip()})
@@ -351,3 +354,51 @@ def test_function_deleted_behind_the_clients_back(config: dict[str, Any], lambda
         with pytest.raises(BackendError, match=rf"{name} does not exist in region us-east-1"):
             fexec.call_async(_inc, 2)
         assert fexec.call_async(_inc, 3).result() == 4  # redeployed on the next job
+
+
+# -- the function follows the config; names per user and namespace -----------------------------------------------
+def _env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_configuration_changes_reach_the_existing_function(config: dict[str, Any], moto: Any,
+                                                           lambda_server: LocalLambdaServer) -> None:
+    config["aws_lambda"].update(runtime_timeout=60, env_vars={"STAGE": "one"})
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_env, "STAGE").result() == "one"
+        name = fexec.compute.functions.function_name(None, 256)
+    config["aws_lambda"].update(runtime_timeout=600, env_vars={"STAGE": "two"}, ephemeral_storage=1024)
+    conflicts = lambda_server.stats["conflicts"]
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_env, "STAGE").result() == "two"
+    conf = _client("lambda", moto.url).get_function_configuration(FunctionName=name)
+    assert conf["Timeout"] == 600 and conf["Environment"]["Variables"]["STAGE"] == "two"
+    sent = [request for fn, request in lambda_server.configuration_updates if fn == name]
+    assert sent and sent[-1]["EphemeralStorage"] == {"Size": 1024}  # (moto does not keep it; Lambda does)
+    assert lambda_server.stats["conflicts"] == conflicts  # waited for LastUpdateStatus, nothing refused
+
+
+def test_an_inactive_function_is_woken_before_the_job(config: dict[str, Any], lambda_server: LocalLambdaServer) -> None:
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_inc, 1).result() == 2
+        name = fexec.compute.functions.function_name(None, 256)
+    lambda_server.deactivate(name)
+    conflicts = lambda_server.stats["conflicts"]
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(_inc, [1, 2, 3]).get_result() == [2, 3, 4]
+        assert fexec.compute.throttled == 0
+    assert lambda_server.stats["conflicts"] == conflicts + 1  # only the dry run that woke it was refused
+
+
+def test_functions_are_named_per_user_and_namespace(config: dict[str, Any], moto: Any) -> None:
+    alice = LambdaFunctions(_section(config) | {"user_id": "AIDAEXAMPLEALICE"})
+    bob = LambdaFunctions(_section(config) | {"user_id": "AIDAEXAMPLEBOB1:session"})
+    team = LambdaFunctions(_section(config) | {"user_id": "AIDAEXAMPLEALICE", "namespace": "team-x"})
+    names = [f.ensure(None, 256).name for f in (alice, bob, team)]
+    assert names[0].startswith("lithops-worker-lice-") and names[1].startswith("lithops-worker-bob1-")
+    assert names[2].startswith("team-x-lithops-worker-lice-")
+    assert len(set(names)) == 3  # different code of different users never overwrites each other's
+    assert [f["function_name"] for f in alice.list()] == [names[0]]
+    assert [f["function_name"] for f in team.list()] == [names[2]]
+    team.delete(None)
+    assert [f["function_name"] for f in alice.list()] == [names[0]]

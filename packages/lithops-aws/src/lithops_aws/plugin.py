@@ -34,6 +34,9 @@ CREDENTIAL_KEYS: dict[str, ConfigKey] = {
                                 doc="named profile of ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE)"),
     "account_id": ConfigKey(type=_OPT_STR, default=None,
                             doc="AWS account id; asked from STS when needed and not set"),
+    "user_id": ConfigKey(type=_OPT_STR, default=None,
+                         doc="the caller's user id (STS UserId), part of the Lambda function names; asked from STS "
+                             "when needed and not set"),
     "region_name": ConfigKey(type=_OPT_STR, default=None, doc="Lithops 3.x name of 'region' (used when it is unset)"),
 }
 

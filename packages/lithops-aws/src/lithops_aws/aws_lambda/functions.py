@@ -89,18 +89,28 @@ def layer_name(runtime: str, python: str = CLIENT_PYTHON, architecture: str = "x
     return f"lithops_{base}_py{python.replace('.', '')}_{architecture}"[:140]
 
 
-def function_name(runtime: str, memory: int, architecture: str = "x86_64", version: str = __version__) -> str:
-    """The Lambda function of a runtime and memory size for this Lithops version (at most 64 characters)."""
+def function_name(runtime: str, memory: int, architecture: str = "x86_64", version: str = __version__,
+                  user_key: str = "", namespace: str = "") -> str:
+    """The Lambda function of a runtime and memory size for this Lithops version, user and namespace (at most 64
+    characters): ``[<namespace>-]lithops-worker-[<user key>-]<version>-<runtime>-<memory>mb[-arm64]``.
+    """
     short = runtime.rsplit("/", 1)[-1]
     base = _NAME_RE.sub("-", short).strip("-") or "runtime"
     ver = _NAME_RE.sub("-", version).strip("-")
     arch = "" if architecture == "x86_64" else f"-{architecture}"
-    name = f"lithops-worker-{ver}-{base}-{memory}mb{arch}"
+    head = function_prefix(user_key, namespace) + ver
+    name = f"{head}-{base}-{memory}mb{arch}"
     if len(name) > 64 or short != runtime:
         digest = hashlib.sha1(f"{runtime}|{memory}|{architecture}|{version}".encode(), usedforsecurity=False)
         tail = f"-{digest.hexdigest()[:8]}-{memory}mb{arch}"
-        name = f"lithops-worker-{ver}-{base}"[: 64 - len(tail)].rstrip("-") + tail
+        name = f"{head}-{base}"[: 64 - len(tail)].rstrip("-") + tail
     return name
+
+
+def function_prefix(user_key: str = "", namespace: str = "") -> str:
+    """How the names of one user's (and namespace's) functions start."""
+    ns = _NAME_RE.sub("-", namespace).strip("-")
+    return f"{ns + '-' if ns else ''}lithops-worker-{user_key + '-' if user_key else ''}"
 
 
 @dataclass
@@ -146,17 +156,35 @@ class LambdaFunctions:
         return runtime or self.config.get("runtime") or default_runtime_name()
 
     def function_name(self, runtime: str | None, memory: int) -> str:
-        """The function of ``runtime`` (resolved) with ``memory`` MiB."""
-        return function_name(self.runtime_name(runtime), memory, self.architecture)
+        """The function of ``runtime`` (resolved) with ``memory`` MiB, for this user and namespace."""
+        return function_name(self.runtime_name(runtime), memory, self.architecture, user_key=self.user_key(),
+                             namespace=str(self.config.get("namespace") or ""))
 
-    def _account_id(self) -> str:
-        if self.config.get("account_id"):
-            return str(self.config["account_id"])
+    @property
+    def prefix(self) -> str:
+        """How the names of this user's (and namespace's) functions start."""
+        return function_prefix(self.user_key(), str(self.config.get("namespace") or ""))
+
+    def _identity(self) -> None:
         sts = make_client(self.config, "sts", endpoint=self.config.get("sts_endpoint"))
         with aws_errors("STS GetCallerIdentity", self.config.get("sts_endpoint")):
-            account: str = sts.get_caller_identity()["Account"]
-        self.config["account_id"] = account
-        return account
+            identity = sts.get_caller_identity()
+        self.config.setdefault("account_id", None)
+        self.config["account_id"] = self.config["account_id"] or identity["Account"]
+        self.config["user_id"] = identity["UserId"]
+
+    def _account_id(self) -> str:
+        if not self.config.get("account_id"):
+            self._identity()
+        return str(self.config["account_id"])
+
+    def user_key(self) -> str:
+        """Last four characters of the caller's user id (as Lithops names functions): functions of different
+        identities in one account never overwrite each other's code.
+        """
+        if not self.config.get("user_id"):
+            self._identity()
+        return _NAME_RE.sub("", str(self.config["user_id"]).split(":")[0][-4:]).lower()
 
     def image_uri(self, runtime: str) -> str:
         """The ECR image URI of a container runtime (``name:tag`` is taken from this account's registry)."""
@@ -249,13 +277,15 @@ class LambdaFunctions:
             self._ready.pop((self.runtime_name(runtime), memory), None)
 
     def _ensure(self, runtime: str, memory: int) -> FunctionInfo:
-        name = function_name(runtime, memory, self.architecture)
+        name = self.function_name(runtime, memory)
         found = self.get(name)
         if found is None:
             found = self.deploy(runtime, memory)
         conf = found["Configuration"]
         state = conf.get("State")
-        if state in ("Pending", None) or conf.get("LastUpdateStatus") == "InProgress":
+        if state == "Inactive":
+            conf = self._reactivate(name)
+        elif state in ("Pending", None) or conf.get("LastUpdateStatus") == "InProgress":
             conf = self._wait_active(name)
         elif state == "Failed":
             raise BackendError(
@@ -270,6 +300,14 @@ class LambdaFunctions:
                 self.client.update_function_code(FunctionName=name, ZipFile=build_code_zip())
                 self._wait_active(name)
                 self.client.tag_resource(Resource=conf["FunctionArn"], Tags={TAG_CODE: code_digest()[:16]})
+        changes = self.drift(conf, self.configuration(runtime, memory))
+        if changes:
+            # the function was deployed with other settings (another config, an older client): apply ours, or
+            # the client would assume a timeout, environment or layer the function does not have
+            logger.info("Updating the configuration of Lambda function %s: %s", name, ", ".join(sorted(changes)))
+            with aws_errors(f"Lambda UpdateFunctionConfiguration {name}", self.endpoint):
+                self.client.update_function_configuration(FunctionName=name, **changes)
+            conf = self._wait_active(name)
         python = self._python_of(conf, tags)
         self.check_python(runtime, name, python)
         return FunctionInfo(name=name, arn=conf["FunctionArn"], runtime=runtime, memory=memory, python=python,
@@ -326,34 +364,74 @@ class LambdaFunctions:
         result: dict[str, Any] = json.loads(body)
         return result
 
-    def deploy(self, runtime: str, memory: int) -> dict[str, Any]:
-        """Create the function of ``runtime`` with ``memory`` MiB (waits until it is Active) and return it."""
-        name = function_name(runtime, memory, self.architecture)
+    def configuration(self, runtime: str, memory: int) -> dict[str, Any]:
+        """The settings of the function of ``runtime`` that the config decides (what UpdateFunctionConfiguration
+        takes): role, memory, timeout, environment, /tmp size, VPC, EFS and the runtime's newest layer.
+        """
         timeout = int(self.config.get("runtime_timeout") or 180)
         if timeout > 900:
             raise BackendError(f"aws_lambda.runtime_timeout is {timeout} s; Lambda allows at most 900 s.")
         env = {str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()}
-        env.update({"LITHOPS_RUNTIME_TIMEOUT": str(timeout),
+        env.update({"LITHOPS_RUNTIME_TIMEOUT": str(timeout), "LITHOPS_RUNTIME": runtime,
                     "LITHOPS_WORKER_PROCESSES": str(worker_processes(self.config, memory))})
-        args: dict[str, Any] = {
-            "FunctionName": name,
+        vpc = self.config.get("vpc") or {}
+        efs = self.config.get("efs") or []
+        conf: dict[str, Any] = {
             "Role": self.execution_role(),
             "MemorySize": memory,
             "Timeout": timeout,
             "Description": f"Lithops worker, runtime {runtime}, lithops-aws {__version__}",
             "Environment": {"Variables": env},
-            "Architectures": [self.architecture],
             "EphemeralStorage": {"Size": int(self.config.get("ephemeral_storage") or 512)},
+            "VpcConfig": {"SubnetIds": list(vpc.get("subnets") or []),
+                          "SecurityGroupIds": list(vpc.get("security_groups") or [])},
+            "FileSystemConfigs": [{"Arn": e["access_point"], "LocalMountPath": e["mount_path"]} for e in efs],
+        }
+        if not is_image(runtime) and runtime != default_runtime_name():
+            layer = self.latest_layer(runtime)
+            if layer is None:
+                raise BackendError(
+                    f"Lambda runtime '{runtime}' has no layer for Python {CLIENT_PYTHON} on {self.architecture} "
+                    f"(layer {layer_name(runtime, CLIENT_PYTHON, self.architecture)}). Build it first: "
+                    f"'lithops runtime build -b aws_lambda -f requirements.txt {runtime}' (or "
+                    f"LambdaRuntimeBuilder.build), or unset aws_lambda.runtime to use the default runtime."
+                )
+            conf["Layers"] = [layer]
+        return conf
+
+    @staticmethod
+    def drift(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings of ``wanted`` (see :meth:`configuration`) that the deployed function ``current`` lacks."""
+        vpc = current.get("VpcConfig") or {}
+        have = {
+            "Role": current.get("Role"),
+            "MemorySize": current.get("MemorySize"),
+            "Timeout": current.get("Timeout"),
+            "Description": current.get("Description"),
+            "Environment": {"Variables": dict((current.get("Environment") or {}).get("Variables") or {})},
+            "EphemeralStorage": {"Size": int((current.get("EphemeralStorage") or {}).get("Size") or 512)},
+            "VpcConfig": {"SubnetIds": list(vpc.get("SubnetIds") or []),
+                          "SecurityGroupIds": list(vpc.get("SecurityGroupIds") or [])},
+            "FileSystemConfigs": [{"Arn": f["Arn"], "LocalMountPath": f["LocalMountPath"]}
+                                  for f in current.get("FileSystemConfigs") or []],
+            "Layers": [layer["Arn"] for layer in current.get("Layers") or []],
+        }
+        return {k: v for k, v in wanted.items() if have.get(k) != v}
+
+    def deploy(self, runtime: str, memory: int) -> dict[str, Any]:
+        """Create the function of ``runtime`` with ``memory`` MiB (waits until it is Active) and return it."""
+        name = self.function_name(runtime, memory)
+        args: dict[str, Any] = {
+            "FunctionName": name,
+            **self.configuration(runtime, memory),
+            "Architectures": [self.architecture],
             "Tags": {**{str(k): str(v) for k, v in (self.config.get("user_tags") or {}).items()},
                      TAG_RUNTIME: runtime[:256], TAG_PROTOCOL: str(PROTOCOL_VERSION)},
         }
-        vpc = self.config.get("vpc") or {}
-        if vpc.get("subnets"):
-            args["VpcConfig"] = {"SubnetIds": list(vpc["subnets"]),
-                                 "SecurityGroupIds": list(vpc.get("security_groups") or [])}
-        efs = self.config.get("efs") or []
-        if efs:
-            args["FileSystemConfigs"] = [{"Arn": e["access_point"], "LocalMountPath": e["mount_path"]} for e in efs]
+        if not args["VpcConfig"]["SubnetIds"]:
+            del args["VpcConfig"]
+        if not args["FileSystemConfigs"]:
+            del args["FileSystemConfigs"]
         if is_image(runtime):
             args.update(PackageType="Image", Code={"ImageUri": self.image_uri(runtime)})
         else:
@@ -365,16 +443,6 @@ class LambdaFunctions:
             args.update(Runtime=f"python{CLIENT_PYTHON}", Handler=HANDLER, PackageType="Zip",
                         Code={"ZipFile": build_code_zip()})
             args["Tags"].update({TAG_CODE: code_digest()[:16], TAG_PYTHON: CLIENT_PYTHON})
-            if runtime != default_runtime_name():
-                layer = self.latest_layer(runtime)
-                if layer is None:
-                    raise BackendError(
-                        f"Lambda runtime '{runtime}' has no layer for Python {CLIENT_PYTHON} on {self.architecture} "
-                        f"(layer {layer_name(runtime, CLIENT_PYTHON, self.architecture)}). Build it first: "
-                        f"'lithops runtime build -b aws_lambda -f requirements.txt {runtime}' (or "
-                        f"LambdaRuntimeBuilder.build), or unset aws_lambda.runtime to use the default runtime."
-                    )
-                args["Layers"] = [layer]
         logger.info("Deploying Lambda function %s (runtime %s, %d MiB)", name, runtime, memory)
         self._create(args)
         with aws_errors(f"Lambda PutFunctionEventInvokeConfig {name}", self.endpoint):
@@ -413,6 +481,19 @@ class LambdaFunctions:
                         ) from None
                     raise
 
+    def _reactivate(self, name: str) -> dict[str, Any]:
+        """Wake a function Lambda made Inactive after weeks without invocations, and wait until it is Active.
+
+        Lambda recreates an inactive function's resources when it is invoked (that invocation fails); a dry run
+        starts that without running anything.
+        """
+        logger.info("Lambda function %s is Inactive: reactivating it", name)
+        try:
+            self.client.invoke(FunctionName=name, InvocationType="DryRun")
+        except Exception as exc:  # expected: the invocation of an inactive function fails while it wakes up
+            logger.debug("dry run of inactive function %s: %s", name, exc)
+        return self._wait_active(name)
+
     def _wait_active(self, name: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.ACTIVE_TIMEOUT
         with aws_errors(f"Lambda GetFunctionConfiguration {name}", self.endpoint):
@@ -432,7 +513,7 @@ class LambdaFunctions:
 
     def list(self) -> list[dict[str, Any]]:
         """Lithops' functions: ``[{'runtime_name', 'memory', 'version', 'function_name'}]``."""
-        prefix = "lithops-worker-"
+        prefix = self.prefix
         result = []
         with aws_errors("Lambda ListFunctions", self.endpoint):
             for page in self.client.get_paginator("list_functions").paginate():

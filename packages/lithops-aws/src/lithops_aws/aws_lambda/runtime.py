@@ -152,10 +152,7 @@ class LambdaRuntimeBuilder(RuntimeBuilder):
             self.functions.config["runtime_timeout"] = timeout
         memory = int(memory or self.config.get("runtime_memory") or 256)
         name = self.functions.runtime_name(name)
-        fn_name = self.functions.function_name(name, memory)
-        if self.functions.get(fn_name) is not None and not is_image(name):
-            # a rebuilt layer needs a new function configuration: recreate it
-            self.functions.delete(name, memory)
+        self.functions.forget(name, memory)  # look again: a rebuilt layer or a new setting is applied to it
         info = self.functions.ensure(name, memory)
         return {"runtime_name": name, "function_name": info.name, "memory": memory, "python_version": info.python,
                 "arn": info.arn}

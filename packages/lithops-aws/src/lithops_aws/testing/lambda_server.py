@@ -12,6 +12,13 @@ Image functions (which cannot be run here) run their handler with this process' 
 
 Throttling can be switched on to test clients: ``throttle_first`` answers the first N invocations with 429
 TooManyRequestsException, ``rate_limit`` admits at most that many invocations per second.
+
+It says no where Lambda does: payloads over 256 KiB (``Event``) or 6 MiB (``RequestResponse``) get 413
+RequestEntityTooLargeException; after a configuration or code update the function reports
+``LastUpdateStatus: InProgress`` for ``update_seconds`` and refuses further updates meanwhile (409
+ResourceConflictException); :meth:`LocalLambdaServer.deactivate` makes a function ``Inactive`` (as Lambda does after
+weeks without use): its invocations fail with ResourceConflictException and it becomes ``Pending``, then
+``Active`` after ``update_seconds``.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ _FUNCTION_RE = re.compile(r"^/2015-03-31/functions/([^/]+)$")
 _LAYER_RE = re.compile(r"^/2018-10-31/layers/([^/]+)/versions$")
 #: Packages Lambda's Python runtime provides to every function.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+#: Largest request bodies Lambda's Invoke accepts, by invocation type.
+MAX_EVENT_BYTES, MAX_SYNC_BYTES = 256 * 1024, 6 * 1024 * 1024
 SANDBOX_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_sandbox.py")
 
 
@@ -179,18 +188,24 @@ class LocalLambdaServer:
     image_handler = "lithops_aws.aws_lambda.entry_point.lambda_handler"
 
     def __init__(self, moto_url: str, concurrency: int = 4, region: str = "us-east-1", throttle_first: int = 0,
-                 rate_limit: float | None = None) -> None:
+                 rate_limit: float | None = None, update_seconds: float = 0.5) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.concurrency = concurrency
         self.region = region
         self.throttle_first = throttle_first
         self.rate_limit = rate_limit
+        self.update_seconds = update_seconds
+        self._busy_until: dict[str, float] = {}
+        #: ``(function, request)`` of each UpdateFunctionConfiguration that succeeded
+        self.configuration_updates: list[tuple[str, dict[str, Any]]] = []
+        self._inactive: set[str] = set()
+        self._waking: set[str] = set()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = tempfile.mkdtemp(prefix="lithops-local-lambda-")
         self.credentials = {"AWS_ACCESS_KEY_ID": "lambda-role", "AWS_SECRET_ACCESS_KEY": "lambda-role"}
         self.stats = {"invocations": 0, "throttled": 0, "events": 0, "sync": 0, "timeouts": 0, "oom_kills": 0,
-                      "max_running": 0}
+                      "max_running": 0, "too_large": 0, "conflicts": 0}
         self._codes: dict[str, bytes] = {}
         self._layers: dict[str, bytes] = {}
         self._functions: dict[str, dict[str, Any]] = {}
@@ -261,6 +276,38 @@ class LocalLambdaServer:
                 return True
             time.sleep(0.05)
         return False
+
+    # -- function states -------------------------------------------------------------------------------------
+    def deactivate(self, name: str) -> None:
+        """Make function ``name`` Inactive, as Lambda does with functions unused for weeks."""
+        with self._lock:
+            self._inactive.add(name)
+
+    def _updating(self, name: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._busy_until.get(name, 0)
+
+    def _state(self, name: str) -> tuple[str, str]:
+        """``(State, LastUpdateStatus)`` of a function as Lambda would report it now."""
+        with self._lock:
+            if name in self._inactive:
+                return "Inactive", "Successful"
+            busy = time.monotonic() < self._busy_until.get(name, 0)
+            if name in self._waking:
+                if busy:
+                    return "Pending", "Successful"
+                self._waking.discard(name)
+            return "Active", "InProgress" if busy else "Successful"
+
+    def _wake(self, name: str) -> None:
+        with self._lock:
+            self._inactive.discard(name)
+            self._waking.add(name)
+            self._busy_until[name] = time.monotonic() + self.update_seconds
+
+    def _updated(self, name: str) -> None:
+        with self._lock:
+            self._busy_until[name] = time.monotonic() + self.update_seconds
 
     # -- code ------------------------------------------------------------------------------------------------
     def _provided_runtime(self) -> str:
@@ -444,17 +491,42 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = json.dumps({"Type": "User", "message": message, **(extra or {})}).encode()
         self._send(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": code})
 
+    def _conflict(self, name: str, message: str) -> None:
+        server = self.lambda_server
+        server.stats["conflicts"] += 1
+        arn = f"arn:aws:lambda:{server.region}:123456789012:function:{name}"
+        self._error(409, "ResourceConflictException", message.format(arn=arn))
+
     def _handle(self) -> None:
+        server = self.lambda_server
         path = urllib.parse.urlsplit(self.path).path
         body = self._body()
         match = _INVOKE_RE.match(path)
         if match and self.command == "POST":
             self._invoke(_function_name(match.group(1)), body)
             return
+        update = self.command == "PUT" and (_CODE_RE.match(path) or path.endswith("/configuration"))
+        name = _function_name(path.split("/")[3]) if path.startswith("/2015-03-31/functions/") else ""
+        if update and server._updating(name):
+            self._conflict(name, "The operation cannot be performed at this time. An update is in progress for "
+                                 "resource: {arn}")
+            return
         status, headers, answer = self._forward(body)
         if 200 <= status < 300:
             self._capture(path, body, answer)
+            if update:
+                server._updated(name)
+                if path.endswith("/configuration"):
+                    server.configuration_updates.append((name, json.loads(body or b"{}")))
+            if self.command == "GET" and name and (_FUNCTION_RE.match(path) or path.endswith("/configuration")):
+                answer = self._with_state(name, answer)
         self._send(status, answer, headers)
+
+    def _with_state(self, name: str, answer: bytes) -> bytes:
+        document = json.loads(answer)
+        conf = document.get("Configuration", document)
+        conf["State"], conf["LastUpdateStatus"] = self.lambda_server._state(name)
+        return json.dumps(document).encode()
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
         moto = self.lambda_server.moto
@@ -504,6 +576,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
             return
         kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        state, _ = server._state(name)
+        if state != "Active":
+            if state == "Inactive":
+                server._wake(name)
+            self._conflict(name, f"The operation cannot be performed at this time. The function is currently in "
+                                 f"the following state: {state}")
+            return
+        limit = MAX_EVENT_BYTES if kind == "Event" else MAX_SYNC_BYTES
+        if len(body) > limit:
+            server.stats["too_large"] += 1
+            operation = "InvokeAsync" if kind == "Event" else "Invoke"
+            self._error(413, "RequestEntityTooLargeException",
+                        f"Request must be smaller than {limit} bytes for the {operation} operation")
+            return
         if kind == "DryRun":
             self._send(204, b"")
             return
