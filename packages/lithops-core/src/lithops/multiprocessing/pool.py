@@ -139,55 +139,6 @@ class _Task:
 
 
 # -- delivering results -------------------------------------------------------------------------------------
-def _when_done(future: ResponseFuture, fn: Callable[[ResponseFuture], None]) -> None:
-    """Call ``fn(future)`` once ``future`` has finished (quick ``fn`` only: it may run in the kernel's thread)."""
-    add_done_callback = getattr(future, "add_done_callback", None)
-    if add_done_callback is not None:
-        add_done_callback(fn)
-    else:  # a kernel whose futures only notify the module's CHANGED condition
-        _LegacyPoller.get().add(future, fn)
-
-
-class _LegacyPoller:
-    """For kernels without ``ResponseFuture.add_done_callback``: one thread sleeping on ``lithops.futures.CHANGED``
-    (notified whenever a future changes state) calls the functions of finished futures.
-    """
-
-    _instance: _LegacyPoller | None = None
-    _instance_lock = threading.Lock()
-
-    @classmethod
-    def get(cls) -> _LegacyPoller:
-        with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def __init__(self) -> None:
-        import lithops.futures
-
-        self._changed: threading.Condition = getattr(lithops.futures, "CHANGED")  # noqa: B009 - absent in new kernels
-        self._pending: dict[ResponseFuture, list[Callable[[ResponseFuture], None]]] = {}
-        threading.Thread(target=self._run, name="lithops-mp-futures", daemon=True).start()
-
-    def add(self, future: ResponseFuture, fn: Callable[[ResponseFuture], None]) -> None:
-        with self._changed:
-            self._pending.setdefault(future, []).append(fn)
-            self._changed.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                done = [f for f in self._pending if f.finished]
-                while not done:
-                    self._changed.wait(1.0)
-                    done = [f for f in self._pending if f.finished]
-                calls = [(f, self._pending.pop(f)) for f in done]
-            for future, fns in calls:
-                for fn in fns:
-                    fn(future)
-            del calls, done, future, fns, fn  # keep no result alive while sleeping
-
 class _Watcher:
     """Hands each finished future to its callback, in a thread of its own: callbacks may be slow (they run the
     user's ``callback``/``error_callback``) and must not hold up the thread that records the calls' outcomes.
@@ -216,7 +167,7 @@ class _Watcher:
                 self._thread = threading.Thread(target=self._run, name="lithops-mp-pool-results", daemon=True)
                 self._thread.start()
         for future, _ in pairs:
-            _when_done(future, self._finished.put)
+            future.add_done_callback(self._finished.put)  # runs in the kernel's thread: only queues the future
 
     def pending(self) -> list[ResponseFuture]:
         """The futures not finished yet."""
