@@ -190,16 +190,60 @@ def _import_layer_module(x: int) -> str:
     return f"{lithops_layer_probe.VALUE}-{x}"
 
 
-def _make_wheel(folder: Any) -> str:
-    """A tiny pure-Python wheel, so the layer build needs no network."""
-    path = folder / "lithops_layer_probe-1.0-py3-none-any.whl"
-    dist = "lithops_layer_probe-1.0.dist-info"
+def _probe_optional(name: str) -> list[str | None]:
+    """How code probing an optional package sees a missing one: find_spec's answer, and what import raises."""
+    import importlib.util
+
+    try:
+        __import__(name)
+        raised = None
+    except ImportError as exc:
+        raised = type(exc).__mro__[1].__name__  # ModuleNotFoundError's base: caught as ImportError
+    return [importlib.util.find_spec(name), raised]
+
+
+def _make_wheel(folder: Any, name: str = "lithops_layer_probe", tag: str = "py3-none-any") -> str:
+    """A tiny wheel (pure Python, whatever its tag says), so the layer build needs no network."""
+    path = folder / f"{name}-1.0-{tag}.whl"
+    dist = f"{name}-1.0.dist-info"
+    pure = "true" if tag == "py3-none-any" else "false"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("lithops_layer_probe/__init__.py", "VALUE = 'from-the-layer'\n")
-        zf.writestr(f"{dist}/METADATA", "Metadata-Version: 2.1\nName: lithops-layer-probe\nVersion: 1.0\n")
-        zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{name}/__init__.py", "VALUE = 'from-the-layer'\n")
+        zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 1.0\n")
+        zf.writestr(f"{dist}/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: {pure}\nTag: {tag}\n")
         zf.writestr(f"{dist}/RECORD", "")
     return str(path)
+
+
+def test_layer_wheels_are_chosen_for_the_runtime_glibc_and_architecture(config: dict[str, Any],
+                                                                          tmp_path: Any) -> None:
+    from lithops_aws.aws_lambda.runtime import pip_platforms
+
+    assert pip_platforms("3.11", "x86_64")[-1] == "manylinux_2_26_x86_64"  # Amazon Linux 2
+    assert "manylinux_2_28_x86_64" not in pip_platforms("3.10", "x86_64")
+    assert pip_platforms("3.12", "arm64")[-1] == "manylinux_2_34_aarch64"  # Amazon Linux 2023
+    assert "manylinux2014_aarch64" in pip_platforms("3.11", "arm64")
+    py = "cp" + CLIENT_PYTHON.replace(".", "")
+    newest = 26 if CLIENT_PYTHON in ("3.9", "3.10", "3.11") else 34
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _make_wheel(wheels, "too_new_glibc", f"{py}-{py}-manylinux_2_{newest + 2}_x86_64")
+    _make_wheel(wheels, "fits_x86", f"{py}-{py}-manylinux_2_17_x86_64")
+    _make_wheel(wheels, "fits_arm", f"{py}-{py}-manylinux2014_aarch64")
+    local = ["--no-index", "--find-links", str(wheels)]
+    x86 = LambdaRuntimeBuilder(_section(config), config)
+    with pytest.raises(BackendError, match=rf"(?s)glibc 2\.{newest}.*manylinux_2_X with X at most {newest}"):
+        x86.build_layer_zip(None, ["too-new-glibc", *local])
+    names = zipfile.ZipFile(io.BytesIO(x86.build_layer_zip(None, ["fits-x86", *local]))).namelist()
+    assert "python/fits_x86/__init__.py" in names
+    config["aws_lambda"]["architecture"] = "arm64"
+    arm = LambdaRuntimeBuilder(_section(config), config)
+    names = zipfile.ZipFile(io.BytesIO(arm.build_layer_zip(None, ["fits-arm", *local]))).namelist()
+    assert "python/fits_arm/__init__.py" in names
+    with pytest.raises(BackendError, match="aarch64"):
+        arm.build_layer_zip(None, ["fits-x86", *local])
+    # without a requirements file, the layer gets Lithops 3.x's default packages
+    assert arm.pip_command("t", None)[-7:] == ["numpy", "requests", "redis", "pika", "ps-mem", "tblib", "psutil"]
 
 
 def test_layer_runtime_built_without_container_tool_runs(
@@ -231,8 +275,13 @@ def test_layer_runtime_built_without_container_tool_runs(
     # without the layer the function's isolated sandbox cannot import it: the layer is what provides it
     config["aws_lambda"]["runtime"] = None
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
-        with pytest.raises(ModuleNotFoundError):
+        with pytest.raises(ModuleNotFoundError, match=r"No module named 'lithops_layer_probe'\. The Lambda runtime "
+                                                      r"'default-runtime-v\d+' has Lithops and boto3 only\. Add "
+                                                      r"packages with one command: 'lithops runtime build -b "
+                                                      r"aws_lambda -f requirements.txt my-runtime' \(without -f it "
+                                                      r"installs numpy, requests"):
             fexec.call_async(_import_layer_module, 3).result()
+        assert fexec.call_async(_probe_optional, "lithops_layer_probe").result() == [None, "ImportError"]
 
 
 def test_image_runtime_without_container_tool_is_a_clear_error(

@@ -45,9 +45,37 @@ def runtime_metadata() -> dict[str, Any]:
     }
 
 
-def _child(payload: dict[str, Any], parallelism: int, conn: Any) -> None:
+class MissingModuleHint:
+    """A last import finder: an ``import`` of a top-level module nothing provides fails with ``hint`` (how to add
+    the package to the runtime) appended to the usual ``No module named ...``.
+
+    Only import statements get the hint; ``importlib.util.find_spec`` still answers None for missing modules.
+    """
+
+    def __init__(self, hint: str) -> None:
+        self.hint = hint
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        """Raise the hinted error when an import statement looks for a missing top-level module."""
+        if path is None and "." not in name and _in_import_statement():
+            raise ModuleNotFoundError(f"No module named {name!r}. {self.hint}", name=name)
+        return None
+
+
+def _in_import_statement() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_find_and_load_unlocked":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _child(payload: dict[str, Any], parallelism: int, conn: Any, hint: str | None) -> None:
     from lithops.worker.handler import run_payload
 
+    if hint:
+        sys.meta_path.append(MissingModuleHint(hint))  # type: ignore[arg-type]
     try:
         summary = run_payload(payload, parallelism=parallelism)
         conn.send({"summary": summary})
@@ -132,13 +160,15 @@ def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float)
 LAMBDA_LIMIT = ("Lambda function", "Raise aws_lambda.runtime_timeout (at most 900 s)")
 
 
-def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str, str] = LAMBDA_LIMIT) -> dict[str, Any]:
+def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str, str] = LAMBDA_LIMIT,
+                   missing_module_hint: str | None = None) -> dict[str, Any]:
     """Run a worker payload in a child process and account for every call; return the summary.
 
     Args:
         event: the worker payload.
         context: anything with ``get_remaining_time_in_millis()`` (Lambda's context), or None for no deadline.
         limit: what imposes the deadline and how to raise it, for the error message.
+        missing_module_hint: how to add a package to the runtime, appended to a call's ``ModuleNotFoundError``.
     """
     from lithops.errors import FunctionTimeoutError, WorkerDiedError
 
@@ -149,7 +179,7 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
     remaining = _remaining(context)  # after warming: that took part of the function's time
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(event, parallelism, sender), daemon=True)
+    child = ctx.Process(target=_child, args=(event, parallelism, sender, missing_module_hint), daemon=True)
     child.start()
     sender.close()
     margin = None if remaining is None else min(MAX_MARGIN, max(MIN_MARGIN, remaining * 0.1))

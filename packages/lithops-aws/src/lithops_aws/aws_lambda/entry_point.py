@@ -7,13 +7,31 @@ returns the runtime's Python and Lithops versions instead.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from lithops_aws.aws_lambda.package import DEFAULT_LAYER_PACKAGES
 from lithops_aws.worker import run_invocation, runtime_metadata
+
+
+def missing_module_hint(runtime: str) -> str:
+    """How to add a missing package to the Lambda runtime ``runtime``: one command."""
+    if ":" in runtime or "/" in runtime:
+        return (f"The container image of Lambda runtime '{runtime}' does not have it: install it in the image's "
+                f"Dockerfile and rebuild with 'lithops runtime build -b aws_lambda -f Dockerfile {runtime}'.")
+    if runtime.startswith("default-runtime-v"):
+        return (f"The Lambda runtime '{runtime}' has Lithops and boto3 only. Add packages with one command: "
+                f"'lithops runtime build -b aws_lambda -f requirements.txt my-runtime' (without -f it installs "
+                f"{', '.join(DEFAULT_LAYER_PACKAGES)}, as Lithops 3.x's default runtime has), then set "
+                f"aws_lambda.runtime: my-runtime.")
+    return (f"The layer of Lambda runtime '{runtime}' does not have it: add it to the requirements file and run "
+            f"'lithops runtime build -b aws_lambda -f requirements.txt {runtime}' again; the next job uses the "
+            f"new layer.")
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The AWS Lambda handler of Lithops functions."""
     if event.get("lithops_action") == "metadata":
         return runtime_metadata()
-    return run_invocation(event, context)
+    runtime = os.environ.get("LITHOPS_RUNTIME")
+    return run_invocation(event, context, missing_module_hint=missing_module_hint(runtime) if runtime else None)

@@ -17,6 +17,8 @@ from importlib import metadata
 #: Top-level modules copied into the function's code, and the distributions whose metadata is recorded.
 CODE_MODULES = ("lithops", "lithops_aws", "cloudpickle", "pluggy", "yaml")
 CODE_DISTRIBUTIONS = ("lithops-core", "lithops-aws", "cloudpickle", "pluggy", "PyYAML")
+#: Lithops 3.x's default layer: what a layer runtime built without a requirements file installs.
+DEFAULT_LAYER_PACKAGES = ("numpy", "requests", "redis", "pika", "ps-mem", "tblib", "psutil")
 #: The Lambda handler inside that code.
 HANDLER = "lithops_aws.aws_lambda.entry_point.lambda_handler"
 

@@ -24,16 +24,30 @@ from lithops.backends.runtime import RuntimeBuilder
 from lithops.errors import BackendError
 from lithops_aws import containers
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON, LambdaFunctions, is_image, layer_name
-from lithops_aws.aws_lambda.package import CODE_MODULES, HANDLER
+from lithops_aws.aws_lambda.package import CODE_MODULES, DEFAULT_LAYER_PACKAGES, HANDLER
 from lithops_aws.session import aws_errors
 
 logger = logging.getLogger(__name__)
 
-#: pip platform tags of Lambda's architectures (Amazon Linux 2 and 2023 run manylinux2014 wheels).
-PIP_PLATFORMS = {
-    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
-    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
-}
+#: Machine names of Lambda's architectures in wheel platform tags.
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+#: glibc of Lambda's Python runtimes: python3.8-3.11 run on Amazon Linux 2 (glibc 2.26), later ones on Amazon
+#: Linux 2023 (glibc 2.34).
+AL2_GLIBC, AL2023_GLIBC = 26, 34
+
+
+def lambda_glibc(python: str) -> int:
+    """Minor glibc version (2.x) of Lambda's runtime for Python ``python``."""
+    major, minor = (int(p) for p in python.split(".")[:2])
+    return AL2_GLIBC if (major, minor) <= (3, 11) else AL2023_GLIBC
+
+
+def pip_platforms(python: str, architecture: str) -> list[str]:
+    """Wheel platform tags that run on Lambda's ``python`` runtime and architecture: manylinux2014 and every
+    manylinux_2_X up to that runtime's glibc (a newer wheel installs, then fails to import on Lambda).
+    """
+    machine = MACHINES[architecture]
+    return [f"manylinux2014_{machine}"] + [f"manylinux_2_{x}_{machine}" for x in range(17, lambda_glibc(python) + 1)]
 #: Largest layer zip uploaded inline; bigger ones go through the storage bucket.
 INLINE_LAYER_BYTES = 45 * 1024 * 1024
 #: Lambda's limit of a function and its layers, unzipped.
@@ -73,29 +87,33 @@ class LambdaRuntimeBuilder(RuntimeBuilder):
         """The pip command that installs ``requirements`` into ``target`` for Lambda's platform."""
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", target,
                "--implementation", "cp", "--python-version", CLIENT_PYTHON, "--only-binary=:all:", "--upgrade"]
-        for platform in PIP_PLATFORMS[self.architecture]:
+        for platform in pip_platforms(CLIENT_PYTHON, self.architecture):
             cmd += ["--platform", platform]
         if requirements:
             cmd += ["-r", requirements]
+        elif not extra_args:
+            cmd += list(DEFAULT_LAYER_PACKAGES)
         return cmd + list(extra_args or [])
 
     def build_layer_zip(self, requirements: str | None, extra_args: list[str] | None = None) -> bytes:
-        """Install the requirements for Lambda's platform and return the layer zip (``python/...``)."""
+        """Install the requirements (Lithops 3.x's default layer packages when there are none) for Lambda's
+        platform and return the layer zip (``python/...``).
+        """
         if requirements and not os.path.isfile(requirements):
             raise FileNotFoundError(f"requirements file {requirements} does not exist")
         folder = tempfile.mkdtemp(prefix="lithops-layer-")
         try:
             target = os.path.join(folder, "python")
             os.makedirs(target)
-            if requirements or extra_args:
-                proc = subprocess.run(self.pip_command(target, requirements, extra_args), capture_output=True,
-                                      text=True)
-                if proc.returncode != 0:
-                    raise BackendError(
-                        f"pip could not get wheels of the requirements for Lambda (Python {CLIENT_PYTHON}, "
-                        f"{self.architecture}): {proc.stderr.strip()[-2000:]}. Every package needs a binary wheel "
-                        f"for manylinux on {self.architecture} (no compiling): pin versions that publish one."
-                    )
+            proc = subprocess.run(self.pip_command(target, requirements, extra_args), capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BackendError(
+                    f"pip could not get wheels of the requirements for Lambda (Python {CLIENT_PYTHON}, "
+                    f"{self.architecture}, glibc 2.{lambda_glibc(CLIENT_PYTHON)}): {proc.stderr.strip()[-2000:]}. "
+                    f"Every package needs a binary wheel for manylinux2014 or manylinux_2_X with X at most "
+                    f"{lambda_glibc(CLIENT_PYTHON)} on {MACHINES[self.architecture]} (no compiling): pin versions "
+                    f"that publish one."
+                )
             for name in os.listdir(target):  # Lithops' own code ships in the function: never shadow it
                 base = name.split("-")[0].split(".")[0]
                 if base in CODE_MODULES or name.startswith(("lithops_core-", "lithops_aws-")) or name == "bin":
