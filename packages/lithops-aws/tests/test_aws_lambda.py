@@ -451,3 +451,29 @@ def test_functions_are_named_per_user_and_namespace(config: dict[str, Any], moto
     assert [f["function_name"] for f in team.list()] == [names[2]]
     team.delete(None)
     assert [f["function_name"] for f in alice.list()] == [names[0]]
+
+
+# -- Lambda's payload limits ------------------------------------------------------------------------------------
+def _env_size(x: int) -> int:
+    return len(os.environ["LITHOPS_TEST_BLOB"]) + x
+
+
+def test_events_over_256_kib_go_through_storage_within_max_workers(config: dict[str, Any],
+                                                                    lambda_server: LocalLambdaServer) -> None:
+    config["aws_lambda"]["max_workers"] = 2
+    blob = "x" * 300_000  # every worker payload carries it: each event would be over Lambda's 256 KiB
+    events, too_large = lambda_server.stats["events"], lambda_server.stats["too_large"]
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_env_size, range(6), extra_env={"LITHOPS_TEST_BLOB": blob})
+        assert fexec.get_result(futures) == [300_000 + i for i in range(6)]
+    assert lambda_server.stats["events"] - events == 2  # max_workers invocations, none split further
+    assert lambda_server.stats["too_large"] == too_large
+
+
+def test_local_lambda_refuses_payloads_over_the_limits(config: dict[str, Any], lambda_server: LocalLambdaServer) -> None:
+    name = LambdaFunctions(_section(config)).ensure(None, 256).name
+    lam = _client("lambda", lambda_server.url)
+    with pytest.raises(lam.exceptions.RequestTooLargeException, match="smaller than 262144 bytes"):
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"x": "y" * 300 * 1024}))
+    with pytest.raises(lam.exceptions.RequestTooLargeException, match="smaller than 6291456 bytes"):
+        lam.invoke(FunctionName=name, Payload=json.dumps({"x": "y" * 7 * 1024 * 1024}))

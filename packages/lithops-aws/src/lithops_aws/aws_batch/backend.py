@@ -23,6 +23,7 @@ from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops.job.job import JobRequest
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON
+from lithops_aws.payloads import put_payload
 from lithops_aws.plugin import EC2_STRATEGIES, SPOT_STRATEGIES, apply_aliases, batch_cpu, batch_problems
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
@@ -49,14 +50,6 @@ def default_runtime_name() -> str:
 
 def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
-
-
-def storage_spec(backend: ComputeBackend, job: JobRequest) -> tuple[Any, dict[str, Any]]:
-    """The executor's storage, and what a worker needs to open it (name, class, config, bucket) as JSON."""
-    storage, storage_path = backend.job_storage()
-    spec = {"name": storage.backend, "backend": job.storage_backend or storage_path,
-            "config": storage.storage_config[storage.backend], "bucket": storage.bucket}
-    return storage, spec
 
 
 def unwritten_calls(storage: Any, executor_id: str, job_id: str, call_ids: list[str]) -> list[str]:
@@ -372,16 +365,14 @@ class BatchBackend(ComputeBackend):
             payload = job.worker_payload(ids)
             payload["worker_processes"] = self.worker_processes()
             payloads.append(payload)
-        storage, spec = storage_spec(self, job)
-        key = f"{job.prefix}/batch_payloads.json"
-        storage.put_object(storage.bucket, key, json.dumps(payloads).encode())
+        reference = put_payload(self, job, f"{job.prefix}/batch_payloads.json", payloads)
         args: dict[str, Any] = {
             "jobName": _clean(f"lithops-{job.executor_id}-{job.job_id}")[:128],
             "jobQueue": queue,
             "jobDefinition": definition,
             "containerOverrides": {"environment": [
-                {"name": "LITHOPS_BATCH_PAYLOADS", "value": key},
-                {"name": "LITHOPS_BATCH_STORAGE", "value": json.dumps(spec)},
+                {"name": "LITHOPS_BATCH_PAYLOADS", "value": reference["key"]},
+                {"name": "LITHOPS_BATCH_STORAGE", "value": json.dumps(reference["storage"])},
             ]},
         }
         if len(payloads) > 1:

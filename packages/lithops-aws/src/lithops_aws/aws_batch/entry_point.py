@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from lithops_aws.payloads import get_payload
 from lithops_aws.worker import run_invocation
 
 
@@ -27,13 +28,8 @@ class _Deadline:
 
 def main() -> int:
     """Run this array child's payload; print its summary as one JSON line."""
-    from lithops.plugins.specs import import_object
-
-    spec = json.loads(os.environ["LITHOPS_BATCH_STORAGE"])
-    handler = import_object(spec["backend"])(spec["config"])
-    handler.name = spec["name"]
-    data = handler.get_object(spec["bucket"], os.environ["LITHOPS_BATCH_PAYLOADS"])
-    payloads = json.loads(data)
+    payloads = get_payload({"storage": json.loads(os.environ["LITHOPS_BATCH_STORAGE"]),
+                            "key": os.environ["LITHOPS_BATCH_PAYLOADS"]})
     index = int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX") or 0)
     timeout = os.environ.get("LITHOPS_RUNTIME_TIMEOUT")
     context = _Deadline(float(timeout)) if timeout else None

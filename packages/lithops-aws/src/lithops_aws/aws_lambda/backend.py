@@ -24,6 +24,7 @@ from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions, worker_processes
+from lithops_aws.payloads import put_payload
 from lithops_aws.plugin import apply_aliases
 from lithops_aws.session import error_code, http_status, translate
 
@@ -35,7 +36,7 @@ RETRYABLE_CODES = frozenset({
     "ServiceException", "EC2ThrottledException", "ResourceConflictException", "RequestTimeout",
     "ServiceUnavailable", "InternalFailure",
 })
-#: Largest asynchronous invocation payload Lambda accepts is 256 KiB; groups over this are split.
+#: Lambda accepts asynchronous events up to 256 KiB; larger worker payloads go through storage.
 MAX_EVENT_BYTES = 250_000
 
 
@@ -93,20 +94,17 @@ class LambdaBackend(ComputeBackend):
             start = end
         return groups
 
-    def _bodies(self, job: JobRequest, ids: list[str]) -> list[bytes]:
+    def _body(self, job: JobRequest, ids: list[str]) -> bytes:
+        """The event of one invocation: the worker payload, or when that is over Lambda's 256 KiB limit for
+        asynchronous events, a reference to it in storage (never more invocations than ``max_workers``).
+        """
         payload = job.worker_payload(ids)
         payload["worker_processes"] = worker_processes(self.config, self._memory(job))
         body = json.dumps(payload).encode()
         if len(body) <= MAX_EVENT_BYTES:
-            return [body]
-        if len(ids) == 1:
-            raise BackendError(
-                f"the Lambda event of call {ids[0]} of job {job.job_key} is {len(body)} bytes, over Lambda's "
-                f"256 KiB limit for asynchronous invocations: the executor config is too large. Move large values "
-                f"out of the config."
-            )
-        half = len(ids) // 2
-        return self._bodies(job, ids[:half]) + self._bodies(job, ids[half:])
+            return body
+        reference = put_payload(self, job, f"{job.prefix}/lambda_payload_{ids[0]}.json", payload)
+        return json.dumps({"lithops_payload": reference}).encode()
 
     def _invoke_one(self, function: FunctionInfo, body: bytes, stop: threading.Event) -> None:
         client = self.functions.invoke_client
@@ -162,7 +160,7 @@ class LambdaBackend(ComputeBackend):
         # invocation after runtime_timeout (+ grace) rather than after lithops.execution_timeout
         job.execution_timeout = min(job.execution_timeout, float(self.config.get("runtime_timeout") or 180))
         function = self.functions.ensure(self.config.get("runtime"), memory)
-        bodies = [body for ids in self._groups(job) for body in self._bodies(job, ids)]
+        bodies = [self._body(job, ids) for ids in self._groups(job)]
         stop = threading.Event()
         pool = self._executor()
         start = time.monotonic()

@@ -1,7 +1,8 @@
 """The Lambda function's handler: ``lithops_aws.aws_lambda.entry_point.lambda_handler``.
 
-The event is a worker payload (docs/protocol.md, storage transport), run by :func:`lithops_aws.worker.run_invocation`
-(every call gets a status, also when it runs out of memory or time). The event ``{"lithops_action": "metadata"}``
+The event is a worker payload (docs/protocol.md, storage transport), or a reference to one kept in storage
+(:mod:`lithops_aws.payloads`), run by :func:`lithops_aws.worker.run_invocation` (every call gets a status, also
+when it runs out of memory or time). The event ``{"lithops_action": "metadata"}``
 returns the runtime's Python and Lithops versions instead.
 """
 
@@ -11,6 +12,7 @@ import os
 from typing import Any
 
 from lithops_aws.aws_lambda.package import DEFAULT_LAYER_PACKAGES
+from lithops_aws.payloads import get_payload
 from lithops_aws.worker import run_invocation, runtime_metadata
 
 
@@ -33,5 +35,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The AWS Lambda handler of Lithops functions."""
     if event.get("lithops_action") == "metadata":
         return runtime_metadata()
+    if "lithops_payload" in event:  # a payload over the 256 KiB event limit, kept in storage
+        event = get_payload(event["lithops_payload"])
     runtime = os.environ.get("LITHOPS_RUNTIME")
     return run_invocation(event, context, missing_module_hint=missing_module_hint(runtime) if runtime else None)

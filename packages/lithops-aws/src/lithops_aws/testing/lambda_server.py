@@ -14,7 +14,7 @@ Throttling can be switched on to test clients: ``throttle_first`` answers the fi
 TooManyRequestsException, ``rate_limit`` admits at most that many invocations per second.
 
 It says no where Lambda does: payloads over 256 KiB (``Event``) or 6 MiB (``RequestResponse``) get 413
-RequestEntityTooLargeException; after a configuration or code update the function reports
+RequestTooLargeException; after a configuration or code update the function reports
 ``LastUpdateStatus: InProgress`` for ``update_seconds`` and refuses further updates meanwhile (409
 ResourceConflictException); :meth:`LocalLambdaServer.deactivate` makes a function ``Inactive`` (as Lambda does after
 weeks without use): its invocations fail with ResourceConflictException and it becomes ``Pending``, then
@@ -587,7 +587,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if len(body) > limit:
             server.stats["too_large"] += 1
             operation = "InvokeAsync" if kind == "Event" else "Invoke"
-            self._error(413, "RequestEntityTooLargeException",
+            self._error(413, "RequestTooLargeException",
                         f"Request must be smaller than {limit} bytes for the {operation} operation")
             return
         if kind == "DryRun":
