@@ -470,7 +470,8 @@ def test_events_over_256_kib_go_through_storage_within_max_workers(config: dict[
     assert lambda_server.stats["too_large"] == too_large
 
 
-def test_local_lambda_refuses_payloads_over_the_limits(config: dict[str, Any], lambda_server: LocalLambdaServer) -> None:
+def test_local_lambda_refuses_payloads_over_the_limits(config: dict[str, Any],
+                                                       lambda_server: LocalLambdaServer) -> None:
     name = LambdaFunctions(_section(config)).ensure(None, 256).name
     lam = _client("lambda", lambda_server.url)
     with pytest.raises(lam.exceptions.RequestTooLargeException, match="smaller than 262144 bytes"):

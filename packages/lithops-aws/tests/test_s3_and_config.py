@@ -128,11 +128,18 @@ def test_endpoint_from_boto3_environment_variable(moto: MotoServer, monkeypatch:
     assert s3.get_object(Bucket="envbucket", Key="k")["Body"].read() == b"through the env endpoint"
 
 
-def test_default_bucket_is_created_per_region_and_credentials(moto: MotoServer) -> None:
+def test_default_bucket_is_named_after_account_and_region(moto: MotoServer) -> None:
+    # temporary credentials (SSO, assumed roles) rotate: the bucket must not follow the access key id
+    sections = [{"endpoint": moto.url, "sts_endpoint": moto.url, "region": "eu-west-1", "access_key_id": key,
+                 "secret_access_key": "s", "session_token": f"token-{key}"} for key in ("ASIAFIRST", "ASIASECOND")]
+    bucket = S3Storage(sections[0]).default_bucket()
+    assert bucket == "lithops-123456789012-eu-west-1"
+    assert S3Storage(sections[1]).default_bucket() == bucket
+    assert S3Storage({**sections[1], "region_name": "eu-west-1", "region": None,
+                      "account_id": "123456789012"}).default_bucket() == bucket
+    # an S3-compatible store has no STS: its static key names the bucket
     storage = S3Storage({"endpoint": moto.url, "region": "eu-west-1"})
-    bucket = storage.default_bucket()
-    assert bucket.startswith("lithops-eu-west-1-")
-    assert S3Storage({"endpoint": moto.url, "region": "eu-west-1"}).default_bucket() == bucket
+    assert storage.default_bucket().startswith("lithops-eu-west-1-")
     s3 = boto3.client("s3", endpoint_url=moto.url, region_name="eu-west-1")
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
 
@@ -191,3 +198,40 @@ def test_storage_facade_and_cloudobjects(s3_section: dict[str, Any]) -> None:
     key = f"k-{uuid.uuid4().hex}"
     storage.put_object(storage.bucket, key, "text")
     assert [o["Key"] for o in storage.list_objects(storage.bucket, "k-")] == [key]
+
+
+def test_lithops3_key_names_are_accepted_or_warned_about(moto: MotoServer) -> None:
+    import warnings
+
+    from lithops_aws.aws_batch.backend import BatchBackend
+    from lithops_aws.aws_lambda.backend import LambdaBackend
+
+    lithops3 = {
+        "lithops": {"backend": "aws_lambda", "storage": "aws_s3"},
+        "aws": {"region_name": "eu-west-3", "account_id": "123456789012"},
+        "aws_lambda": {"execution_role": "arn:aws:iam::123456789012:role/r", "runtime_memory": 3600,
+                       "worker_processes": "AUTO", "namespace": "team",
+                       "env_vars": [{"name": "STAGE", "value": "prod"}], "endpoint": moto.url,
+                       "sts_endpoint": moto.url, "iam_endpoint": moto.url},
+        "aws_s3": {"storage_bucket": "b", "endpoint": moto.url},
+        "aws_batch": {"container_vcpus": 2, "runtime_memory": 4096, "worker_processes": "AUTO",
+                      "region_name": "eu-south-1"},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no key is unknown (ignored)
+        config = default_config(lithops3)
+        backend = LambdaBackend(config["aws_lambda"], config)
+    assert backend.functions.region == "eu-west-3"
+    variables = backend.functions.configuration("default-runtime-v311", 3600)["Environment"]["Variables"]
+    assert variables["STAGE"] == "prod" and variables["LITHOPS_WORKER_PROCESSES"] == "3"  # 3600 MiB: 3 vCPUs
+    assert backend.functions.prefix.startswith("team-lithops-worker-")
+    batch_config = default_config({**lithops3, "lithops": {"backend": "aws_batch", "storage": "aws_s3"}})
+    batch = BatchBackend(batch_config["aws_batch"], batch_config)
+    assert batch.region == "eu-south-1" and batch.cpu == 2 and batch.worker_processes() == 2
+    for key, advice in (("remote_invoker", "always invokes from the client"),
+                        ("runtime_include_function", "uploaded to storage with each job")):
+        config = default_config({**lithops3, "aws_lambda": {**lithops3["aws_lambda"], key: True}})
+        with pytest.warns(UserWarning, match=rf"aws_lambda.{key} has no effect with lithops-aws: .*{advice}"):
+            LambdaBackend(config["aws_lambda"], config)
+    with pytest.raises(ConfigError, match=r"worker_processes is 'MANY'; it must be a number of at least 1 or AUTO"):
+        default_config({**lithops3, "aws_lambda": {**lithops3["aws_lambda"], "worker_processes": "MANY"}})

@@ -90,8 +90,10 @@ _ENDPOINT = ConfigKey(
 
 S3_CONFIG: dict[str, ConfigKey] = {
     **CREDENTIAL_KEYS,
-    "storage_bucket": ConfigKey(type=_OPT_STR, default=None, doc="bucket for Lithops' temporary objects"),
+    "storage_bucket": ConfigKey(type=_OPT_STR, default=None,
+                                doc="bucket for Lithops' temporary objects (default: lithops-<account>-<region>)"),
     "endpoint": _ENDPOINT,
+    "sts_endpoint": ConfigKey(type=_OPT_STR, default=None, doc="endpoint URL of STS (emulators)"),
     "max_pool_connections": ConfigKey(type=int, default=64, minimum=1, doc="HTTP connections kept open to S3"),
     "addressing_style": ConfigKey(
         type=_OPT_STR, default=None, choices=(None, "auto", "path", "virtual"),

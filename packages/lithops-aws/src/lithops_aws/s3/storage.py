@@ -14,6 +14,7 @@ from boto3.s3.transfer import TransferConfig
 
 from lithops.backends.storage import StorageBackend
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
+from lithops_aws.plugin import apply_aliases
 from lithops_aws.session import (
     aws_errors,
     error_code,
@@ -40,7 +41,7 @@ class S3Storage(StorageBackend):
     name = "aws_s3"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
+        super().__init__(apply_aliases(config, "aws_s3"))
         self.endpoint: str | None = self.config.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or None
         style = self.config.get("addressing_style") or ("path" if self.endpoint else "auto")
         self.region = region_of(self.config)
@@ -59,16 +60,27 @@ class S3Storage(StorageBackend):
         )
 
     def default_bucket(self) -> str:
-        """``storage_bucket``, or ``lithops-<region>-<key hash>`` (created on first use) when it is not set."""
+        """``storage_bucket``, or (created on first use) ``lithops-<account id>-<region>`` on AWS, which stays the
+        same when temporary credentials rotate; on an S3-compatible store without STS (``endpoint`` set and no
+        ``sts_endpoint``), ``lithops-<region>-<hash of the access key id>``.
+        """
         bucket = self.config.get("storage_bucket")
         if bucket:
             return str(bucket)
-        with aws_errors("S3 default bucket", self.endpoint):
-            credentials = make_session(self.config).get_credentials()  # boto3's chain
-        if credentials is None:
-            raise translate(botocore.exceptions.NoCredentialsError(), "S3 default bucket", self.endpoint)
-        digest = hashlib.sha1(credentials.access_key.encode(), usedforsecurity=False).hexdigest()[:8]
-        bucket = f"lithops-{self.region}-{digest}"
+        account = self.config.get("account_id")
+        if not account and (self.config.get("sts_endpoint") or not self.endpoint):
+            sts = make_client(self.config, "sts", endpoint=self.config.get("sts_endpoint"))
+            with aws_errors("STS GetCallerIdentity (for the default bucket name)", self.config.get("sts_endpoint")):
+                account = sts.get_caller_identity()["Account"]
+        if account:
+            bucket = f"lithops-{account}-{self.region}"
+        else:
+            with aws_errors("S3 default bucket", self.endpoint):
+                credentials = make_session(self.config).get_credentials()  # boto3's chain
+            if credentials is None:
+                raise translate(botocore.exceptions.NoCredentialsError(), "S3 default bucket", self.endpoint)
+            digest = hashlib.sha1(credentials.access_key.encode(), usedforsecurity=False).hexdigest()[:8]
+            bucket = f"lithops-{self.region}-{digest}"
         try:
             self.head_bucket(bucket)
         except StorageNoSuchBucketError:
