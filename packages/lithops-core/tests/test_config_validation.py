@@ -62,3 +62,46 @@ def test_yaml_errors_name_file_and_line(tmp_path):
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level"):
         load_yaml_config(str(listy))
+
+
+def _storage_class():
+    from lithops.backends.storage import StorageBackend
+
+    class SchemaStorage(StorageBackend):
+        name = "schemastore"
+        config_schema = SCHEMA
+
+        def put_object(self, bucket, key, body): ...
+        def get_object(self, bucket, key, stream=False, extra_get_args=None): ...
+        def head_object(self, bucket, key): ...
+        def delete_object(self, bucket, key): ...
+        def head_bucket(self, bucket): ...
+        def create_bucket(self, bucket): ...
+        def list_objects(self, bucket, prefix=None, match_pattern=None): ...
+
+    return SchemaStorage
+
+
+def test_a_backend_built_from_a_dict_gets_its_schema_defaults():
+    storage = _storage_class()({"token": "t", "extra": 1})
+    assert storage.config == {"token": "t", "extra": 1, "workers": 4, "ratio": 0.5, "flavour": "plain"}
+
+
+def test_a_backend_built_from_a_dict_is_refused_a_bad_value(recwarn):
+    with pytest.raises(ConfigError, match=r"schemastore\.workers is 0; it must be at least 1"):
+        _storage_class()({"token": "t", "workers": 0})
+    with pytest.raises(ConfigError, match=r"schemastore\.token is required"):
+        _storage_class()({})
+    assert not [w for w in recwarn if "unknown key" in str(w.message)]
+
+
+def test_a_compute_backend_reads_max_workers_from_its_filled_section():
+    from lithops.backends.compute import ComputeBackend
+
+    class Compute(ComputeBackend):
+        config_schema = {"max_workers": ConfigKey(type=int, default=7, minimum=1, doc="calls at once")}
+
+        def invoke(self, job, report): ...
+
+    assert Compute({}, {}).max_workers == 7
+    assert Compute({"max_workers": 3}, {}).max_workers == 3

@@ -230,14 +230,15 @@ def validate_section(
     source: str,
     problems: list[str] | None = None,
     origins: Mapping[str, str] | None = None,
+    warn_unknown: bool = True,
 ) -> dict[str, Any]:
     """Check one config section against its schema and return it with defaults filled in.
 
-    Unknown keys are kept but warned about (with a did-you-mean), so configs written for other Lithops
-    versions still load. Each problem is named with its source: ``origins`` maps keys that came from somewhere
-    else (an executor argument) to that source. With a ``problems`` list, problems are appended to it (and the
-    faulty keys get their defaults) for the caller to report together; without, the first call raises
-    :class:`ConfigError` listing them all.
+    Unknown keys are kept but warned about (with a did-you-mean; quietly with ``warn_unknown=False``), so
+    configs written for other Lithops versions still load. Each problem is named with its source: ``origins``
+    maps keys that came from somewhere else (an executor argument) to that source. With a ``problems`` list,
+    problems are appended to it (and the faulty keys get their defaults) for the caller to report together;
+    without, the first call raises :class:`ConfigError` listing them all.
     """
     found: list[str] = [] if problems is None else problems
     origins = origins or {}
@@ -252,6 +253,8 @@ def validate_section(
         where = origins.get(key, source)
         spec = schema.get(key)
         if spec is None:
+            if not warn_unknown:
+                continue
             close = difflib.get_close_matches(str(key), list(schema), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             warnings.warn(f"{where}: unknown key {section}.{key} is ignored.{hint}", UserWarning, stacklevel=4)
@@ -275,6 +278,20 @@ def validate_section(
     if problems is None:
         raise_problems(found)
     return result
+
+
+def backend_settings(owner: str, values: Mapping[str, Any] | None,
+                     schema: Mapping[str, ConfigKey]) -> dict[str, Any]:
+    """A backend's config section as it receives it: checked against ``schema``, defaults filled in.
+
+    What the backend base classes call in ``__init__``, so a backend built from a hand-written dict (a test,
+    a contract suite) gets the same defaults as one the executor builds from a validated config. Keys the
+    schema does not declare are kept quietly (the executor's section also carries shared keys).
+
+    Raises:
+        ConfigError: a value is wrong or a required key is missing; the message names ``owner`` and the key.
+    """
+    return validate_section(owner, values, schema, f"config of {owner}", warn_unknown=False)
 
 
 def _json_problems(value: Any, path: str, source: str, problems: list[str], parents: tuple[int, ...] = ()) -> None:

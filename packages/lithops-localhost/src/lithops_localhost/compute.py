@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.job.job import JobRequest
+from lithops.plugins.specs import ConfigKey
+from lithops_localhost.plugin import COMPUTE_CONFIG
 from lithops_localhost.pool import LocalPool, ensure_python, worker_environment
 
 _pools: dict[tuple[str, int, str], tuple[LocalPool, int]] = {}
@@ -45,11 +47,13 @@ class LocalhostBackend(ComputeBackend):
 
     transport: ClassVar[str] = "push"
     ships_modules: ClassVar[bool] = False
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = COMPUTE_CONFIG
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         super().__init__(config, lithops_config)
-        self.python = ensure_python(self.config.get("runtime") or sys.executable)
-        self.size = int(self.config.get("worker_processes") or self.config.get("max_workers") or os.cpu_count() or 1)
+        self.python = ensure_python(self.config["runtime"] or sys.executable)
+        # worker_processes, else max_workers, else one per CPU (the schema's None means "not set")
+        self.size = int(self.config["worker_processes"] or self.config["max_workers"] or os.cpu_count() or 1)
         self._key: tuple[str, int, str] | None = None
         self._pool: LocalPool | None = None
 

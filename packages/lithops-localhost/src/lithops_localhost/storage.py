@@ -18,13 +18,15 @@ import shutil
 import stat
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from lithops.backends.helpers import parse_byte_range
 from lithops.backends.storage import StorageBackend
 from lithops.local_state import pid_alive
+from lithops.plugins.specs import ConfigKey
 from lithops.private_files import DIR_MODE, FILE_FLAGS, FILE_MODE, private_dir
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
+from lithops_localhost.plugin import STORAGE_CONFIG
 
 #: Folder of each bucket that holds the temporary files of writes in progress.
 TMP_DIR = ".lithops-tmp"
@@ -152,6 +154,7 @@ class LocalhostStorage(StorageBackend):
     """Objects as files under ``storage_root/<bucket>/<key>``."""
 
     name = "localhost"
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = STORAGE_CONFIG
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lithops.standalone.backend import StandaloneBackend
+from lithops_vm.plugin import VM_CONFIG
 from lithops_vm.ssh import SSHHosts
 
 
@@ -10,6 +11,7 @@ class VMBackend(StandaloneBackend):
     """Runs calls on the hosts of the ``vm`` section (see docs/backends/vm.md)."""
 
     provider_class = SSHHosts
+    config_schema = VM_CONFIG
     section = "vm"
     on_dismantle = "exit"
     fixed_vms = True

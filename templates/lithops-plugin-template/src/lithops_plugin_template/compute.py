@@ -18,7 +18,10 @@ from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.helpers import DaemonThreads, report_failed
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
+from lithops.plugins import ConfigKey
 from lithops.worker.handler import run_payload
+
+from lithops_plugin_template.plugin import COMPUTE_CONFIG
 
 
 class TemplateBackend(ComputeBackend):
@@ -28,17 +31,15 @@ class TemplateBackend(ComputeBackend):
     #: Calls run on this machine and often finish within milliseconds: poll their statuses often (the config's
     #: lithops.monitoring_interval, when set, wins).
     status_interval: ClassVar[float] = 0.1
+    #: The section's schema, the same mapping the spec declares: the base class checks ``config`` against it and
+    #: fills its defaults, so ``self.config["max_workers"]`` is always there (the base ``max_workers`` reads it).
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = COMPUTE_CONFIG
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         super().__init__(config, lithops_config)
         self._lock = threading.Lock()
         self._pool: DaemonThreads | None = None
         self._cancelled: set[str] = set()
-
-    @property
-    def max_workers(self) -> int:
-        """How many calls run at once."""
-        return int(self.config["max_workers"])
 
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Deliver one payload per group of calls (``job.chunks()``); return once all are on their way."""

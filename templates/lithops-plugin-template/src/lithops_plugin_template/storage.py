@@ -13,11 +13,14 @@ import io
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from lithops.backends.helpers import body_bytes, parse_byte_range
 from lithops.backends.storage import StorageBackend
+from lithops.plugins import ConfigKey
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
+
+from lithops_plugin_template.plugin import STORAGE_CONFIG
 
 _BUCKETS: dict[str, dict[str, tuple[bytes, float]]] = {}  # bucket -> key -> (body, modified)
 _LOCK = threading.Lock()
@@ -27,6 +30,7 @@ class MemoryStorage(StorageBackend):
     """Objects kept in memory, shared by every instance in the process."""
 
     name = "template_storage"
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = STORAGE_CONFIG
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -18,8 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
+from lithops.config import backend_settings
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
+from lithops.plugins.specs import ConfigKey
 
 StatusReporter = Callable[[CallStatus], None]
 
@@ -27,14 +29,26 @@ StatusReporter = Callable[[CallStatus], None]
 #: (:attr:`ComputeBackend.status_interval`) says.
 DEFAULT_STATUS_INTERVAL = 2.0
 
+#: Calls that may run at once for a backend whose schema declares no ``max_workers`` key.
+DEFAULT_MAX_WORKERS = 1000
+
 
 class ComputeBackend(ABC):
     """Base class of compute backends.
 
     Args:
-        config: the backend's own config section, validated against its spec's schema with defaults filled.
+        config: the backend's own config section. It is checked against :attr:`config_schema` and its defaults
+            are filled in here, however the backend is built (by the executor, or from a dict in a test), so
+            ``self.config[key]`` holds every key the schema gives a default: read it without a fallback.
         lithops_config: the whole executor config (other sections, such as shared credentials).
+
+    Raises:
+        ConfigError: a value of ``config`` is wrong, or a required key is missing.
     """
+
+    #: The schema of the backend's config section: the same mapping its spec's ``config`` is (the plugin contract
+    #: checks that they agree).
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = {}
 
     #: ``"storage"`` or ``"push"``; see the module documentation.
     transport: ClassVar[str] = "storage"
@@ -47,7 +61,7 @@ class ComputeBackend(ABC):
     status_interval: ClassVar[float | None] = None
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = backend_settings(type(self).__name__, config, self.config_schema)
         self.lithops_config = lithops_config
 
     @abstractmethod
@@ -90,5 +104,8 @@ class ComputeBackend(ABC):
 
     @property
     def max_workers(self) -> int:
-        """How many calls may run at once."""
-        return int(self.config.get("max_workers") or 1000)
+        """How many calls may run at once: the section's ``max_workers``, or :data:`DEFAULT_MAX_WORKERS` when the
+        schema has no such key.
+        """
+        value = self.config.get("max_workers")
+        return DEFAULT_MAX_WORKERS if value is None else int(value)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from lithops.config import backend_settings
+from lithops.plugins.specs import ConfigKey
 
 
 class RuntimeBuilder(ABC):
     """Base class of runtime builders (used by ``lithops runtime ...``).
 
     Args:
-        config: the compute backend's config section.
+        config: the compute backend's config section, checked against :attr:`config_schema` with its defaults
+            filled in here.
         lithops_config: the whole config.
     """
 
+    #: The schema of the compute backend's config section (its spec's ``config``).
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = {}
+
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = backend_settings(type(self).__name__, config, self.config_schema)
         self.lithops_config = lithops_config
 
     @abstractmethod

@@ -6,9 +6,11 @@ import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
+from lithops.config import backend_settings
 from lithops.errors import ConfigError
+from lithops.plugins.specs import ConfigKey
 
 
 class StorageBackend(ABC):
@@ -19,14 +21,20 @@ class StorageBackend(ABC):
     :class:`lithops.storage.utils.StorageNoSuchBucketError`.
 
     Args:
-        config: the backend's config section, validated, with defaults filled.
+        config: the backend's config section. It is checked against :attr:`config_schema` and its defaults are
+            filled in here, however the backend is built, so ``self.config[key]`` needs no fallback.
+
+    Raises:
+        ConfigError: a value of ``config`` is wrong, or a required key is missing.
     """
 
     #: Name of the config section and of the backend (set by subclasses).
     name: str = ""
+    #: The schema of the config section: the same mapping as its spec's ``config`` (the plugin contract checks it).
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = {}
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = backend_settings(self.name or type(self).__name__, config, self.config_schema)
 
     def default_bucket(self) -> str:
         """The bucket used when none is given (``storage_bucket`` of the config section)."""

@@ -23,8 +23,11 @@ class ConfigKey:
 
     Attributes:
         type: accepted Python type(s) of the value (``int`` also accepts a whole ``float`` such as ``2.0``).
-        default: value used when the key is absent; leave unset for a required key with no default.
+        default: value used when the key is absent (or null). Leaving it unset does not make the key required:
+            without ``required=True`` such a key is optional and absent means absent.
         doc: one line for the config reference.
+        required: the user must set the key (leave ``default`` unset): an absent key is a ConfigError, from the
+            executor's validation and equally when the backend class is built from a dict.
         secret: masked wherever the config is shown.
         choices: the only values allowed, if any.
         minimum: smallest allowed number, if any.

@@ -158,9 +158,9 @@ class Agent:
         self.vm_name = str(config.get("vm_name") or config["vm_id"])
         self.prefix = str(config["prefix"])
         self.processes = worker_processes(config)
-        self.soft = float(config.get("soft_dismantle_timeout") or 300)
-        self.hard = float(config.get("hard_dismantle_timeout") or 3600)
-        self.auto = bool(config.get("auto_dismantle", True))
+        self.soft = float(config["soft_dismantle_timeout"])  # the client's StandaloneBackend.agent_config sets them
+        self.hard = float(config["hard_dismantle_timeout"])
+        self.auto = bool(config["auto_dismantle"])
         self.work: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self.stop_reason: str | None = None
         #: Keys (``<executor id>-<job id>``) of cancelled jobs: their payloads still queued here do not run.

@@ -31,6 +31,7 @@ from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.helpers import failed_status
 from lithops.errors import BackendError, WorkerDiedError
 from lithops.job.job import JobRequest
+from lithops.plugins.specs import ConfigKey
 from lithops.standalone.agent import config_digest
 from lithops.standalone.bootstrap import (
     EXIT_NO_PYTHON,
@@ -42,6 +43,7 @@ from lithops.standalone.bootstrap import (
     code_path,
 )
 from lithops.standalone.bundle import build_bundle
+from lithops.standalone.config import STANDALONE_CONFIG
 from lithops.standalone.provider import VM, VMProvider
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class StandaloneBackend(ComputeBackend):
     provider_class: ClassVar[type[VMProvider]]
     #: The backend's config section name (in messages).
     section: ClassVar[str] = "standalone"
+    #: The backend's schema: :data:`STANDALONE_CONFIG` plus the provider's keys (a subclass sets its spec's).
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = STANDALONE_CONFIG
     #: Top-level modules the agent needs besides lithops-core's and the storage backend's.
     agent_modules: ClassVar[tuple[str, ...]] = ()
     #: What an idle agent does at the end: ``"poweroff"`` the VM, or just ``"exit"`` (hosts the user owns).
@@ -96,7 +100,7 @@ class StandaloneBackend(ComputeBackend):
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         super().__init__(config, lithops_config)
-        self.mode = "consume" if self.fixed_vms else str(self.config.get("exec_mode") or "reuse")
+        self.mode = "consume" if self.fixed_vms else str(self.config["exec_mode"])
         self.cluster = str(self.config.get("cluster_name") or "lithops-workers")
         self._provider: VMProvider | None = None
         self._lock = threading.Lock()
@@ -144,9 +148,9 @@ class StandaloneBackend(ComputeBackend):
             "storage": {"name": storage.backend, "backend": path, "bucket": storage.bucket,
                         "config": storage.storage_config[storage.backend]},
             "worker_processes": self.setting(vm, "worker_processes", "AUTO"),
-            "soft_dismantle_timeout": self.config.get("soft_dismantle_timeout", 300),
-            "hard_dismantle_timeout": self.config.get("hard_dismantle_timeout", 3600),
-            "auto_dismantle": bool(self.config.get("auto_dismantle", True)),
+            "soft_dismantle_timeout": self.config["soft_dismantle_timeout"],
+            "hard_dismantle_timeout": self.config["hard_dismantle_timeout"],
+            "auto_dismantle": bool(self.config["auto_dismantle"]),
             "on_dismantle": self.on_dismantle, "python_version": client_python(), "code_digest": self.bundle()[1],
         }
 
@@ -158,8 +162,8 @@ class StandaloneBackend(ComputeBackend):
         return bootstrap_script(
             install_dir=self._dir(), vm_id=vm.id, python=str(self.setting(vm, "runtime") or "python3"),
             python_version=client_python(), digest=self.bundle()[1], agent_config=self.agent_config(vm),
-            extra_apt_packages=self.config.get("extra_apt_packages") or [],
-            extra_python_packages=self.config.get("extra_python_packages") or [], code_url=code_url)
+            extra_apt_packages=self.config["extra_apt_packages"],
+            extra_python_packages=self.config["extra_python_packages"], code_url=code_url)
 
     def heartbeat(self, vm: VM) -> dict[str, Any] | None:
         """The agent's last heartbeat document on ``vm``, or None."""
@@ -178,7 +182,7 @@ class StandaloneBackend(ComputeBackend):
             if stopped:
                 provider.start(stopped)
             return vms
-        wanted = int(self.config.get("max_workers") or 1)
+        wanted = self.max_workers
         vms = [] if self.mode == "create" else [vm for vm in provider.list_vms() if vm.state not in ("terminated",)]
         stopped = [vm for vm in vms if vm.state in ("stopped", "stopping")]
         if stopped:
@@ -192,7 +196,7 @@ class StandaloneBackend(ComputeBackend):
 
     def _bring_up(self, vm: VM) -> dict[str, Any]:
         """Make sure ``vm`` runs a current agent; return its heartbeat."""
-        timeout = float(self.config.get("start_timeout") or 300)
+        timeout = float(self.config["start_timeout"])
         self._vms[vm.id] = vm
         digest = self.bundle()[1]
         beat = self.heartbeat(vm)
@@ -432,4 +436,5 @@ class StandaloneBackend(ComputeBackend):
         """Calls that run at once: the worker processes of the VMs with an agent (``max_workers`` before)."""
         if self._ready:
             return sum(int(b.get("worker_processes") or 1) for b in self._ready.values())
-        return int(self.config.get("max_workers") or 1)
+        value = self.config.get("max_workers")  # providers that make VMs declare it; fixed hosts do not
+        return 1 if value is None else int(value)

@@ -125,8 +125,8 @@ class VMProvider(ABC):
         """The ``ssh`` command line that opens a shell on ``vm`` (``lithops attach``; a command may follow it).
         Host keys are kept in Lithops's own ``known_hosts`` file, as the VMs' addresses are often reused.
         """
-        return ssh_command(self.address(vm), str(self.config.get("ssh_username") or "ubuntu"),
-                           self.config.get("ssh_key_filename"), int(self.config.get("ssh_port") or 22))
+        return ssh_command(self.address(vm), str(self.config["ssh_username"]), self.config["ssh_key_filename"],
+                           int(self.config["ssh_port"]))
 
     def close(self) -> None:  # noqa: B027 - optional operation
         """Release connections."""

@@ -48,6 +48,25 @@ class PluginContract:
                     for kind in ("compute", "storage", "runtime") for name in registry.names(kind)}
         assert not {k: p for k, p in problems.items() if p}, "backend classes that cannot serve"
 
+    def test_backend_classes_declare_their_schema(self) -> None:
+        """Each class's ``config_schema`` is its spec's ``config`` (a runtime builder's, its compute backend's), so
+        a backend built from a dict gets the defaults the config reference shows.
+        """
+        registry = PluginRegistry()
+        registry.load_entry_points(self._entry_points())
+        wrong = []
+        for kind in ("compute", "storage", "runtime"):
+            for name in registry.names(kind):
+                spec = registry.find(kind, name).spec
+                schema = spec.config
+                if kind == "runtime" and name in registry.names("compute"):
+                    schema = registry.compute_backend(name).config
+                declared = getattr(spec.load(), "config_schema", {})
+                if dict(declared) != dict(schema):
+                    wrong.append(f"{kind} {name} ({spec.backend})")
+        assert not wrong, (f"backend classes whose config_schema is not their spec's config: {wrong}. Set "
+                           f"config_schema = <the mapping the spec's config is> on each class")
+
     def test_declares_its_plugin_api(self) -> None:
         for ep in self._entry_points():
             declared = getattr(ep.load(), PLUGIN_API_ATTRIBUTE, None)
