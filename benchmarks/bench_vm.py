@@ -59,6 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (medians reported)")
     parser.add_argument("--json", help="also write every run to this file")
+    parser.add_argument("--monitoring-interval", type=float,
+                        help="lithops.monitoring_interval: seconds between status polls (default: the config's, 2)")
     args = parser.parse_args()
     from lithops_vm.testing.netns import HostNetwork, unavailable_reason, vm_config
 
@@ -80,6 +82,8 @@ def main() -> int:
             shared = os.path.join(folder, f"run{n}")
             os.makedirs(shared, mode=0o700)
             config = vm_config(network, shared, worker_processes="AUTO")
+            if args.monitoring_interval:
+                config["lithops"]["monitoring_interval"] = args.monitoring_interval
             runs["fresh"].append(first_result(config))
             runs["warm"].append(first_result(config))
             runs["noop_1000"].append(timed_map(config, noop, list(range(1000))))
@@ -95,8 +99,9 @@ def main() -> int:
         network.close()
     cpus = os.cpu_count() or 1
     ideal = 40 * 0.25 / cpus
-    print(f"vm backend, 2 namespace hosts sharing {cpus} CPUs, worker_processes AUTO; median of {args.repeat}; "
-          f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"vm backend, 2 namespace hosts sharing {cpus} CPUs, worker_processes AUTO, monitoring_interval "
+          f"{args.monitoring_interval or 'default'}; median of {args.repeat}; load average at the end: "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{'measurement':<44}{'median s':>10}")
     labels = {"fresh": "FunctionExecutor() to first result, fresh", "warm": "FunctionExecutor() to first result, warm",
               "noop_1000": "1,000 no-op calls (warm)", "cpu_40x0.25": f"40 x 0.25 s CPU calls (ideal {ideal:.2f} s)"}
