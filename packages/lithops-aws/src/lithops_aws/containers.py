@@ -114,6 +114,29 @@ def registry_login(config: Mapping[str, Any], tool: str, image_uri: str) -> None
          stdin=password.encode())
 
 
+def build_image(
+    image_uri: str,
+    dockerfile: str | None,
+    base_image: str,
+    command: Sequence[str] | None,
+    platform: str,
+    extra_args: Sequence[str] = (),
+    pip_install: Sequence[str] = (),
+) -> str:
+    """Build ``image_uri`` locally (the user's Dockerfile or ``base_image``, plus Lithops' code and ``command``)
+    with the available container tool; return the tool used.
+    """
+    tool = find_tool()
+    context = build_context(dockerfile, base_image, command, pip_install)
+    try:
+        build = [tool, "bud"] if tool == "buildah" else [tool, "build"]
+        _run([*build, "--platform", platform, "-t", image_uri, "-f", os.path.join(context, "Dockerfile"),
+              *extra_args, context], f"building image {image_uri}")
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return tool
+
+
 def build_and_push(
     config: Mapping[str, Any],
     image_uri: str,
@@ -125,14 +148,7 @@ def build_and_push(
     pip_install: Sequence[str] = (),
 ) -> str:
     """Build ``image_uri`` with the available container tool and push it to ECR; return the tool used."""
-    tool = find_tool()
-    context = build_context(dockerfile, base_image, command, pip_install)
-    try:
-        build = [tool, "bud"] if tool == "buildah" else [tool, "build"]
-        _run([*build, "--platform", platform, "-t", image_uri, "-f", os.path.join(context, "Dockerfile"),
-              *extra_args, context], f"building image {image_uri}")
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
+    tool = build_image(image_uri, dockerfile, base_image, command, platform, extra_args, pip_install)
     ensure_repository(config, image_uri)
     registry_login(config, tool, image_uri)
     push = [tool, "push", image_uri] + ([f"docker://{image_uri}"] if tool == "buildah" else [])
