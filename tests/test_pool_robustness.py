@@ -159,6 +159,33 @@ def say(text: str) -> int:
     return os.getpid()
 
 
+def leave_threads(_: Any) -> int:
+    import threading
+
+    def forever() -> None:
+        while True:
+            time.sleep(0.05)
+
+    threading.Thread(target=forever, name="left-behind-daemon", daemon=True).start()
+    threading.Thread(target=time.sleep, args=(3,), name="left-behind-sleeper").start()
+    return os.getpid()
+
+
+def thread_names(_: Any) -> tuple[int, list[str]]:
+    import threading
+
+    return os.getpid(), sorted(t.name for t in threading.enumerate() if t.name.startswith("left-behind"))
+
+
+def short_lived_thread(_: Any) -> int:
+    import threading
+
+    thread = threading.Thread(target=time.sleep, args=(0.01,), name="left-behind-joined")
+    thread.start()
+    thread.join()
+    return os.getpid()
+
+
 # -- 6. no deadlock between a large result and the next job's function ---------------------------------------
 @pytest.mark.timeout(90)
 def test_large_result_and_work_for_a_busy_worker_do_not_deadlock() -> None:
@@ -286,6 +313,16 @@ def test_a_call_that_breaks_stdout_does_not_break_later_calls(breaker: Any) -> N
         assert "and again" in again.logs()
     if breaker is close_stdout:  # that worker could not be repaired: it was replaced
         assert later.result() != broke_in
+
+
+@pytest.mark.timeout(60)
+def test_threads_a_call_leaves_running_retire_its_worker() -> None:
+    with make_executor(1) as fexec:
+        left_in = fexec.call_async(leave_threads, 0).result(timeout=30)
+        worker, names = fexec.call_async(thread_names, 0).result(timeout=30)
+        assert names == [] and worker != left_in  # the next call ran in a fresh worker
+        assert fexec.call_async(short_lived_thread, 0).result(timeout=30) == worker  # joined threads: kept
+        assert fexec.call_async(thread_names, 0).result(timeout=30) == (worker, [])
 
 
 @pytest.mark.timeout(60)

@@ -669,6 +669,38 @@ def prog_join_waits_for_threads(mp):
     return done.value, p.exitcode
 
 
+def leave_daemon_thread(started):
+    import threading
+
+    def forever():
+        while True:
+            time.sleep(0.05)
+
+    threading.Thread(target=forever, name="left-by-child", daemon=True).start()
+    started.value = 1
+
+
+def report_leftover_threads(q):
+    import threading
+
+    q.put(sorted(t.name for t in threading.enumerate() if t.name == "left-by-child"))
+
+
+def prog_daemon_threads_end_with_their_process(mp):
+    started = mp.Value("i", 0)
+    p = mp.Process(target=leave_daemon_thread, args=(started,))
+    p.start()
+    p.join(60)
+    q = mp.Queue()
+    seen = []
+    for _ in range(4):  # later children, wherever they run, do not see the thread
+        child = mp.Process(target=report_leftover_threads, args=(q,))
+        child.start()
+        seen.extend(q.get(timeout=60))
+        child.join(60)
+    return started.value, p.exitcode, seen
+
+
 def report_authkey(q, ours):
     q.put(bytes(_mp_of(ours).current_process().authkey))
 

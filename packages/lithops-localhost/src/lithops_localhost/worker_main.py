@@ -165,6 +165,7 @@ def serve(conn: Connection, progress: mmap.mmap | None = None) -> None:
 def main() -> None:
     """Entry point: ``python -m lithops_localhost.worker_main FD PROGRESS_FD PARENT_PID``."""
     _die_with_parent(int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    import atexit
     import mmap
     import signal
     import traceback
@@ -183,6 +184,10 @@ def main() -> None:
     except Exception:  # a bug in this loop: tell the pool why before dying
         os.write(stderr, traceback.format_exc().encode(errors="replace"))
         os._exit(1)
+    # Exit now, without waiting for threads: a worker retires when a call left threads running, and those
+    # must not keep it alive.
+    atexit._run_exitfuncs()
+    os._exit(0)
 
 
 if __name__ == "__main__":

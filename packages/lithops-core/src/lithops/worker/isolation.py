@@ -3,17 +3,25 @@
 A process that runs many calls (the localhost worker) takes a :class:`ProcessState` once, when it is ready to
 run calls, and calls :meth:`ProcessState.restore` after each call: the working directory, the environment
 variables, the umask, ``sys.path`` and the standard stream objects are then as they were. What cannot be put
-back (a standard stream the call closed, a working directory that no longer exists) is reported, and the
-process should let itself be replaced. Checking costs a couple of microseconds per call.
+back (a standard stream the call closed, a working directory that no longer exists, threads the call started and
+left running) is reported, and the process should let itself be replaced. Checking costs a couple of
+microseconds per call.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from typing import Any
 
 _STREAMS = ("stdin", "stdout", "stderr")
+#: Threads named with this prefix are Lithops's own (output echo, a nested executor's monitor and pool, a
+#: multiprocessing store): they may outlive the call that started them.
+KERNEL_THREAD_PREFIX = "lithops-"
+#: How long :meth:`ProcessState.restore` lets threads a call started finish by themselves (seconds).
+THREAD_GRACE_SEC = 0.05
 
 
 def _environ_data() -> Any:
@@ -35,6 +43,19 @@ class ProcessState:
         os.umask(self.umask)
         self.path = list(sys.path)
         self.streams = tuple(getattr(sys, name) for name in _STREAMS)
+        self.threads = set(threading.enumerate())
+
+    def _threads_left(self) -> list[threading.Thread]:
+        """Threads started since the state was taken that are still running after a short grace (not the
+        kernel's own, see :data:`KERNEL_THREAD_PREFIX`).
+        """
+        left = [t for t in threading.enumerate()
+                if t not in self.threads and not t.name.startswith(KERNEL_THREAD_PREFIX)]
+        if left:
+            deadline = time.monotonic() + THREAD_GRACE_SEC
+            for thread in left:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return [t for t in left if t.is_alive()]
 
     def _environ_changed(self) -> bool:
         data = getattr(os.environ, "_data", None)
@@ -65,4 +86,8 @@ class ProcessState:
                 setattr(sys, name, original)
             if original is not None and getattr(original, "closed", False):
                 return f"closed sys.{name}"
+        left = self._threads_left()
+        if left:  # they would run on during later calls, which would also see them
+            names = ", ".join(sorted(t.name for t in left))
+            return f"left {len(left)} thread(s) running ({names})"
         return None
