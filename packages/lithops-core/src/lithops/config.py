@@ -475,11 +475,6 @@ def _backend_in_mode(backend: str, mode: str) -> bool:
     except LithopsError:
         return False
 
-def get_mode(backend: str) -> str:
-    """The mode (localhost, serverless or standalone) of an installed compute backend."""
-    return get_registry().compute_backend(backend).mode
-
-
 def worker_config(config: Mapping[str, Any], storages: Iterable[str] = ()) -> dict[str, Any]:
     """The part of a validated config that workers receive (job payloads, ``LITHOPS_WORKER_CONFIG``).
 

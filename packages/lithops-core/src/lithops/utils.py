@@ -7,6 +7,7 @@ user code reaches for (``FuturesList``, ``is_lithops_worker``, ``sizeof_fmt`` ..
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import uuid
@@ -73,9 +74,7 @@ def setup_lithops_logger(
 
 def is_lithops_worker() -> bool:
     """Whether this process runs Lithops calls (a worker), rather than the program that submits them."""
-    from lithops.worker.calls import is_lithops_worker as in_worker
-
-    return in_worker()
+    return os.environ.get(constants.WORKER_ENV) == "1"
 
 
 def uuid_str() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lithops.cli.common import debug_option
+from lithops.plugins.specs import ComputeBackendSpec
 
 
 @click.command("plugins")
@@ -28,7 +29,7 @@ def plugins() -> None:
         click.echo(f"{info.package} {info.version}".rstrip() + api)
         for reg in info.backends:
             spec = reg.spec
-            mode = f" ({spec.mode})" if reg.kind == "compute" else ""
+            mode = f" ({spec.mode})" if isinstance(spec, ComputeBackendSpec) else ""
             click.echo(f"  {reg.kind:8} {spec.name}{mode}  {spec.description}".rstrip())
         for command in info.commands:
             click.echo(f"  {'command':8} lithops {command.name}  {command.get_short_help_str()}".rstrip())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
 
@@ -39,7 +39,8 @@ _HOOKS = {
     "storage": ("lithops_storage_backends", StorageBackendSpec),
     "runtime": ("lithops_runtime_builders", RuntimeBuilderSpec),
 }
-SpecT = TypeVar("SpecT", ComputeBackendSpec, StorageBackendSpec, RuntimeBuilderSpec)
+#: Any of the specs the registration hooks return.
+BackendSpec = ComputeBackendSpec | StorageBackendSpec | RuntimeBuilderSpec
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Registration:
     """A spec together with the distribution that registered it."""
 
     kind: str
-    spec: Any
+    spec: BackendSpec
     package: str
     version: str
 
@@ -353,17 +354,20 @@ class PluginRegistry:
 
     def compute_backend(self, name: str) -> ComputeBackendSpec:
         """The spec of compute backend ``name``."""
-        spec: ComputeBackendSpec = self.find("compute", name).spec
+        spec = self.find("compute", name).spec
+        assert isinstance(spec, ComputeBackendSpec)
         return spec
 
     def storage_backend(self, name: str) -> StorageBackendSpec:
         """The spec of storage backend ``name``."""
-        spec: StorageBackendSpec = self.find("storage", name).spec
+        spec = self.find("storage", name).spec
+        assert isinstance(spec, StorageBackendSpec)
         return spec
 
     def runtime_builder(self, name: str) -> RuntimeBuilderSpec:
         """The spec of the runtime builder for compute backend ``name``."""
-        spec: RuntimeBuilderSpec = self.find("runtime", name).spec
+        spec = self.find("runtime", name).spec
+        assert isinstance(spec, RuntimeBuilderSpec)
         return spec
 
 

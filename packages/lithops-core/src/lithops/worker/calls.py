@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lithops.constants import WORKER_CONFIG_ENV
+from lithops.constants import WORKER_CONFIG_ENV, WORKER_ENV
 from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.status import CallStatus, RemoteError, encode_exception
@@ -28,7 +28,6 @@ try:
 except ImportError:  # not a POSIX system: no peak memory figures
     resource = None  # type: ignore[assignment]
 
-WORKER_ENV = "LITHOPS_WORKER"
 MIB = 1024 * 1024
 #: Largest captured output carried inline in a status (``CallStatus.logs``); beyond it only the end is kept.
 INLINE_LOGS_LIMIT = 8 * MIB
@@ -40,11 +39,6 @@ class _CallTimeout(BaseException):
     """Raised into the running function when its time is up (a BaseException, so ``except Exception`` in
     user code does not swallow it).
     """
-
-
-def is_lithops_worker() -> bool:
-    """Whether this process is running Lithops calls."""
-    return os.environ.get(WORKER_ENV) == "1"
 
 
 @contextmanager
