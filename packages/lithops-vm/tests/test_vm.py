@@ -215,11 +215,12 @@ def test_bootstrap_script_as_user_data_then_warm_without_ssh(network, shared_roo
     import subprocess
 
     from lithops.config import default_config
+    from lithops.storage.job_storage import JobStorage
     from lithops_vm.backend import VMBackend
 
     host = network.add_host()
     config = default_config(vm_config(network, shared_root, hosts=[host]))
-    backend = VMBackend(config["vm"], config)
+    backend = VMBackend(config["vm"], config, storage=JobStorage.from_config(config))
     [vm] = backend.provider.named()
     code = tmp_path / "code.zip"
     code.write_bytes(backend.bundle()[0])
@@ -235,3 +236,48 @@ def test_bootstrap_script_as_user_data_then_warm_without_ssh(network, shared_roo
     backend.close()
     with lithops.FunctionExecutor(config=vm_config(network, shared_root, hosts=[host])) as fexec:
         assert fexec.map(double, range(4)).get_result() == [0, 2, 4, 6]
+
+
+def _tiny_wheel(folder):
+    """A wheel of module ``lithops_vm_extra`` (``ANSWER = 42``), made by hand: no build tool, no index."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {"lithops_vm_extra.py": b"ANSWER = 42\n",
+             "lithops_vm_extra-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: lithops-vm-extra\n"
+                                                         b"Version: 1.0\n",
+             "lithops_vm_extra-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                                                      b"Tag: py3-none-any\n"}
+    record = "".join(f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+                     f"{len(data)}\n" for name, data in files.items())
+    path = folder / "lithops_vm_extra-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("lithops_vm_extra-1.0.dist-info/RECORD", record + "lithops_vm_extra-1.0.dist-info/RECORD,,\n")
+    return path
+
+
+def uses_extra(x):
+    import lithops_vm_extra
+
+    return lithops_vm_extra.ANSWER + x
+
+
+def test_extra_python_packages(network, shared_root, tmp_path):
+    host = network.hosts[0]
+    wheel = _tiny_wheel(tmp_path)
+    config = vm_config(network, shared_root, hosts=[host], extra_python_packages=[str(wheel)])
+    with lithops.FunctionExecutor(config=config) as fexec:
+        try:
+            assert fexec.call_async(uses_extra, 0).result() == 42
+        except BackendError as exc:
+            if "No module named pip" in str(exc):
+                pytest.skip(f"the host's python3 has no pip: {exc}")
+            raise
+    config["vm"]["extra_python_packages"] = [str(tmp_path / "missing.whl")]
+    with pytest.raises(BackendError, match=f"root@{host.address}: installing extra_apt_packages/"
+                                           f"extra_python_packages failed"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(double, 1).result()

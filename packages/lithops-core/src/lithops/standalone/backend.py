@@ -45,6 +45,7 @@ from lithops.standalone.bootstrap import (
 from lithops.standalone.bundle import build_bundle
 from lithops.standalone.config import STANDALONE_CONFIG
 from lithops.standalone.provider import VM, VMProvider
+from lithops.storage.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ class StandaloneBackend(ComputeBackend):
     #: Default folder for the agent's files on the VMs.
     install_dir: ClassVar[str] = "/opt/lithops"
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         self.mode = "consume" if self.fixed_vms else str(self.config["exec_mode"])
         self.cluster = str(self.config.get("cluster_name") or "lithops-workers")
         self._provider: VMProvider | None = None
@@ -152,6 +154,10 @@ class StandaloneBackend(ComputeBackend):
             "hard_dismantle_timeout": self.config["hard_dismantle_timeout"],
             "auto_dismantle": bool(self.config["auto_dismantle"]),
             "on_dismantle": self.on_dismantle, "python_version": client_python(), "code_digest": self.bundle()[1],
+            # what the install script did before the agent started: a change means a new install
+            "runtime": self.setting(vm, "runtime") or "python3",
+            "extra_apt_packages": list(self.config.get("extra_apt_packages") or []),
+            "extra_python_packages": list(self.config.get("extra_python_packages") or []),
         }
 
     def user_data(self, vm: VM, code_url: str) -> str:
