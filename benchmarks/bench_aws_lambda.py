@@ -84,7 +84,8 @@ def main() -> int:
         boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1").create_bucket(Bucket=bucket)
         config = {
             "lithops": {"backend": "aws_lambda", "storage": "aws_s3", "monitoring_interval": args.interval},
-            "aws_lambda": {"endpoint": server.url, "iam_endpoint": moto.url, "runtime_memory": 256,
+            "aws_lambda": {"endpoint": server.url, "iam_endpoint": moto.url, "sts_endpoint": moto.url,
+                           "runtime_memory": 256,
                            "runtime_timeout": 300, "invoke_pool_threads": 32},
             "aws_s3": {"endpoint": moto.url, "storage_bucket": bucket, "region": "us-east-1"},
         }

@@ -50,7 +50,7 @@ def local_servers():
     from lithops_aws.testing.moto_server import MotoServer
 
     with MotoServer(subprocess=True) as moto, LocalLambdaServer(moto.url) as server:
-        yield {"aws_lambda": {"endpoint": server.url, "iam_endpoint": moto.url},
+        yield {"aws_lambda": {"endpoint": server.url, "iam_endpoint": moto.url, "sts_endpoint": moto.url},
                "aws_s3": {"endpoint": moto.url}}
 
 
