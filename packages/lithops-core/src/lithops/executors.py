@@ -133,6 +133,7 @@ class FunctionExecutor:
         _live_backends.add(self.compute)
         weakref.finalize(self, self.compute.close)  # an executor dropped without close() releases its workers
         self.monitor.max_workers = self.compute.max_workers
+        self.monitor.backend, self.monitor.start_timeout = self.backend, backend_cls.start_timeout
         self._inputs = DataInputs(self.config, self._storage, storage_backend_path,
                                   local_files=not self.compute.ships_modules)
         self._submitter = JobSubmitter(self.executor_id, self.config, self.backend, self.compute, self.monitor,

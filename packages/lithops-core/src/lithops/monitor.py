@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from lithops.errors import LithopsError, ProtocolMismatchError, SerializationError, WorkerDiedError
+from lithops.errors import BackendError, LithopsError, ProtocolMismatchError, SerializationError, WorkerDiedError
 from lithops.futures import ResponseFuture
 from lithops.job.job import JobRequest, job_prefix
 from lithops.job.status import CallStatus, encode_exception
@@ -73,7 +73,8 @@ class _PolledJob:
     """The calls of one job whose statuses are read from storage."""
 
     def __init__(self, executor_id: str, job_id: str, call_ids: Iterable[str], execution_timeout: float,
-                 since: float, storage: Any, bucket: str, lost_hint: str) -> None:
+                 since: float, storage: Any, bucket: str, lost_hint: str, backend: str = "",
+                 start_timeout: float | None = None) -> None:
         self.executor_id = executor_id
         self.job_id = job_id
         self.job_key = f"{executor_id}-{job_id}"
@@ -84,12 +85,37 @@ class _PolledJob:
         self.missing = set(call_ids)
         self.last_progress = since
         self.lost_hint = lost_hint
+        self.backend = backend
+        #: Calls with neither start marker nor status this long after the last progress, while none runs, fail
+        #: (None: no bound; also when a status came without a start marker, from a worker that writes none).
+        self.start_timeout = start_timeout
+        self.started: set[str] = set()  # calls seen started (their marker listed)
 
     @classmethod
-    def of_job(cls, job: JobRequest, storage: Any, bucket: str) -> _PolledJob:
+    def of_job(cls, job: JobRequest, storage: Any, bucket: str, backend: str = "",
+               start_timeout: float | None = None) -> _PolledJob:
         return cls(job.executor_id, job.job_id, job.call_ids, job.execution_timeout, job.submitted, storage, bucket,
                    "their workers died (out of memory, killed) or could not write to storage. Check the "
-                   "backend's logs; raise runtime_memory if needed.")
+                   "backend's logs; raise runtime_memory if needed.", backend, start_timeout)
+
+    def note_started(self, keys: list[str]) -> None:
+        """Record the calls whose start markers are listed in ``keys``; a newly started call is progress."""
+        started = {k.rsplit("/", 2)[-2] for k in keys if k.endswith("/started")}
+        if any(k.endswith("/status.json") and k.rsplit("/", 2)[-2] not in started for k in keys):
+            self.start_timeout = None  # a worker that writes no start markers (or failed calls before starting)
+            return
+        fresh = (started & self.missing) - self.started
+        if fresh:
+            self.started |= fresh
+            self.last_progress = time.time()
+
+    def never_started(self) -> list[str]:
+        """The calls to fail as never started: all that are missing, once none runs and the bound has passed."""
+        if self.start_timeout is None or not self.missing or self.missing & self.started:
+            return []
+        if time.time() <= self.last_progress + self.start_timeout:
+            return []
+        return sorted(self.missing)
 
     @property
     def deadline(self) -> float:
@@ -118,6 +144,9 @@ class JobMonitor:
         self.storage_requests = 0
         #: How many calls the executor's backend runs at once (the progress bar's estimate of running calls).
         self.max_workers: int | None = None
+        #: The executor's compute backend, named in errors, and its :attr:`ComputeBackend.start_timeout`.
+        self.backend = ""
+        self.start_timeout: float | None = None
         #: Jobs with futures pickled (to be read elsewhere): their objects outlive the executor's automatic clean.
         self.exported_jobs: set[str] = set()
         #: Writes a call's status to storage for futures pickled before it finished (set for push backends,
@@ -219,7 +248,7 @@ class JobMonitor:
     # -- storage polling ---------------------------------------------------------------------------------
     def watch_storage(self, job: JobRequest, storage: Any, bucket: str) -> None:
         """Poll storage for the statuses of ``job``'s calls."""
-        self._watch(_PolledJob.of_job(job, storage, bucket))
+        self._watch(_PolledJob.of_job(job, storage, bucket, self.backend, self.start_timeout))
 
     def _watch(self, polled: _PolledJob) -> None:
         with self._lock:
@@ -262,6 +291,8 @@ class JobMonitor:
     def _poll_job(self, polled: _PolledJob, pool: ThreadPoolExecutor) -> None:
         keys = polled.storage.list_keys(polled.bucket, polled.prefix + "/")
         self.storage_requests += 1
+        if polled.start_timeout is not None:
+            polled.note_started(keys)
         new = [k for k in keys if k.endswith("/status.json") and k.rsplit("/", 2)[-2] in polled.missing]
 
         def fetch(key: str) -> CallStatus:
@@ -293,6 +324,17 @@ class JobMonitor:
             self.storage_requests += 1 + (1 if status.output_key else 0) + (1 if status.logs_key else 0)
             polled.last_progress = time.time()
             self.report(status)
+        never = polled.never_started()
+        if never:
+            with self._lock:
+                lost = [self._futures[(polled.job_id, cid)] for cid in never]
+            shown = ", ".join(never[:5]) + (", ..." if len(never) > 5 else "")
+            self.fail(lost, BackendError(
+                f"{len(never)} call(s) of job {polled.job_key} ({shown}) were never started by compute backend "
+                f"'{polled.backend}': no worker took them within {polled.start_timeout:g} s of the job's last "
+                f"progress (the backend's start_timeout). Check the backend's logs, quotas and concurrency limits."
+            ))
+            polled.missing.clear()
         if polled.missing and time.time() > polled.deadline:
             with self._lock:
                 lost = [self._futures[(polled.job_id, cid)] for cid in sorted(polled.missing)]

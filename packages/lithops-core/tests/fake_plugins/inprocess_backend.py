@@ -7,9 +7,12 @@ worker environment) is left to the worker's and the plugins' tests.
 
 ``inprocess`` pushes each status to the monitor (as localhost does); ``inprocess_storage`` writes it to the
 executor's storage for the monitor to poll (as serverless backends do). Both use the plugin template's
-in-memory storage. A test steers a backend through its instance (``fexec.compute``): ``gate`` holds calls
-until it is set, ``drop`` lists call ids whose status never comes (a lost worker), ``invoke_error`` makes
-``invoke`` fail.
+in-memory storage. ``inprocess_quickstart`` is ``inprocess_storage`` declaring a start-up bound of 1 s
+(``ComputeBackend.start_timeout``). A test steers a backend through its instance (``fexec.compute``): ``gate``
+holds calls until it is set, ``drop`` lists call ids whose status never comes (a worker lost after it started
+them), ``never_start`` call ids that are never started (a lost invocation), ``write_markers`` (storage
+transport) whether started calls get their start marker (False: a worker built before markers), ``invoke_error``
+makes ``invoke`` fail.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
 from lithops.plugins import ComputeBackendSpec, ConfigKey, hookimpl
 from lithops.storage.storage import Storage
-from lithops.worker.handler import write_status
+from lithops.worker.handler import mark_started, write_status
 
 LITHOPS_PLUGIN_API = "1"
 
@@ -53,10 +56,14 @@ def run_call(job: JobRequest, call_id: str, data: bytes) -> CallStatus:
         return failed_status(job.executor_id, job.job_id, call_id, exc, stats)
 
 
+_CONFIG = {"max_workers": ConfigKey(type=int, default=8, minimum=1, doc="calls that run at once (threads)")}
+
+
 class InProcessBackend(ComputeBackend):
     """Runs each call in a thread of this process and reports its status itself (push transport)."""
 
     transport: ClassVar[str] = "push"
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = _CONFIG
     ships_modules: ClassVar[bool] = False  # the calls run here: the test modules are importable
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
@@ -65,6 +72,10 @@ class InProcessBackend(ComputeBackend):
         self.gate: threading.Event | None = None
         #: Call ids whose status is never delivered.
         self.drop: set[str] = set()
+        #: Call ids that are never started.
+        self.never_start: set[str] = set()
+        #: Whether started calls get their start marker (storage transport).
+        self.write_markers = True
         #: Raised by :meth:`invoke` when set.
         self.invoke_error: BaseException | None = None
         #: Jobs invoked, in order.
@@ -89,11 +100,15 @@ class InProcessBackend(ComputeBackend):
     def _run(self, job: JobRequest, call_id: str, data: bytes, report: StatusReporter) -> None:
         if self.gate is not None:
             self.gate.wait(GATE_TIMEOUT_SEC)
-        if job.job_key in self.cancelled:
+        if job.job_key in self.cancelled or call_id in self.never_start:
             return
+        self.starting(job, call_id)
         status = run_call(job, call_id, data)
         if call_id not in self.drop:
             self.deliver(job, status, report)
+
+    def starting(self, job: JobRequest, call_id: str) -> None:
+        """A call is about to run (push backends report only the end)."""
 
     def deliver(self, job: JobRequest, status: CallStatus, report: StatusReporter) -> None:
         """Hand a finished call's status to the client."""
@@ -116,10 +131,23 @@ class InProcessStorageBackend(InProcessBackend):
 
     transport: ClassVar[str] = "storage"
 
+    def starting(self, job: JobRequest, call_id: str) -> None:
+        """Write the call's start marker, as workers do."""
+        if not self.write_markers:
+            return
+        storage = Storage.for_worker(job.config, job.storage_backend)
+        mark_started(storage.storage_handler, storage.bucket, job.executor_id, job.job_id, call_id)
+
     def deliver(self, job: JobRequest, status: CallStatus, report: StatusReporter) -> None:
         """Write the status (and output) to the job's storage."""
         storage = Storage.for_worker(job.config, job.storage_backend)
         write_status(storage.storage_handler, storage.bucket, status)
+
+
+class QuickStartBackend(InProcessStorageBackend):
+    """Declares that its calls start within a second."""
+
+    start_timeout: ClassVar[float | None] = 1.0
 
 
 class PigeonBackend(InProcessBackend):
@@ -128,7 +156,6 @@ class PigeonBackend(InProcessBackend):
     transport: ClassVar[str] = "pigeon"
 
 
-_CONFIG = {"max_workers": ConfigKey(type=int, default=8, minimum=1, doc="calls that run at once (threads)")}
 
 
 @hookimpl
@@ -142,6 +169,10 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
                            backend="inprocess_backend:InProcessStorageBackend", config=_CONFIG,
                            default_storage="template_storage",
                            description="calls in threads of this process, statuses through storage (kernel tests)"),
+        ComputeBackendSpec(name="inprocess_quickstart", mode="serverless",
+                           backend="inprocess_backend:QuickStartBackend", config=_CONFIG,
+                           default_storage="template_storage",
+                           description="inprocess_storage with a start-up bound of 1 s (kernel tests)"),
         ComputeBackendSpec(name="inprocess_pigeon", mode="serverless", backend="inprocess_backend:PigeonBackend",
                            config=_CONFIG, default_storage="template_storage",
                            description="a backend with an unknown transport (kernel tests)"),

@@ -28,6 +28,8 @@ StatusReporter = Callable[[CallStatus], None]
 #: Seconds between status polls when neither the config (``lithops.monitoring_interval``) nor the backend
 #: (:attr:`ComputeBackend.status_interval`) says.
 DEFAULT_STATUS_INTERVAL = 2.0
+#: Default of :attr:`ComputeBackend.start_timeout` (seconds).
+DEFAULT_START_TIMEOUT = 300.0
 
 #: Calls that may run at once for a backend whose schema declares no ``max_workers`` key.
 DEFAULT_MAX_WORKERS = 1000
@@ -59,6 +61,12 @@ class ComputeBackend(ABC):
     #: ``lithops.monitoring_interval`` is not set; None for :data:`DEFAULT_STATUS_INTERVAL`. A backend whose calls often
     #: finish within a second (workers on this machine, warm containers) declares less.
     status_interval: ClassVar[float | None] = None
+    #: Seconds within which this backend's workers start a call it was given (storage transport: the worker writes
+    #: the call's ``started`` marker, docs/protocol.md). Calls with neither marker nor status this long after
+    #: their job's last progress, while none of its calls runs, fail with :class:`lithops.errors.BackendError`
+    #: naming the backend. Declare more where calls wait for machines to boot or a queue to drain; None: no
+    #: bound (only the execution timeout applies).
+    start_timeout: ClassVar[float | None] = DEFAULT_START_TIMEOUT
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
         self.config = backend_settings(type(self).__name__, config, self.config_schema)

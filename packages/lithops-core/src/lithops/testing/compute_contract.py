@@ -17,6 +17,7 @@ from lithops.futures import ResponseFuture
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
 from lithops.testing._common import ContractSuite, bounded_join
+from lithops.worker.handler import started_key
 
 
 def _double(x: int) -> int:
@@ -201,6 +202,22 @@ class ComputeContract(ContractSuite):
         runs = {i: sum(k.split("/")[-2] == str(i) for k in keys) for i in range(calls)}
         twice = {i: n for i, n in runs.items() if n != 1}
         assert not twice, f"calls ran this many times (call id: runs), each must run once: {twice}"
+
+    def test_a_running_call_is_marked_started(self, fexec: FunctionExecutor) -> None:
+        """Storage transport: a worker writes a call's ``started`` marker as the call begins (``run_payload``
+        does), or the client fails calls still running after the backend's ``start_timeout`` as never started.
+        """
+        if fexec.compute.transport != "storage" or fexec.compute.start_timeout is None:
+            pytest.skip("only storage-transport backends with a start_timeout mark their calls started")
+        future = fexec.call_async(_sleep, 2)
+        storage, key = fexec.storage, started_key(future.executor_id, future.job_id, future.call_id)
+        deadline = time.monotonic() + self.call_timeout
+        while key not in storage.list_keys(storage.bucket, key):
+            assert time.monotonic() < deadline, (
+                f"no start marker {key} for call {future.call_id} of job {future.job_key} within "
+                f"{self.call_timeout:g} s: workers must write it when a call starts (docs/protocol.md)")
+            time.sleep(0.05)
+        assert self._get(future) == "woke up"
 
     def test_worker_failure_fails_the_calls_at_once(self, fexec: FunctionExecutor) -> None:
         """A worker invocation that breaks outside the calls (here its payload names a storage backend that

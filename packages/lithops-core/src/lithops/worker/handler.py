@@ -33,6 +33,18 @@ def logs_key(executor_id: str, job_id: str, call_id: str) -> str:
     return f"{job_prefix(executor_id, job_id)}/{call_id}/logs.txt"
 
 
+def started_key(executor_id: str, job_id: str, call_id: str) -> str:
+    """Storage key of a call's start marker (an empty object written when a worker starts the call)."""
+    return f"{job_prefix(executor_id, job_id)}/{call_id}/started"
+
+
+def mark_started(storage: Any, bucket: str, executor_id: str, job_id: str, call_id: str) -> None:
+    """Write a call's start marker, telling the client a worker took the call (so it is not failed as never
+    started, :attr:`lithops.backends.compute.ComputeBackend.start_timeout`). ``storage`` is a storage backend.
+    """
+    storage.put_object(bucket, started_key(executor_id, job_id, call_id), b"")
+
+
 def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
     """Write a call's ``status.json`` to storage, after its ``output.pickle`` (and ``logs.txt`` when it printed
     something); return whether the call succeeded. ``storage`` is a storage backend (``Storage.storage_handler``).
@@ -55,10 +67,10 @@ def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
 def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
 
-    Each call's ``status.json`` (and ``output.pickle`` on success, ``logs.txt`` when it printed something) is
-    written to storage, so the client sees the call finish whatever happens to this invocation afterwards. A
-    call that cannot even start (wrong protocol version, unreadable function or data) gets a failed status
-    saying why, rather than no status.
+    Each call's ``started`` marker is written to storage when it starts, and its ``status.json`` (and
+    ``output.pickle`` on success, ``logs.txt`` when it printed something) when it ends, so the client sees the
+    call finish whatever happens to this invocation afterwards. A call that cannot even start (wrong protocol
+    version, unreadable function or data) gets a failed status saying why, rather than no status.
     ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced and output is not
     captured.
     """
@@ -100,6 +112,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     def run_one(call_id: str) -> bool:
         start, end = payload["data_byte_ranges"][call_id]
         try:
+            mark_started(storage, bucket, executor_id, job_id, call_id)
             data = storage.get_object(bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"})
             assert isinstance(data, bytes)
         except Exception as exc:
