@@ -281,3 +281,28 @@ def test_extra_python_packages(network, shared_root, tmp_path):
                                            f"extra_python_packages failed"):
         with lithops.FunctionExecutor(config=config) as fexec:
             fexec.call_async(double, 1).result()
+
+
+def test_container_image_runtime(network, shared_root, tmp_path_factory, password_user):
+    """runtime: an image. The host's docker (a stand-in here, tests/fake_docker.sh, that runs the image's python3
+    as a container sharing the host's network and folders would) checks the image's Python and runs the agent.
+    """
+    import shutil
+
+    fakebin = tmp_path_factory.mktemp("dockerbin")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "fake_docker.sh"), fakebin / "docker")
+    (fakebin / "docker").chmod(0o755)
+    host = network.add_host(path=f"{fakebin}:/usr/bin:/bin")
+    config = password_config(network, shared_root, password_user, host, runtime="python:3.11-slim")
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.map(double, range(4)).get_result() == [0, 2, 4, 6]
+    assert "python:3.11-slim" in (fakebin / "images").read_text()
+    assert (fakebin / f"lithops-agent-{host.address}.pid").exists()
+
+
+def test_container_runtime_without_docker(network, shared_root, password_user):
+    host = network.add_host(path="/usr/bin:/bin")
+    config = password_config(network, shared_root, password_user, host, runtime="python:3.11-slim")
+    with pytest.raises(BackendError, match=f"{host.address} has no Python 'python:3.11-slim' \\(no docker"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(double, 1).result()

@@ -16,7 +16,7 @@ from typing import Any
 import paramiko
 
 from lithops.errors import BackendError
-from lithops.standalone.bootstrap import agent_dir
+from lithops.standalone.bootstrap import agent_dir, is_container_image
 from lithops.standalone.provider import VM, VMProvider, ssh_command
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ class SSHHosts(VMProvider):
     def python_version(self, vm: VM) -> str | None:
         """``major.minor`` of the host's runtime Python."""
         runtime = str(self.hosts[vm.id].get("runtime") or "python3")
+        if is_container_image(runtime):
+            return None  # the install script asks the image
         code, out, err = self.run(vm, f"{shlex.quote(runtime)} -c {shlex.quote(_VERSION_CODE)}")
         if code != 0 or not out.strip():
             raise BackendError(f"{vm.name} has no working Python '{runtime}' ({(err or out).strip()[-200:]}): "

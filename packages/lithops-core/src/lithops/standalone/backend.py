@@ -223,8 +223,9 @@ class StandaloneBackend(ComputeBackend):
             if code == EXIT_PYTHON_MISMATCH:
                 raise mismatch_error(vm, out.split(MISMATCH_MARK, 1)[-1].strip(), runtime, self.section)
             if code == EXIT_NO_PYTHON:
-                raise BackendError(f"{vm.name} has no Python '{runtime}': install Python {client_python()} there "
-                                   f"(apt-get install python3) or set {self.section}.runtime to its path.")
+                raise BackendError(f"{vm.name} has no Python '{runtime}' ({err.strip()[-200:]}): install Python "
+                                   f"{client_python()} there (apt-get install python3; docker for a container "
+                                   f"image) or set {self.section}.runtime to its path.")
             if code == EXIT_PACKAGES:
                 raise BackendError(f"{vm.name}: installing extra_apt_packages/extra_python_packages failed: "
                                    f"{err.strip()[-500:]}. Check the package names.")

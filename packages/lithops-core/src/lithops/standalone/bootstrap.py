@@ -29,12 +29,19 @@ set -e
 umask 077
 D={install_dir}
 PY={python}
+IMAGE={image}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-command -v "$PY" >/dev/null 2>&1 || {{ echo "no $PY on this host" >&2; exit {exit_no_python}; }}
-FOUND=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit {exit_no_python}
-if [ "$FOUND" != {version} ]; then echo "{mark} $FOUND"; exit {exit_mismatch}; fi
 mkdir -p "$D"
 D=$(cd "$D" && pwd)
+if [ -n "$IMAGE" ]; then
+  command -v docker >/dev/null 2>&1 || {{ echo "no docker for runtime $IMAGE" >&2; exit {exit_no_python}; }}
+  py() {{ docker run --rm -i --network host -v "$D:$D" "$IMAGE" python3 "$@"; }}
+else
+  command -v "$PY" >/dev/null 2>&1 || {{ echo "no $PY on this host" >&2; exit {exit_no_python}; }}
+  py() {{ "$PY" "$@"; }}
+fi
+FOUND=$(py -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit {exit_no_python}
+if [ "$FOUND" != {version} ]; then echo "{mark} $FOUND"; exit {exit_mismatch}; fi
 A="$D/agents/{vm_id}"
 CODE="$D/code-{digest}"
 mkdir -p "$A"
@@ -45,22 +52,30 @@ if [ -n {apt_any} ]; then
 fi
 {fetch}
 if [ ! -d "$CODE" ]; then
-  "$PY" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$CODE.zip" "$CODE.tmp$$"
+  py -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$CODE.zip" "$CODE.tmp$$"
   mv "$CODE.tmp$$" "$CODE" 2>/dev/null || rm -rf "$CODE.tmp$$"
 fi
 PYPATH="$CODE"
 if [ -n {pip_any} ]; then
-  "$PY" -m pip install --quiet --target "$A/site" {pip} >"$A/pip.log" 2>&1 || {{
+  py -m pip install --quiet --target "$A/site" {pip} >"$A/pip.log" 2>&1 || {{
     tail -5 "$A/pip.log" >&2; exit {exit_packages}; }}
   PYPATH="$CODE:$A/site"
 fi
-echo {config} | "$PY" -c 'import base64, sys; sys.stdout.buffer.write(base64.b64decode(sys.stdin.read()))' \
+echo {config} | py -c 'import base64, sys; sys.stdout.buffer.write(base64.b64decode(sys.stdin.read()))' \
   >"$A/config.json"
 if [ -f "$A/agent.pid" ]; then kill "$(cat "$A/agent.pid")" 2>/dev/null || true; fi
 cd /
-PYTHONPATH="$PYPATH" setsid nohup "$PY" -m lithops.standalone.agent "$A/config.json" >"$A/agent.log" 2>&1 </dev/null &
-echo $! >"$A/agent.pid"
-echo "LITHOPS-AGENT-STARTED $!"
+if [ -n "$IMAGE" ]; then
+  docker rm -f "lithops-agent-{vm_id}" >/dev/null 2>&1 || true
+  CID=$(docker run -d --name "lithops-agent-{vm_id}" --network host --pid host -v "$D:$D" -e PYTHONPATH="$PYPATH" \
+    "$IMAGE" python3 -m lithops.standalone.agent "$A/config.json")
+  PID=$(docker inspect -f '{{{{.State.Pid}}}}' "$CID")
+else
+  PYTHONPATH="$PYPATH" setsid nohup "$PY" -m lithops.standalone.agent "$A/config.json" >"$A/agent.log" 2>&1 </dev/null &
+  PID=$!
+fi
+echo "$PID" >"$A/agent.pid"
+echo "LITHOPS-AGENT-STARTED $PID"
 """
 
 _FETCH = """if [ ! -f "$CODE.zip" ]; then
@@ -68,6 +83,17 @@ _FETCH = """if [ ! -f "$CODE.zip" ]; then
     {url} "$CODE.zip"
   mv "$CODE.zip.part" "$CODE.zip"
 fi"""
+
+
+def is_container_image(runtime: str) -> bool:
+    """Whether ``runtime`` names a container image (``python:3.11-slim``, ``registry/img``) rather than a Python
+    interpreter (``python3``, ``python3.11``, ``/opt/venv/bin/python``).
+    """
+    if ":" in runtime:
+        return True
+    if runtime.startswith(("/", ".", "~")):
+        return False
+    return not runtime.startswith("python")
 
 
 def code_path(install_dir: str, digest: str) -> str:
@@ -88,7 +114,8 @@ def bootstrap_script(*, install_dir: str, vm_id: str, python: str, python_versio
     Args:
         install_dir: folder on the VM for the code and the agent's files.
         vm_id: the VM's id (its agent's folder name).
-        python: the runtime's Python command on the VM.
+        python: the runtime: the Python command on the VM, or a container image whose ``python3`` runs the agent
+            (with ``docker``, host network and pid namespace, ``install_dir`` mounted).
         python_version: the client's ``major.minor``, which the VM's Python must have.
         digest: the code bundle's digest.
         agent_config: the agent's config document.
@@ -99,6 +126,7 @@ def bootstrap_script(*, install_dir: str, vm_id: str, python: str, python_versio
     config = base64.b64encode(json.dumps(agent_config).encode()).decode()
     return _SCRIPT.format(
         install_dir=shlex.quote(install_dir), python=shlex.quote(python), vm_id=vm_id, digest=digest,
+        image=shlex.quote(python if is_container_image(python) else ""),
         version=shlex.quote(python_version), mark=MISMATCH_MARK, config=config,
         apt=" ".join(map(shlex.quote, extra_apt_packages)), apt_any=shlex.quote(" ".join(extra_apt_packages)),
         pip=" ".join(map(shlex.quote, extra_python_packages)), pip_any=shlex.quote(" ".join(extra_python_packages)),
