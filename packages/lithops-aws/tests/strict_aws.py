@@ -104,10 +104,13 @@ class StrictAWS:
         with self._lock:
             if path == "/v1/describejobs":
                 for job in answer.get("jobs", []):
-                    children = [k for k in self._jobs if k.startswith(job["jobId"] + ":")]
-                    if any(self._jobs[c]["status"] == "FAILED" for c in children):
-                        job["status"], job["statusReason"] = "FAILED", "Array Child Job failed"
                     self._override(job)
+                    children = [k for k in self._jobs if k.startswith(job["jobId"] + ":")]
+                    if children:  # the parent keeps its status until every child ends, and counts them
+                        summary = job.setdefault("arrayProperties", {}).setdefault("statusSummary", {})
+                        for child in children:
+                            state = self._jobs[child]["status"]
+                            summary[state] = summary.get(state, 0) + 1
             elif path == "/v1/listjobs" and request.get("arrayJobId"):
                 parent, wanted = request["arrayJobId"], request.get("jobStatus")
                 summaries = [s for s in answer.get("jobSummaryList", []) if s["jobId"] not in self._jobs]
