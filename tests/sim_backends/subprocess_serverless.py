@@ -17,8 +17,8 @@ from lithops.plugins import ComputeBackendSpec, hookimpl
 class SubprocessServerless(ComputeBackend):
     transport = "storage"
 
-    def __init__(self, config, lithops_config):
-        super().__init__(config, lithops_config)
+    def __init__(self, config, lithops_config, *, storage=None):
+        super().__init__(config, lithops_config, storage=storage)
         self.procs = []
         self.payloads = []
         self.folder = tempfile.mkdtemp(prefix="lithops-sim-")

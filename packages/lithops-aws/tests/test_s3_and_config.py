@@ -235,3 +235,21 @@ def test_lithops3_key_names_are_accepted_or_warned_about(moto: MotoServer) -> No
             LambdaBackend(config["aws_lambda"], config)
     with pytest.raises(ConfigError, match=r"worker_processes is 'MANY'; it must be a number of at least 1 or AUTO"):
         default_config({**lithops3, "aws_lambda": {**lithops3["aws_lambda"], "worker_processes": "MANY"}})
+
+
+def test_backends_built_from_a_dict_get_their_schema_defaults(s3_section: dict[str, Any], moto: MotoServer) -> None:
+    """A section written by hand (a test, a contract suite) is filled and checked as the executor's is."""
+    from lithops_aws.aws_ec2.backend import EC2Backend
+    from lithops_aws.aws_lambda.backend import LambdaBackend
+
+    storage = S3Storage(s3_section)
+    assert (storage.config["max_attempts"], storage.config["max_pool_connections"]) == (5, 64)
+    with pytest.raises(ConfigError, match=r"aws_s3\.read_timeout is 0; it must be at least 0\.1"):
+        S3Storage({**s3_section, "read_timeout": 0})
+    section = {"endpoint": moto.url, "region": "us-east-1"}
+    backend = LambdaBackend(section, {})
+    assert (backend.threads, backend.max_workers, backend.functions.config["runtime_timeout"]) == (64, 1000, 180)
+    with pytest.raises(ConfigError, match=r"invoke_pool_threads is 0; it must be at least 1"):
+        LambdaBackend({**section, "invoke_pool_threads": 0}, {})
+    ec2 = EC2Backend(section, {})
+    assert (ec2.max_workers, ec2.mode) == (1, "reuse")

@@ -236,10 +236,10 @@ def batch_problems(section: Mapping[str, Any]) -> list[str]:
     if not section.get("instance_role"):
         problems.append(f"instance_role is required with env_type {env_type}: set it to the ARN of an instance "
                         f"profile whose role has the AmazonEC2ContainerServiceforEC2Role policy")
-    strategies = EC2_STRATEGIES if env_type == "EC2" else SPOT_STRATEGIES
-    if strategy and strategy not in strategies:
+    allowed = EC2_STRATEGIES if env_type == "EC2" else SPOT_STRATEGIES
+    if strategy and strategy not in allowed:
         problems.append(f"allocation_strategy is {strategy}, which {env_type} does not take: choose one of "
-                        f"{', '.join(strategies)}")
+                        f"{', '.join(allowed)}")
     if env_type == "SPOT" and strategy == "BEST_FIT" and not section.get("spot_fleet_role"):
         problems.append("SPOT with allocation_strategy BEST_FIT needs spot_fleet_role (the ARN of a role with "
                         "AmazonEC2SpotFleetTaggingRole); or use SPOT_CAPACITY_OPTIMIZED, which needs none")
@@ -291,6 +291,7 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
             backend="lithops_aws.s3.storage:S3Storage",
             config=S3_CONFIG,
             shared_sections=_SHARED,
+            url_schemes=("s3",),
             description="Amazon S3 or any S3-compatible store (MinIO, Ceph) through its endpoint",
         )
     ]

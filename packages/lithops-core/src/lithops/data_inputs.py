@@ -9,8 +9,8 @@ from typing import Any
 
 from lithops.job.partitioner import Partitioner, data_param, wants_partitioning
 from lithops.plugins.manager import get_registry
+from lithops.storage.job_storage import JobStorage
 from lithops.storage.storage import Storage
-from lithops.transport import LazyStorage
 
 
 def as_iterdata(map_iterdata: Any) -> list[Any]:
@@ -34,7 +34,7 @@ class DataInputs:
         local_files: whether local paths are allowed (workers share this machine's file system).
     """
 
-    def __init__(self, config: dict[str, Any], storage: LazyStorage, storage_backend_path: str,
+    def __init__(self, config: dict[str, Any], storage: JobStorage, storage_backend_path: str,
                  local_files: bool) -> None:
         self.config = config
         self.storage = storage

@@ -22,8 +22,9 @@ from lithops.monitor import JobMonitor, StorageStatusSource, sigint_held
 from lithops.plots import job_summary
 from lithops.plugins.manager import get_registry
 from lithops.storage.chunks import ObjectChunk
+from lithops.storage.job_storage import JobStorage
 from lithops.submit import JobSubmitter, chained_futures
-from lithops.transport import LazyStorage, transport_for
+from lithops.transport import transport_for
 from lithops.wait import ALL_COMPLETED, THREADPOOL_SIZE, as_future_list, wait
 
 logger = logging.getLogger(__name__)
@@ -127,9 +128,9 @@ class FunctionExecutor:
         interval = lithops_cfg.get("monitoring_interval") or backend_cls.status_interval or DEFAULT_STATUS_INTERVAL
         self.monitor = JobMonitor(self.executor_id, float(interval),
                                   source=StorageStatusSource(_portable(self.storage_config)))
-        self._storage = LazyStorage(self.storage_config)
+        self._storage = JobStorage(self.storage_config, storage_backend_path)
         self._transport = transport_for(self.backend, backend_cls.transport, self._storage, self.monitor)
-        self.compute: ComputeBackend = backend_cls(self.config[self.backend], self.config)
+        self.compute: ComputeBackend = backend_cls(self.config[self.backend], self.config, storage=self._storage)
         _live_backends.add(self.compute)
         weakref.finalize(self, self.compute.close)  # an executor dropped without close() releases its workers
         self.monitor.max_workers = self.compute.max_workers

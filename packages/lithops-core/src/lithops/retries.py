@@ -115,10 +115,10 @@ class RetryingFunctionExecutor:
         self.executor.__exit__(exc_type, exc_value, traceback)
 
     def _retries_to_use(self, retries: int | None) -> int:
-        """The retry budget of a ``map``: its ``retries``, else ``lithops.retries`` of the config, else 0."""
+        """The retry budget of a ``map``: its ``retries``, else ``lithops.retries`` of the (validated) config."""
         if retries is not None:
             return retries
-        return int(self.config.get("lithops", {}).get("retries") or 0)
+        return int(self.config["lithops"]["retries"])
 
     def map(
         self,

@@ -10,27 +10,13 @@ finished are written to storage (for the copies to read), and those are all that
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
 from lithops.monitor import JobMonitor
-from lithops.storage.storage import Storage
-
-
-class LazyStorage:
-    """The executor's :class:`lithops.Storage` client, made on first use (push backends may never need it)."""
-
-    def __init__(self, storage_config: dict[str, Any]) -> None:
-        self.storage_config = storage_config
-        self._storage: Storage | None = None
-
-    def get(self) -> Storage:
-        """The client."""
-        if self._storage is None:
-            self._storage = Storage(storage_config=self.storage_config)
-        return self._storage
+from lithops.storage.job_storage import JobStorage
 
 
 class Transport:
@@ -44,7 +30,7 @@ class Transport:
     #: The :attr:`ComputeBackend.transport` value this strategy serves.
     name: ClassVar[str]
 
-    def __init__(self, storage: LazyStorage, monitor: JobMonitor) -> None:
+    def __init__(self, storage: JobStorage, monitor: JobMonitor) -> None:
         self.storage = storage
         self.monitor = monitor
 
@@ -92,7 +78,7 @@ class PushTransport(Transport):
 
     name = "push"
 
-    def __init__(self, storage: LazyStorage, monitor: JobMonitor) -> None:
+    def __init__(self, storage: JobStorage, monitor: JobMonitor) -> None:
         super().__init__(storage, monitor)
         monitor.publisher = self.publish
 
@@ -115,7 +101,7 @@ class PushTransport(Transport):
 TRANSPORTS: dict[str, type[Transport]] = {cls.name: cls for cls in (StorageTransport, PushTransport)}
 
 
-def transport_for(backend_name: str, transport: str, storage: LazyStorage, monitor: JobMonitor) -> Transport:
+def transport_for(backend_name: str, transport: str, storage: JobStorage, monitor: JobMonitor) -> Transport:
     """The strategy for a backend that declares ``transport``.
 
     Raises:

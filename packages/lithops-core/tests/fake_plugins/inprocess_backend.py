@@ -2,8 +2,9 @@
 
 They stand in for a real backend so that the executor, monitor, wait, chaining, cancel and retries logic is
 tested fast and alone (no worker processes, no localhost plugin). The function runs on the job's own pickled
-bytes, so what the executor builds is what runs; what a real worker adds (time limits, output capture, the
-worker environment) is left to the worker's and the plugins' tests.
+bytes, so what the executor builds is what runs, through the worker's ``CallRunner`` in its in-process mode (the
+way a backend that runs calls in the client's own process must: no time limits, no output capture, the worker
+flag and config in the call's context rather than in ``os.environ``, ``extra_env`` refused).
 
 ``inprocess`` pushes each status to the monitor (as localhost does); ``inprocess_storage`` writes it to the
 executor's storage for the monitor to poll (as serverless backends do). Both use the plugin template's
@@ -18,17 +19,17 @@ makes ``invoke`` fail.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.backends.helpers import DaemonThreads, failed_status
-from lithops.job import serialize
+from lithops.backends.helpers import DaemonThreads
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
 from lithops.plugins import ComputeBackendSpec, ConfigKey, hookimpl
+from lithops.storage.job_storage import JobStorage
 from lithops.storage.storage import Storage
+from lithops.worker.calls import CallRunner
 from lithops.worker.handler import mark_started, write_status
 
 LITHOPS_PLUGIN_API = "1"
@@ -38,22 +39,15 @@ GATE_TIMEOUT_SEC = 30
 
 
 def run_call(job: JobRequest, call_id: str, data: bytes) -> CallStatus:
-    """Run one call of ``job`` from its pickled function and input; its status, output inline."""
-    stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "activation_id": f"inprocess-{job.job_key}"}
-    try:
-        func = serialize.loads(job.function)
-        args, kwargs = serialize.loads(data)
-        if "id" in job.inject:
-            kwargs.setdefault("id", int(call_id))
-        stats["worker_func_start_tstamp"] = time.time()
-        value = func(*args, **kwargs)
-        stats["worker_func_end_tstamp"] = stats["worker_end_tstamp"] = time.time()
-        stats["worker_func_exec_time"] = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
-        return CallStatus(job.executor_id, job.job_id, call_id, success=True,
-                          output=serialize.dump_result(value, call_id), stats=stats)
-    except Exception as exc:
-        stats["worker_end_tstamp"] = time.time()
-        return failed_status(job.executor_id, job.job_id, call_id, exc, stats)
+    """Run one call of ``job`` from its pickled function and input; its status, output inline.
+
+    Runs it as an in-process backend must (``CallRunner(..., in_process=True)``): the test process's environment,
+    output and signals are left alone, and a job with ``extra_env`` fails with the reason.
+    """
+    meta = {"executor_id": job.executor_id, "job_id": job.job_id, "inject": job.inject, "extra_env": job.extra_env,
+            "execution_timeout": job.execution_timeout, "result_limit": job.result_limit, "config": job.config,
+            "storage_backend": job.storage_backend, "host_submit_tstamp": job.submitted}
+    return CallRunner(meta, job.function, in_process=True).run(call_id, data)
 
 
 _CONFIG = {"max_workers": ConfigKey(type=int, default=8, minimum=1, doc="calls that run at once (threads)")}
@@ -66,8 +60,9 @@ class InProcessBackend(ComputeBackend):
     config_schema: ClassVar[Mapping[str, ConfigKey]] = _CONFIG
     ships_modules: ClassVar[bool] = False  # the calls run here: the test modules are importable
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         #: Calls wait until this is set (None: they run at once).
         self.gate: threading.Event | None = None
         #: Call ids whose status is never delivered.

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
+from lithops.storage.job_storage import JobStorage
 from lithops_localhost.plugin import COMPUTE_CONFIG
 from lithops_localhost.pool import LocalPool, ensure_python, worker_environment
 
@@ -49,8 +50,9 @@ class LocalhostBackend(ComputeBackend):
     ships_modules: ClassVar[bool] = False
     config_schema: ClassVar[Mapping[str, ConfigKey]] = COMPUTE_CONFIG
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         self.python = ensure_python(self.config["runtime"] or sys.executable)
         # worker_processes, else max_workers, else one per CPU (the schema's None means "not set")
         self.size = int(self.config["worker_processes"] or self.config["max_workers"] or os.cpu_count() or 1)

@@ -52,6 +52,7 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
             name="localhost",
             backend="lithops_localhost.storage:LocalhostStorage",
             config=STORAGE_CONFIG,
+            url_schemes=("localhost",),
             description="a folder per bucket on this machine",
         )
     ]

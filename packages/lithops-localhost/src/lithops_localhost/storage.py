@@ -334,20 +334,31 @@ class LocalhostStorage(StorageBackend):
     def get_object(
         self, bucket: str, key: str, stream: bool = False, extra_get_args: Mapping[str, Any] | None = None
     ) -> bytes | BinaryIO:
-        """Read the object (or its ``Range``)."""
-        f = self._open(bucket, key)
+        """Read the object (or its ``Range``, the S3 form that :class:`lithops.Storage` passes on)."""
         rng = (extra_get_args or {}).get("Range")
         if rng:
-            start, end = parse_byte_range(rng, os.fstat(f.fileno()).st_size)
-            f.seek(start)
-            if stream:
-                return io.BufferedReader(_RangeReader(f, end - start))  # type: ignore[return-value]
-            with f:
-                return f.read(end - start)
+            size = int(self.head_object(bucket, key)["content-length"])
+            return self.get_range(bucket, key, *parse_byte_range(rng, size), stream=stream)
+        f = self._open(bucket, key)
         if stream:
             return f
         with f:
             return f.read()
+
+    def get_range(self, bucket: str, key: str, start: int, end: int | None = None,
+                  stream: bool = False) -> bytes | BinaryIO:
+        """Bytes ``start`` up to ``end`` (excluded; None: to the end) of the object's file, read from there."""
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"byte range {start}-{end} of {bucket}/{key}: start must be >= 0 and end >= start")
+        f = self._open(bucket, key)
+        size = os.fstat(f.fileno()).st_size
+        start = min(start, size)
+        end = size if end is None else min(end, size)
+        f.seek(start)
+        if stream:
+            return io.BufferedReader(_RangeReader(f, end - start))  # type: ignore[return-value]
+        with f:
+            return f.read(end - start)
 
     def download_file(self, bucket: str, key: str, file_name: str | None = None) -> None:
         """Copy the object's file (in the kernel where the platform allows)."""

@@ -3,8 +3,10 @@
 It uses the storage transport, as serverless backends do: the client uploads the function and the call data
 to storage, this backend delivers one JSON payload per group of calls to a "worker", and the worker runs
 :func:`lithops.worker.handler.run_payload`, which writes each call's status (and output) back to storage for
-the client to collect. Here the worker is a thread; in a real backend ``_deliver`` sends the payload to your
-platform (an HTTP invoke, a queue message, a container command) whose entry point calls ``run_payload``.
+the client to collect. Here the worker is a thread of the client, so it passes ``in_process=True`` (the calls
+then leave the client's environment alone, and ``extra_env`` is refused); in a real backend ``_deliver`` sends the
+payload to your platform (an HTTP invoke, a queue message, a container command) whose entry point calls
+``run_payload(payload)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lithops.backends.helpers import DaemonThreads, report_failed
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.plugins import ConfigKey
+from lithops.storage.job_storage import JobStorage
 from lithops.worker.handler import run_payload
 
 from lithops_plugin_template.plugin import COMPUTE_CONFIG
@@ -35,8 +38,9 @@ class TemplateBackend(ComputeBackend):
     #: fills its defaults, so ``self.config["max_workers"]`` is always there (the base ``max_workers`` reads it).
     config_schema: ClassVar[Mapping[str, ConfigKey]] = COMPUTE_CONFIG
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         self._lock = threading.Lock()
         self._pool: DaemonThreads | None = None
         self._cancelled: set[str] = set()
@@ -62,7 +66,8 @@ class TemplateBackend(ComputeBackend):
             return
         payload = json.loads(wire)
         try:
-            run_payload(payload)
+            # in_process: this thread is in the client's own process, whose environment the calls must not change
+            run_payload(payload, in_process=True)
         except Exception as exc:  # the worker broke outside the calls: fail them now, not after their timeout
             report_failed(report, payload, exc)
 

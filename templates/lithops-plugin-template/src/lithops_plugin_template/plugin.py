@@ -47,6 +47,7 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
             name="template_storage",
             backend="lithops_plugin_template.storage:MemoryStorage",
             config=STORAGE_CONFIG,
+            url_schemes=("template",),  # map(f, "template://bucket/key") reads through this backend
             description="objects in this process's memory (a plugin template)",
         )
     ]

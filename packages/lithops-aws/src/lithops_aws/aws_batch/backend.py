@@ -15,16 +15,25 @@ import re
 import threading
 import time
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
 from lithops.backends.helpers import failed_status
 from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops.job.job import JobRequest
+from lithops.plugins.specs import ConfigKey
+from lithops.storage.job_storage import JobStorage
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON
 from lithops_aws.payloads import put_payload
-from lithops_aws.plugin import EC2_STRATEGIES, SPOT_STRATEGIES, apply_aliases, batch_cpu, batch_problems
+from lithops_aws.plugin import (
+    BATCH_CONFIG,
+    EC2_STRATEGIES,
+    SPOT_STRATEGIES,
+    apply_aliases,
+    batch_cpu,
+    batch_problems,
+)
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
 logger = logging.getLogger(__name__)
@@ -89,9 +98,11 @@ class BatchBackend(ComputeBackend):
     READY_TIMEOUT = 600.0
     #: Least seconds between two DescribeJobs polls of the submitted jobs.
     MIN_WATCH_INTERVAL = 1.0
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = BATCH_CONFIG
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(apply_aliases(config, "aws_batch"), lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(apply_aliases(config, "aws_batch"), lithops_config, storage=storage)
         problems = batch_problems(self.config)
         if problems:
             raise ConfigError("aws_batch: " + "; ".join(problems) + ".")
@@ -110,7 +121,8 @@ class BatchBackend(ComputeBackend):
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
-        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval") or 2)
+        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval")
+                         or self.status_interval or DEFAULT_STATUS_INTERVAL)
         self.watch_interval = max(self.MIN_WATCH_INTERVAL, interval)
 
     # -- names -----------------------------------------------------------------------------------------------
@@ -345,13 +357,13 @@ class BatchBackend(ComputeBackend):
 
     def worker_processes(self) -> int:
         """Calls one job runs at once: ``worker_processes``, or one per vCPU with AUTO."""
-        value = self.config.get("worker_processes") or 1
+        value = self.config["worker_processes"]
         return max(1, int(-(-self.cpu // 1))) if value == "AUTO" else int(value)
 
     # -- the contract ----------------------------------------------------------------------------------------
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Write the job's payloads to storage, submit one array job that runs them, and watch it."""
-        memory = int(job.runtime_memory or self.config.get("runtime_memory") or 1024)
+        memory = int(job.runtime_memory or self.config["runtime_memory"])
         # a Batch job is stopped after runtime_timeout (attemptDurationSeconds): no call outlives it
         job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         runtime = self.runtime_name()
@@ -417,9 +429,7 @@ class BatchBackend(ComputeBackend):
         for desc in jobs:
             item = watched[desc["jobId"]]
             status = desc.get("status")
-            # an array job stays RUNNING until every child ends; its statusSummary counts failed children sooner
-            summary = (desc.get("arrayProperties") or {}).get("statusSummary") or {}
-            if status == "FAILED" or int(summary.get("FAILED") or 0) > len(item.failed):
+            if status == "FAILED":
                 self._fail_children(item, desc)
             if status in ("SUCCEEDED", "FAILED"):
                 with self._watch_lock:
@@ -498,9 +508,9 @@ class BatchBackend(ComputeBackend):
     @property
     def max_workers(self) -> int:
         """Largest number of array children per job: ``max_workers``, else what the environment runs at once."""
-        if self.config.get("max_workers"):
+        if self.config["max_workers"] is not None:
             return int(self.config["max_workers"])
-        return max(1, int(int(self.config.get("env_max_cpus") or 10) // self.cpu))
+        return max(1, int(int(self.config["env_max_cpus"]) // self.cpu))
 
 
 def _reason(desc: Mapping[str, Any]) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from lithops.backends.runtime import RuntimeBuilder
+from lithops.plugins.specs import ConfigKey
 from lithops_aws import containers
 from lithops_aws.aws_batch.backend import WORKER_COMMAND, BatchBackend
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON
+from lithops_aws.plugin import BATCH_CONFIG, apply_aliases
 from lithops_aws.session import aws_errors
 
 
@@ -20,8 +22,10 @@ class BatchRuntimeBuilder(RuntimeBuilder):
         lithops_config: the whole config.
     """
 
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = BATCH_CONFIG
+
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any] | None = None) -> None:
-        super().__init__(config, lithops_config or {})
+        super().__init__(apply_aliases(config, "aws_batch"), lithops_config or {})
         self.backend = BatchBackend(self.config, self.lithops_config)
 
     def build(self, name: str, file: str | None = None, extra_args: list[str] | None = None) -> None:
@@ -34,7 +38,7 @@ class BatchRuntimeBuilder(RuntimeBuilder):
         """Create the queue and the job definition of image ``name``."""
         if timeout is not None:
             self.backend.config["runtime_timeout"] = timeout
-        memory = int(memory or self.config.get("runtime_memory") or 1024)
+        memory = int(memory or self.config["runtime_memory"])
         queue = self.backend.ensure_queue()
         arn = self.backend.ensure_definition(name or self.backend.runtime_name(), memory)
         return {"runtime_name": name, "memory": memory, "job_queue": queue, "job_definition": arn}

@@ -58,10 +58,11 @@ class Agent:
         self.storage.name = spec["name"]
         self.bucket = spec["bucket"]
         self.queue = f"{config['queue_prefix']}{instance}/queue/"
-        self.parallelism = int(config.get("worker_processes") or os.cpu_count() or 1)
-        self.soft = float(config.get("soft_dismantle_timeout") or 300)
-        self.hard = float(config.get("hard_dismantle_timeout") or 3600)
-        self.auto = bool(config.get("auto_dismantle", True))
+        # worker_processes null: one per CPU of the VM; the other keys are always set by EC2Backend.agent_config
+        self.parallelism = int(config["worker_processes"] or os.cpu_count() or 1)
+        self.soft = float(config["soft_dismantle_timeout"])
+        self.hard = float(config["hard_dismantle_timeout"])
+        self.auto = bool(config["auto_dismantle"])
         self.running = 0
         self._lock = threading.Lock()
 

@@ -19,12 +19,15 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
+from lithops.plugins.specs import ConfigKey
+from lithops.storage.job_storage import JobStorage
 from lithops_aws.aws_lambda.package import build_code_zip, code_digest
+from lithops_aws.plugin import EC2_CONFIG
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
 logger = logging.getLogger(__name__)
@@ -83,13 +86,15 @@ class EC2Backend(ComputeBackend):
 
     transport = "storage"
     ships_modules = True
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = EC2_CONFIG
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         self.region = region_of(self.config)
         self.endpoint = self.config.get("endpoint")
         self.ec2 = make_client(self.config, "ec2", endpoint=self.endpoint)
-        self.mode = str(self.config.get("exec_mode") or "reuse")
+        self.mode = str(self.config["exec_mode"])
         self.cluster = "lithops-workers" if self.mode == "reuse" else ""
         self._lock = threading.Lock()
         self._instances: list[str] | None = None
@@ -107,10 +112,10 @@ class EC2Backend(ComputeBackend):
             "storage": {"name": storage.backend, "backend": storage_path, "bucket": storage.bucket,
                         "config": storage.storage_config[storage.backend]},
             "queue_prefix": self._queue_prefix(),
-            "worker_processes": self.config.get("worker_processes"),
-            "soft_dismantle_timeout": int(self.config.get("soft_dismantle_timeout") or 300),
-            "hard_dismantle_timeout": int(self.config.get("hard_dismantle_timeout") or 3600),
-            "auto_dismantle": bool(self.config.get("auto_dismantle", True)),
+            "worker_processes": self.config["worker_processes"],
+            "soft_dismantle_timeout": int(self.config["soft_dismantle_timeout"]),
+            "hard_dismantle_timeout": int(self.config["hard_dismantle_timeout"]),
+            "auto_dismantle": bool(self.config["auto_dismantle"]),
         }
 
     def user_data(self) -> str:
@@ -238,7 +243,7 @@ class EC2Backend(ComputeBackend):
                                         {"Name": "instance-state-name", "Values": states}])
                 self._start_stopped(found)
                 ids = [i["InstanceId"] for i in found]
-                wanted = int(self.config.get("max_workers") or 1)
+                wanted = self.max_workers
                 if len(ids) < wanted:
                     new = self._create(wanted - len(ids), executor_id)
                     self._created += new
@@ -263,13 +268,8 @@ class EC2Backend(ComputeBackend):
         if self.mode != "create" or not self._created:
             return
         with aws_errors("EC2 dismantle", self.endpoint):
-            if self.config.get("delete_on_dismantle", True):
+            if self.config["delete_on_dismantle"]:
                 self.ec2.terminate_instances(InstanceIds=self._created)
             else:
                 self.ec2.stop_instances(InstanceIds=self._created)
         self._created = []
-
-    @property
-    def max_workers(self) -> int:
-        """Number of worker VMs."""
-        return int(self.config.get("max_workers") or 1)

@@ -16,16 +16,18 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, ClassVar
 
 import botocore.exceptions
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
+from lithops.plugins.specs import ConfigKey
+from lithops.storage.job_storage import JobStorage
 from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions, worker_processes
 from lithops_aws.payloads import put_payload
-from lithops_aws.plugin import apply_aliases
+from lithops_aws.plugin import LAMBDA_CONFIG, apply_aliases
 from lithops_aws.session import error_code, http_status, translate
 
 logger = logging.getLogger(__name__)
@@ -55,13 +57,15 @@ class LambdaBackend(ComputeBackend):
 
     transport = "storage"
     ships_modules = True
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = LAMBDA_CONFIG
     #: Backoff of retried invocations: first ceiling and largest wait, in seconds.
     BACKOFF_BASE, BACKOFF_CAP = 0.1, 10.0
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(apply_aliases(config, "aws_lambda"), lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(apply_aliases(config, "aws_lambda"), lithops_config, storage=storage)
         self.functions = LambdaFunctions(self.config)
-        self.threads = int(self.config.get("invoke_pool_threads") or 64)
+        self.threads = int(self.config["invoke_pool_threads"])
         retries = self.config.get("invoke_max_retries")
         self.max_retries = 10 if retries is None else int(retries)
         self._pool: ThreadPoolExecutor | None = None
@@ -71,7 +75,7 @@ class LambdaBackend(ComputeBackend):
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _memory(self, job: JobRequest) -> int:
-        return int(job.runtime_memory or self.config.get("runtime_memory") or 256)
+        return int(job.runtime_memory or self.config["runtime_memory"])
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -158,7 +162,7 @@ class LambdaBackend(ComputeBackend):
         memory = self._memory(job)
         # no call outlives the function's own timeout: lowering the job's lets the client give up on a lost
         # invocation after runtime_timeout (+ grace) rather than after lithops.execution_timeout
-        job.execution_timeout = min(job.execution_timeout, float(self.config.get("runtime_timeout") or 180))
+        job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         function = self.functions.ensure(self.config.get("runtime"), memory)
         bodies = [self._body(job, ids) for ids in self._groups(job)]
         stop = threading.Event()
@@ -190,8 +194,3 @@ class LambdaBackend(ComputeBackend):
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-
-    @property
-    def max_workers(self) -> int:
-        """How many invocations may run at once (``aws_lambda.max_workers``)."""
-        return int(self.config.get("max_workers") or 1000)

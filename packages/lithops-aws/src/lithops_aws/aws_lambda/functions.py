@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lithops.config import backend_settings
 from lithops.constants import PROTOCOL_VERSION
 from lithops.errors import BackendError
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.package import HANDLER, build_code_zip, code_digest
-from lithops_aws.plugin import apply_aliases
+from lithops_aws.plugin import LAMBDA_CONFIG, apply_aliases
 from lithops_aws.session import aws_errors, error_code, make_client, region_of
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ MIB_PER_VCPU = 1769
 
 def worker_processes(config: Mapping[str, Any], memory: int) -> int:
     """Calls one invocation runs at once: ``worker_processes``, or with AUTO the vCPUs of ``memory`` MiB."""
-    value = config.get("worker_processes") or 1
+    value = config["worker_processes"]
     if value == "AUTO":
         return max(1, min(6, -(-memory // MIB_PER_VCPU)))
     return int(value)
@@ -129,23 +130,23 @@ class LambdaFunctions:
     """Control-plane operations of the ``aws_lambda`` backend and its runtime builder.
 
     Args:
-        config: the ``aws_lambda`` section.
+        config: the ``aws_lambda`` section (its defaults filled in here, as a backend's are).
     """
 
     #: Seconds to wait for a new function to become Active, and for a new IAM role to be usable.
     ACTIVE_TIMEOUT, ROLE_PROPAGATION_TIMEOUT = 300.0, 60.0
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = apply_aliases(config, "aws_lambda")
+        self.config = backend_settings("aws_lambda", apply_aliases(config, "aws_lambda"), LAMBDA_CONFIG)
         self.region = region_of(self.config)
         self.architecture = str(self.config.get("architecture") or "x86_64")
         self.endpoint = self.config.get("endpoint")
         self.client = make_client(self.config, "lambda", endpoint=self.endpoint, max_attempts=5,
-                                  read_timeout=max(60, int(self.config.get("runtime_timeout") or 180) + 10))
+                                  read_timeout=max(60, int(self.config["runtime_timeout"]) + 10))
         #: for asynchronous invocations: no boto3 retries, the backend retries throttling with its own backoff
         self.invoke_client = make_client(
             self.config, "lambda", endpoint=self.endpoint, max_attempts=1, connect_timeout=10, read_timeout=30,
-            max_pool_connections=int(self.config.get("invoke_pool_threads") or 64) + 4)
+            max_pool_connections=int(self.config["invoke_pool_threads"]) + 4)
         self._lock = threading.Lock()
         self._ready: dict[tuple[str, int], FunctionInfo] = {}
         self._role_created_at: float | None = None
@@ -368,7 +369,7 @@ class LambdaFunctions:
         """The settings of the function of ``runtime`` that the config decides (what UpdateFunctionConfiguration
         takes): role, memory, timeout, environment, /tmp size, VPC, EFS and the runtime's newest layer.
         """
-        timeout = int(self.config.get("runtime_timeout") or 180)
+        timeout = int(self.config["runtime_timeout"])
         if timeout > 900:
             raise BackendError(f"aws_lambda.runtime_timeout is {timeout} s; Lambda allows at most 900 s.")
         env = {str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()}
@@ -382,7 +383,7 @@ class LambdaFunctions:
             "Timeout": timeout,
             "Description": f"Lithops worker, runtime {runtime}, lithops-aws {__version__}",
             "Environment": {"Variables": env},
-            "EphemeralStorage": {"Size": int(self.config.get("ephemeral_storage") or 512)},
+            "EphemeralStorage": {"Size": int(self.config["ephemeral_storage"])},
             "VpcConfig": {"SubnetIds": list(vpc.get("subnets") or []),
                           "SecurityGroupIds": list(vpc.get("security_groups") or [])},
             "FileSystemConfigs": [{"Arn": e["access_point"], "LocalMountPath": e["mount_path"]} for e in efs],

@@ -18,13 +18,15 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from lithops.backends.runtime import RuntimeBuilder
 from lithops.errors import BackendError
+from lithops.plugins.specs import ConfigKey
 from lithops_aws import containers
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON, LambdaFunctions, is_image, layer_name
 from lithops_aws.aws_lambda.package import CODE_MODULES, DEFAULT_LAYER_PACKAGES, HANDLER
+from lithops_aws.plugin import LAMBDA_CONFIG, apply_aliases
 from lithops_aws.session import aws_errors
 
 logger = logging.getLogger(__name__)
@@ -77,8 +79,10 @@ class LambdaRuntimeBuilder(RuntimeBuilder):
         lithops_config: the whole config (its ``aws_s3`` section is used for layers over 45 MiB).
     """
 
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = LAMBDA_CONFIG
+
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any] | None = None) -> None:
-        super().__init__(config, lithops_config or {})
+        super().__init__(apply_aliases(config, "aws_lambda"), lithops_config or {})
         self.functions = LambdaFunctions(self.config)
         self.architecture = self.functions.architecture
 
@@ -168,7 +172,7 @@ class LambdaRuntimeBuilder(RuntimeBuilder):
         """Deploy (or update) the function of runtime ``name`` and return its metadata."""
         if timeout is not None:
             self.functions.config["runtime_timeout"] = timeout
-        memory = int(memory or self.config.get("runtime_memory") or 256)
+        memory = int(memory or self.config["runtime_memory"])
         name = self.functions.runtime_name(name)
         self.functions.forget(name, memory)  # look again: a rebuilt layer or a new setting is applied to it
         info = self.functions.ensure(name, memory)

@@ -7,14 +7,15 @@ import hashlib
 import io
 import os
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
 from lithops.backends.storage import StorageBackend
+from lithops.plugins.specs import ConfigKey
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops_aws.plugin import apply_aliases
+from lithops_aws.plugin import S3_CONFIG, apply_aliases
 from lithops_aws.session import (
     aws_errors,
     error_code,
@@ -39,6 +40,7 @@ class S3Storage(StorageBackend):
     """
 
     name = "aws_s3"
+    config_schema: ClassVar[Mapping[str, ConfigKey]] = S3_CONFIG
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(apply_aliases(config, "aws_s3"))
@@ -47,15 +49,15 @@ class S3Storage(StorageBackend):
         self.region = region_of(self.config)
         self.client = make_client(
             self.config, "s3", endpoint=self.config.get("endpoint"),
-            max_attempts=int(self.config.get("max_attempts") or 5),
-            max_pool_connections=int(self.config.get("max_pool_connections") or 64),
-            connect_timeout=float(self.config.get("connect_timeout") or 10),
-            read_timeout=float(self.config.get("read_timeout") or 60),
+            max_attempts=int(self.config["max_attempts"]),
+            max_pool_connections=int(self.config["max_pool_connections"]),
+            connect_timeout=float(self.config["connect_timeout"]),
+            read_timeout=float(self.config["read_timeout"]),
             s3={"addressing_style": style},
         )
         self.transfer_config = TransferConfig(
-            multipart_threshold=int(self.config.get("multipart_threshold") or 64 * 1024 * 1024),
-            multipart_chunksize=int(self.config.get("multipart_chunksize") or 16 * 1024 * 1024),
+            multipart_threshold=int(self.config["multipart_threshold"]),
+            multipart_chunksize=int(self.config["multipart_chunksize"]),
             max_concurrency=4,
         )
 

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lithops.config import backend_settings
+from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.job.status import CallStatus
 from lithops.plugins.specs import ConfigKey
+
+if TYPE_CHECKING:
+    from lithops.storage.job_storage import JobStorage
+    from lithops.storage.storage import Storage
 
 StatusReporter = Callable[[CallStatus], None]
 
@@ -43,6 +48,8 @@ class ComputeBackend(ABC):
             are filled in here, however the backend is built (by the executor, or from a dict in a test), so
             ``self.config[key]`` holds every key the schema gives a default: read it without a fallback.
         lithops_config: the whole executor config (other sections, such as shared credentials).
+        storage: the executor's storage (a :class:`lithops.storage.job_storage.JobStorage`), handed over by the
+            executor; read it with :meth:`job_storage`. A subclass that defines ``__init__`` passes it on.
 
     Raises:
         ConfigError: a value of ``config`` is wrong, or a required key is missing.
@@ -68,9 +75,11 @@ class ComputeBackend(ABC):
     #: bound (only the execution timeout applies).
     start_timeout: ClassVar[float | None] = DEFAULT_START_TIMEOUT
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
         self.config = backend_settings(type(self).__name__, config, self.config_schema)
         self.lithops_config = lithops_config
+        self._job_storage = storage
 
     @abstractmethod
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
@@ -88,21 +97,21 @@ class ComputeBackend(ABC):
             BackendError: the calls could not be submitted; nothing of this job is running.
         """
 
-    def job_storage(self) -> tuple[Any, str]:
-        """A :class:`lithops.Storage` on the executor's storage, and its backend's class import string.
+    def job_storage(self) -> tuple[Storage, str]:
+        """The executor's :class:`lithops.Storage` (made on first use), and its backend's class import string.
 
-        The import string is what workers import. Made on first use and kept; for backends that write objects
-        of their own (payload lists, queues).
+        The import string is what workers import. For backends that write objects of their own (payload
+        lists, queues, agent documents).
+
+        Raises:
+            BackendError: the backend was built without ``storage``.
         """
-        if getattr(self, "_job_storage", None) is None:
-            from lithops.config import extract_storage_config
-            from lithops.plugins.manager import get_registry
-            from lithops.storage.storage import Storage
-
-            storage_config = extract_storage_config(self.lithops_config)
-            path = get_registry().storage_backend(storage_config["backend"]).backend
-            self._job_storage = (Storage(storage_config=storage_config), path)
-        return self._job_storage
+        if self._job_storage is None:
+            raise BackendError(
+                f"{type(self).__name__} was built without the executor's storage: pass "
+                f"storage=JobStorage.from_config(config) (lithops.storage.job_storage) when building it by hand"
+            )
+        return self._job_storage.get(), self._job_storage.backend_path
 
     def cancel(self, job_keys: Collection[str]) -> None:  # noqa: B027 - optional operation
         """Stop the calls of these jobs that have not finished, if the backend can (best effort)."""

@@ -21,12 +21,15 @@ def standalone_backend(config: Mapping[str, Any]) -> Any:
     """
     from lithops.plugins.manager import get_registry
     from lithops.standalone.backend import StandaloneBackend
+    from lithops.storage.job_storage import JobStorage
 
     name = config["lithops"]["backend"]
     if config["lithops"].get("mode") != "standalone":
         return None
     cls = get_registry().load_class("compute", name)
-    return cls(config[name], config) if issubclass(cls, StandaloneBackend) else None
+    if not issubclass(cls, StandaloneBackend):
+        return None
+    return cls(config[name], config, storage=JobStorage.from_config(config))
 
 
 def vm_rows(backend: Any) -> list[tuple[Any, ...]]:

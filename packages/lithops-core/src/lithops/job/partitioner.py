@@ -25,17 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lithops.errors import PartitionError
+from lithops.plugins.known import KNOWN_URL_SCHEMES, providing_package
+from lithops.plugins.manager import get_registry
 from lithops.storage.chunks import ObjectChunk
 
-#: URL schemes that name a storage backend.
-SCHEMES = {
-    "s3": "aws_s3",
-    "cos": "ibm_cos",
-    "gs": "gcp_storage",
-    "gcs": "gcp_storage",
-    "azure": "azure_storage",
-    "localhost": "localhost",
-}
 DATA_PARAMS = ("obj", "url")
 _LOCAL_PREFIXES = ("/", "./", "../", "~", "file://")
 
@@ -132,12 +125,17 @@ class Partitioner:
         backend = self.default_storage
         scheme, sep, rest = name.partition("://")
         if sep:
-            if scheme not in SCHEMES:
+            schemes = get_registry().url_schemes()
+            if scheme not in schemes:
+                known = KNOWN_URL_SCHEMES.get(scheme)
+                package = providing_package("storage", known) if known else None
+                hint = (f" {scheme}:// is read by storage backend '{known}' of {package}, which is not installed: "
+                        f"pip install {package}." if package else "")
                 raise PartitionError(
-                    f"unknown scheme in {name!r}: use one of {', '.join(s + '://' for s in SCHEMES)}, "
+                    f"unknown scheme in {name!r}:{hint} Use one of {', '.join(s + '://' for s in sorted(schemes))}, "
                     f"http(s)://, file:// or a bare 'bucket/key'."
                 )
-            backend, name = SCHEMES[scheme], rest
+            backend, name = schemes[scheme], rest
         return self._stored(backend, name)
 
     def _stored(self, backend: str, name: str) -> list[ObjectChunk]:

@@ -29,6 +29,18 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
 }
 
 
+#: URL scheme of data-map inputs -> the storage backend that serves it, for the hint when it is not installed
+#: (installed backends declare their schemes in ``StorageBackendSpec.url_schemes``).
+KNOWN_URL_SCHEMES: dict[str, str] = {
+    "s3": "aws_s3",
+    "cos": "ibm_cos",
+    "gs": "gcp_storage",
+    "gcs": "gcp_storage",
+    "azure": "azure_storage",
+    "localhost": "localhost",
+}
+
+
 def providing_package(kind: str, name: str) -> str | None:
     """Return the distribution that provides backend ``name`` of ``kind`` ('compute'/'storage'), if known."""
     return KNOWN_BACKENDS.get(kind, {}).get(name)

@@ -364,6 +364,14 @@ class PluginRegistry:
         assert isinstance(spec, StorageBackendSpec)
         return spec
 
+    def url_schemes(self) -> dict[str, str]:
+        """URL scheme -> name of the installed storage backend that declares it (``url_schemes`` of its spec)."""
+        schemes: dict[str, str] = {}
+        for name in self.names("storage"):
+            for scheme in self.storage_backend(name).url_schemes:
+                schemes.setdefault(scheme, name)
+        return schemes
+
     def runtime_builder(self, name: str) -> RuntimeBuilderSpec:
         """The spec of the runtime builder for compute backend ``name``."""
         spec = self.find("runtime", name).spec

@@ -165,7 +165,20 @@ class StorageBackendSpec(_BackendSpec):
         backend: import string of a :class:`lithops.backends.storage.StorageBackend` subclass.
         config: schema of the backend's config section.
         description: one line shown by ``lithops plugins``.
+        url_schemes: URL schemes that name objects of this backend in data-map inputs (``("s3",)`` makes
+            ``"s3://bucket/key"`` read through it).
     """
+
+    url_schemes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = [s for s in self.url_schemes
+               if not isinstance(s, str) or not s or not s[0].isalpha() or not s.replace("+", "").replace(
+                   "-", "").replace(".", "").isalnum() or s != s.lower()]
+        if bad or isinstance(self.url_schemes, str):
+            raise ValueError(f"url_schemes {self.url_schemes!r} of storage backend {self.name!r} must be a tuple of "
+                             f"lower-case URL schemes without '://', such as ('s3',)")
 
 
 @dataclass(frozen=True, kw_only=True)

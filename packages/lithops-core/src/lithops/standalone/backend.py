@@ -45,6 +45,7 @@ from lithops.standalone.bootstrap import (
 from lithops.standalone.bundle import build_bundle
 from lithops.standalone.config import STANDALONE_CONFIG
 from lithops.standalone.provider import VM, VMProvider
+from lithops.storage.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ class StandaloneBackend(ComputeBackend):
     #: Default folder for the agent's files on the VMs.
     install_dir: ClassVar[str] = "/opt/lithops"
 
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any]) -> None:
-        super().__init__(config, lithops_config)
+    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
+                 storage: JobStorage | None = None) -> None:
+        super().__init__(config, lithops_config, storage=storage)
         self.mode = "consume" if self.fixed_vms else str(self.config["exec_mode"])
         self.cluster = str(self.config.get("cluster_name") or "lithops-workers")
         self._provider: VMProvider | None = None

@@ -236,8 +236,7 @@ def storage_opener(storage: Any, bucket: str, key: str) -> RangeOpener:
     """Range reads of a stored object through a StorageBackend."""
 
     def open_range(start: int, end: int | None) -> BinaryIO:
-        rng = f"bytes={start}-" if end is None else f"bytes={start}-{end}"
-        body = storage.get_object(bucket, key, stream=True, extra_get_args={"Range": rng})
+        body = storage.get_range(bucket, key, start, None if end is None else end + 1, stream=True)
         return body  # type: ignore[no-any-return]
 
     return open_range

@@ -106,6 +106,23 @@ class StorageContract(ContractSuite):
         assert body.read() == b"3456"
         body.close()
 
+    @pytest.mark.parametrize(
+        ("start", "end", "expected"),
+        [(0, 5, b"01234"), (5, 10, b"56789"), (10, None, b"abcdef"), (14, 100, b"ef"), (7, 7, b"")],
+    )
+    def test_get_range(self, storage: StorageBackend, bucket: str, start: int, end: int | None,
+                       expected: bytes) -> None:
+        storage.put_object(bucket, "ranged", b"0123456789abcdef")
+        assert storage.get_range(bucket, "ranged", start, end) == expected
+        body = storage.get_range(bucket, "ranged", start, end, stream=True)
+        assert not isinstance(body, bytes)
+        assert body.read() == expected
+        body.close()
+
+    def test_get_range_of_a_missing_key(self, storage: StorageBackend, bucket: str) -> None:
+        with pytest.raises(StorageNoSuchKeyError):
+            storage.get_range(bucket, "no-such-key", 0, 4)
+
     def test_head_object(self, storage: StorageBackend, bucket: str) -> None:
         storage.put_object(bucket, "headed", b"x" * 1234)
         meta = storage.head_object(bucket, "headed")

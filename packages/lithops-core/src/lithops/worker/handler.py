@@ -113,7 +113,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
         start, end = payload["data_byte_ranges"][call_id]
         try:
             mark_started(storage, bucket, executor_id, job_id, call_id)
-            data = storage.get_object(bucket, payload["data_key"], extra_get_args={"Range": f"bytes={start}-{end - 1}"})
+            data = storage.get_range(bucket, payload["data_key"], start, end)
             assert isinstance(data, bytes)
         except Exception as exc:
             return write(CallStatus(executor_id, job_id, call_id, success=False, exception=encode_exception(exc)))
