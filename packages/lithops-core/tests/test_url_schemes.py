@@ -1,4 +1,4 @@
-"""URL schemes of data-map inputs come from the installed storage backends' specs, not from a kernel table."""
+"""Provider names live in the plugins' specs and the install-hint table (plugins.known), not in kernel tables."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ def test_a_known_scheme_whose_plugin_is_missing_names_the_package(inprocess: Plu
 def test_a_malformed_scheme_is_refused_at_registration() -> None:
     with pytest.raises(ValueError, match=r"url_schemes \('s3://',\) of storage backend 'x' must be"):
         StorageBackendSpec(name="x", backend="m:C", url_schemes=("s3://",))
+
+
+def test_a_mode_picks_its_backend_from_the_install_hint_table(inprocess: PluginRegistry,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's constants name no provider: a mode's default backend comes from plugins.known."""
+    from lithops.config import default_config
+    from lithops.plugins import known
+
+    monkeypatch.setitem(known.MODE_DEFAULT_BACKENDS, "serverless", "inprocess_storage")
+    config = default_config({"lithops": {"mode": "serverless", "storage": "template_storage"}})
+    assert config["lithops"]["backend"] == "inprocess_storage"

@@ -21,6 +21,7 @@ import yaml
 
 from lithops import constants as C
 from lithops.errors import ConfigError, LithopsError, PluginError
+from lithops.plugins.known import MODE_DEFAULT_BACKENDS
 from lithops.plugins.manager import get_registry
 from lithops.plugins.specs import ConfigKey
 
@@ -399,12 +400,12 @@ def _resolve_backends(config: dict[str, Any], lithops: dict[str, Any], source: s
     """Pick the compute and storage backends and validate their sections (see :func:`default_config`)."""
     registry = get_registry()
     mode = lithops.get("mode")
-    backend = lithops.get("backend") or C.DEFAULT_BACKEND_BY_MODE.get(mode or "", C.DEFAULT_BACKEND)
+    backend = lithops.get("backend") or MODE_DEFAULT_BACKENDS.get(mode or "", C.DEFAULT_BACKEND)
     requested = (config_overwrite or {}).get("lithops") or {}
     requested_mode = requested.get("mode")
     if requested_mode and "backend" not in requested and not _backend_in_mode(backend, requested_mode):
         # e.g. LocalhostExecutor() while the config file names a serverless backend: use the mode's default
-        backend = C.DEFAULT_BACKEND_BY_MODE[requested_mode]
+        backend = MODE_DEFAULT_BACKENDS[requested_mode]
     spec = registry.compute_backend(backend)
     if backend_overwrite:
         _merge(config, {backend: backend_overwrite})

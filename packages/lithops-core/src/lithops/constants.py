@@ -17,7 +17,6 @@ PROTOCOL_VERSION = 1
 #: Backends used when nothing is configured.
 DEFAULT_BACKEND = LOCALHOST
 DEFAULT_STORAGE = LOCALHOST
-DEFAULT_BACKEND_BY_MODE = {LOCALHOST: "localhost", SERVERLESS: "aws_lambda", STANDALONE: "aws_ec2"}
 
 #: Seconds a call may run before it is stopped (``lithops.execution_timeout``).
 EXECUTION_TIMEOUT_DEFAULT = 1800
@@ -55,8 +54,10 @@ TEMP_DIR = os.path.join(tempfile.gettempdir(), f"lithops-{_user()}")
 # Names that code written for Lithops 3.x reads from this module, with this project's values.
 #: The mode used when nothing is configured (here: this machine).
 MODE_DEFAULT = LOCALHOST
-SERVERLESS_BACKEND_DEFAULT = DEFAULT_BACKEND_BY_MODE[SERVERLESS]
-STANDALONE_BACKEND_DEFAULT = DEFAULT_BACKEND_BY_MODE[STANDALONE]
+#: Lithops 3.x's names for its mode defaults, kept for code that reads them; the kernel does not (it picks a
+#: mode's backend from lithops.plugins.known.MODE_DEFAULT_BACKENDS).
+SERVERLESS_BACKEND_DEFAULT = "aws_lambda"
+STANDALONE_BACKEND_DEFAULT = "aws_ec2"
 STORAGE_BACKEND_DEFAULT = DEFAULT_STORAGE
 #: Defaults of ``lithops.utils.setup_lithops_logger``.
 LOGGER_LEVEL = "info"

@@ -29,6 +29,15 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
 }
 
 
+#: The backend that ``lithops.mode`` picks when ``lithops.backend`` is not set: Lithops 3.x's choices, so a config
+#: written for it means the same here. Kept in this table of first-party names (not in the specs: several
+#: installed backends of one mode cannot each be its default); a missing one is named with its package.
+MODE_DEFAULT_BACKENDS: dict[str, str] = {
+    "localhost": "localhost",
+    "serverless": "aws_lambda",
+    "standalone": "aws_ec2",
+}
+
 #: URL scheme of data-map inputs -> the storage backend that serves it, for the hint when it is not installed
 #: (installed backends declare their schemes in ``StorageBackendSpec.url_schemes``).
 KNOWN_URL_SCHEMES: dict[str, str] = {
