@@ -72,6 +72,8 @@ class StrictAWS:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.refused: list[str] = []
+        #: the JSON bodies of the Batch requests received, by path (``/v1/createjobqueue``, ...)
+        self.requests: dict[str, list[dict[str, Any]]] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         self._environments: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -189,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(body) if body and path.startswith("/v1/") else {}
         except ValueError:
             request = {}
+        if request:
+            self.strict.requests.setdefault(path, []).append(request)
         problem = self.strict.problem(path, request) if self.command == "POST" else None
         if problem:
             self.strict.refused.append(problem)

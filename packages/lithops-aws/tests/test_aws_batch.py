@@ -226,6 +226,8 @@ def test_an_invalid_compute_environment_fails_waiting_jobs(config: dict[str, Any
      r"needs spot_fleet_role"),
     ({"env_type": "EC2", "instance_role": "arn:aws:iam::1:instance-profile/p",
       "allocation_strategy": "SPOT_CAPACITY_OPTIMIZED"}, r"choose one of BEST_FIT_PROGRESSIVE, BEST_FIT"),
+    ({"runtime_cpu": 16, "runtime_memory": 32768, "env_max_cpus": 8}, r"more than env_max_cpus \(8\): no job could "
+                                                                      r"ever start"),
 ])
 def test_environment_settings_aws_refuses_are_config_errors(config: dict[str, Any], strict: StrictAWS,
                                                             section: dict[str, Any], message: str) -> None:
@@ -279,3 +281,18 @@ def test_max_workers_namespace_and_container_vcpus(config: dict[str, Any], moto:
     config["aws_batch"].update(max_workers=None, env_max_cpus=3)
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.compute.max_workers == 3  # env_max_cpus / runtime_cpu, as Lithops computes it
+
+
+def test_a_job_batch_cancels_in_runnable_fails_with_its_reason(config: dict[str, Any], strict: StrictAWS) -> None:
+    config["aws_batch"]["namespace"] = "stuck"
+    reason = ("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher "
+              "than that can be met by the CE(s) attached to the job queue.")
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        future = fexec.call_async(_square, 4)
+        queue = [r for r in strict.requests["/v1/createjobqueue"] if r["jobQueueName"] == "lithops-stuck-fargate-queue"]
+        assert {(a["reason"], a["state"], a["action"]) for a in queue[0]["jobStateTimeLimitActions"]} == {
+            ("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE", "RUNNABLE", "CANCEL"),
+            ("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", "RUNNABLE", "CANCEL")}
+        strict.set_job(fexec.compute.batch_job_id(f"{fexec.executor_id}-A000"), "FAILED", reason)  # Batch cancels it
+        with pytest.raises(WorkerDiedError, match=r"failed: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"):
+            future.result(timeout=30)

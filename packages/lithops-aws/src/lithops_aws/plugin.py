@@ -220,6 +220,9 @@ def batch_problems(section: Mapping[str, Any]) -> list[str]:
     env_type = str(section.get("env_type") or "FARGATE")
     cpu, memory = batch_cpu(section), int(section.get("runtime_memory") or 1024)
     strategy = section.get("allocation_strategy")
+    if cpu > int(section.get("env_max_cpus") or 10):
+        problems.append(f"runtime_cpu is {cpu:g}, more than env_max_cpus ({section.get('env_max_cpus')}): no job "
+                        f"could ever start. Lower runtime_cpu or raise env_max_cpus")
     if env_type.startswith("FARGATE"):
         if cpu not in FARGATE_CPU_MEMORY:
             problems.append(f"runtime_cpu is {cpu:g}, which {env_type} does not offer: choose one of "

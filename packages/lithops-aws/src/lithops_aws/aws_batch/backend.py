@@ -42,6 +42,11 @@ ROLE_NAME = "lithops-batch-role"
 WORKER_COMMAND = ["python3", "-m", "lithops_aws.aws_batch.entry_point"]
 #: Largest array job Batch runs.
 MAX_ARRAY_SIZE = 10_000
+#: Jobs that cannot leave RUNNABLE for these reasons are cancelled by Batch after 10 minutes, with the reason as
+#: their statusReason (which the watcher reports), instead of waiting forever.
+RUNNABLE_LIMITS = [{"reason": reason, "state": "RUNNABLE", "maxTimeSeconds": 600, "action": "CANCEL"}
+                   for reason in ("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+                                  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")]
 _TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 _POLICY = {"Version": "2012-10-17", "Statement": [
@@ -251,7 +256,8 @@ class BatchBackend(ComputeBackend):
             if not self.batch.describe_job_queues(jobQueues=[queue])["jobQueues"]:
                 logger.info("Creating Batch job queue %s", queue)
                 self.batch.create_job_queue(jobQueueName=queue, state="ENABLED", priority=1,
-                                            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}])
+                                            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}],
+                                            jobStateTimeLimitActions=RUNNABLE_LIMITS)
             self._wait_valid(lambda: self.batch.describe_job_queues(jobQueues=[queue]), "jobQueues",
                              f"job queue {queue}")
         self._queue = queue
