@@ -239,10 +239,10 @@ def batch_problems(section: Mapping[str, Any]) -> list[str]:
     if not section.get("instance_role"):
         problems.append(f"instance_role is required with env_type {env_type}: set it to the ARN of an instance "
                         f"profile whose role has the AmazonEC2ContainerServiceforEC2Role policy")
-    allowed = EC2_STRATEGIES if env_type == "EC2" else SPOT_STRATEGIES
-    if strategy and strategy not in allowed:
+    strategies = EC2_STRATEGIES if env_type == "EC2" else SPOT_STRATEGIES
+    if strategy and strategy not in strategies:
         problems.append(f"allocation_strategy is {strategy}, which {env_type} does not take: choose one of "
-                        f"{', '.join(allowed)}")
+                        f"{', '.join(strategies)}")
     if env_type == "SPOT" and strategy == "BEST_FIT" and not section.get("spot_fleet_role"):
         problems.append("SPOT with allocation_strategy BEST_FIT needs spot_fleet_role (the ARN of a role with "
                         "AmazonEC2SpotFleetTaggingRole); or use SPOT_CAPACITY_OPTIMIZED, which needs none")

@@ -435,7 +435,9 @@ class BatchBackend(ComputeBackend):
         for desc in jobs:
             item = watched[desc["jobId"]]
             status = desc.get("status")
-            if status == "FAILED":
+            # an array job stays RUNNING until every child ends; its statusSummary counts failed children sooner
+            summary = (desc.get("arrayProperties") or {}).get("statusSummary") or {}
+            if status == "FAILED" or int(summary.get("FAILED") or 0) > len(item.failed):
                 self._fail_children(item, desc)
             if status in ("SUCCEEDED", "FAILED"):
                 with self._watch_lock:
