@@ -27,8 +27,9 @@ class TestTemplateStorage(StorageContract):
 
 
 class TestTemplateCompute(ComputeContract):
-    # Calls run in threads: a thread cannot be stopped at its timeout, and os._exit() would end this process.
-    skip_capabilities = {"timeout", "worker_death"}
+    # Calls run in threads of this process: a thread cannot be stopped at its timeout, os._exit() would end this
+    # process, and extra_env would change the environment of the whole process (such calls are refused).
+    skip_capabilities = {"timeout", "worker_death", "extra_env"}
 
     @pytest.fixture
     def config(self):

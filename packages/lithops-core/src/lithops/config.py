@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from lithops.errors import ConfigError, LithopsError, PluginError
 from lithops.plugins.known import MODE_DEFAULT_BACKENDS
 from lithops.plugins.manager import get_registry
 from lithops.plugins.specs import ConfigKey
+from lithops.worker.context import inherited_config
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +150,9 @@ def _load(config_data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
                 f"not {type(config_data).__name__}."
             )
         return copy.deepcopy(dict(config_data)), "the config dict passed in"
-    inherited = os.environ.get(C.WORKER_CONFIG_ENV)
-    if inherited:
-        return json.loads(inherited), "the config inherited from the parent executor"
+    inherited = inherited_config()  # inside a call: its executor's config
+    if inherited is not None:
+        return inherited, "the config inherited from the parent executor"
     filename = find_config_file()
     if filename is None:
         return {}, "built-in defaults (no config file found)"

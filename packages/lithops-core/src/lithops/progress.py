@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
+from lithops.worker.context import running_call
+
 if TYPE_CHECKING:
     from lithops.futures import ResponseFuture
 
@@ -156,7 +158,7 @@ def _start(total: int, show: bool) -> ProgressBar | None:
             return None
     except (AttributeError, ValueError):
         return None
-    if os.environ.get("LITHOPS_WORKER") == "1":
+    if running_call():
         return None
     if not _active.acquire(blocking=False):  # another wait of this process is drawing
         return None

@@ -7,7 +7,6 @@ user code reaches for (``FuturesList``, ``is_lithops_worker``, ``sizeof_fmt`` ..
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import sys
 import uuid
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 from lithops import constants
 from lithops.futures import FuturesList
+from lithops.worker.context import running_call
 
 __all__ = [
     "CURRENT_PY_VERSION",
@@ -73,8 +73,10 @@ def setup_lithops_logger(
 
 
 def is_lithops_worker() -> bool:
-    """Whether this process runs Lithops calls (a worker), rather than the program that submits them."""
-    return os.environ.get(constants.WORKER_ENV) == "1"
+    """Whether this code runs inside a Lithops call (in a worker process, or in the context of a call an
+    in-process backend runs), rather than in the program that submits them.
+    """
+    return running_call()
 
 
 def uuid_str() -> str:

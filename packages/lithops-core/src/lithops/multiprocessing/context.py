@@ -12,10 +12,11 @@ import threading
 from typing import Any
 
 from lithops.config import default_config, validate_section
-from lithops.constants import CONFIG_FILE_ENV, LOCALHOST, WORKER_CONFIG_ENV
+from lithops.constants import CONFIG_FILE_ENV, LOCALHOST
 from lithops.errors import ConfigError
 from lithops.multiprocessing import config as mp_config
 from lithops.multiprocessing.store import STORE_ENV, Store, connect, store_from_env
+from lithops.worker.context import inherited_config
 
 #: Worker processes the localhost backend may start for :class:`~lithops.multiprocessing.Process` objects: each
 #: running Process has a worker of its own, as it would have an OS process with the standard library.
@@ -146,8 +147,7 @@ def get_runtime() -> Runtime:
     """The runtime of the current configuration."""
     user_config = mp_config.get_parameter(mp_config.LITHOPS_CONFIG) or None
     key = json.dumps(
-        [user_config, os.environ.get(CONFIG_FILE_ENV), os.environ.get(WORKER_CONFIG_ENV),
-         os.environ.get(STORE_ENV)],
+        [user_config, os.environ.get(CONFIG_FILE_ENV), inherited_config(), os.environ.get(STORE_ENV)],
         sort_keys=True, default=repr,
     )
     with _runtimes_lock:

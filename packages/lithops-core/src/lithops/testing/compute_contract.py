@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from lithops.errors import FunctionTimeoutError, WaitTimeoutError, WorkerDiedError
+from lithops.errors import ConfigError, FunctionTimeoutError, WaitTimeoutError, WorkerDiedError
 from lithops.executors import FunctionExecutor
 from lithops.futures import ResponseFuture
 from lithops.job.job import JobRequest
@@ -89,6 +89,8 @@ class ComputeContract(ContractSuite):
         ``worker_death``: the backend cannot tell within seconds that a worker died.
         ``worker_failure``: the backend cannot tell that a worker invocation broke outside its calls.
         ``cancel``: the backend cannot keep queued calls of a cancelled job from starting.
+        ``extra_env``: calls run in the client's own process (``run_payload(..., in_process=True)``), where
+        ``extra_env`` cannot apply: the suite then checks that such calls fail with a ``ConfigError`` saying so.
     """
 
     capabilities: ClassVar[dict[str, str]] = {
@@ -96,6 +98,7 @@ class ComputeContract(ContractSuite):
         "worker_death": "the backend cannot tell within seconds that a worker died",
         "worker_failure": "the backend cannot tell that a worker invocation broke outside its calls",
         "cancel": "the backend cannot keep queued calls of a cancelled job from starting",
+        "extra_env": "calls run in the client's own process, where extra_env cannot apply",
     }
     #: Seconds any wait for calls may take before the test fails, naming the calls still missing.
     call_timeout: ClassVar[float] = 60.0
@@ -140,6 +143,11 @@ class ComputeContract(ContractSuite):
 
     def test_extra_env(self, fexec: FunctionExecutor) -> None:
         future = fexec.call_async(_env, "LITHOPS_CONTRACT_VAR", extra_env={"LITHOPS_CONTRACT_VAR": "set"})
+        if "extra_env" in self.skip_capabilities:  # refused, with the reason, rather than leaked to the client
+            with pytest.raises(ConfigError, match="extra_env cannot be applied"):
+                self._get(future)
+            assert "LITHOPS_CONTRACT_VAR" not in os.environ
+            return
         assert self._get(future) == "set"
 
     def test_remote_exception(self, fexec: FunctionExecutor) -> None:

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lithops.backends.helpers import write_all
 from lithops.constants import WORKER_CONFIG_ENV, WORKER_ENV
-from lithops.errors import FunctionTimeoutError, PayloadTooLargeError
+from lithops.errors import ConfigError, FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
 from lithops.job.status import CallStatus, RemoteError, encode_exception
 from lithops.local_state import move_call_log, open_call_log, running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
+from lithops.worker.context import in_process_call
 
 try:
     import resource
@@ -118,23 +120,15 @@ def _echo(fd: int, data: bytes, whole_lines: bool = True) -> int:
     rather than glued to, and with ``whole_lines`` a partial last line waits until it is complete (the next frame
     of the bar would erase it).
     """
-    if not os.isatty(fd):
-        _write_all(fd, data)
-        return len(data)
-    if whole_lines:
+    tty = os.isatty(fd)
+    if tty and whole_lines:
         data = data[:data.rfind(b"\n") + 1]
     if data:
-        _write_all(fd, b"\x1b[K" + data)
+        try:
+            write_all(fd, b"\x1b[K" + data if tty else data)
+        except OSError:  # the client's terminal or pipe is gone: the log file still has it
+            pass
     return len(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError:  # the client's terminal or pipe is gone: the log file still has it
-        pass
 
 
 class _OutputCapture:
@@ -394,9 +388,13 @@ class CallRunner:
     Args:
         meta: the job fields a worker needs (see :meth:`lithops.job.JobRequest.worker_payload`).
         function: the pickled function.
+        in_process: the calls run in the client's own process (an in-process backend): the process environment,
+            file descriptors 1 and 2 and signals are left alone (no ``extra_env``, no captured output, no time
+            limit), and the call learns that it runs in a worker, and its config, from its context
+            (:mod:`lithops.worker.context`).
     """
 
-    def __init__(self, meta: dict[str, Any], function: bytes) -> None:
+    def __init__(self, meta: dict[str, Any], function: bytes, in_process: bool = False) -> None:
         self.executor_id: str = meta["executor_id"]
         self.job_id: str = meta["job_id"]
         self.inject: list[str] = list(meta.get("inject") or [])
@@ -408,7 +406,17 @@ class CallRunner:
         self.host_submit_tstamp = meta.get("host_submit_tstamp")
         self.log_dir: str | None = meta.get("log_dir")
         self.log_echo = bool(meta.get("log_echo"))
-        self.capture_output: bool = meta.get("capture_output", True) is not False
+        self.capture_output: bool = meta.get("capture_output", True) is not False and not in_process
+        self.in_process = in_process
+        self._refused: ConfigError | None = None
+        if in_process and meta.get("extra_env"):
+            backend = self.config.get("lithops", {}).get("backend")
+            self._refused = ConfigError(
+                f"extra_env cannot be applied to calls that run in the client's own process (backend '{backend}'): "
+                f"environment variables belong to the whole process, so concurrent calls and the client would see "
+                f"each other's. Pass the values as arguments, or use a backend whose workers are processes of "
+                f"their own (such as localhost)."
+            )
         self._scratch: str | None = None  # where this process's running call writes, when log_dir is set
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.activation_id = uuid.uuid4().hex[:12]  # this process running this job's calls (future.activation_id)
@@ -454,7 +462,9 @@ class CallRunner:
             stats["worker_peak_memory_start"] = peak
         status = CallStatus(self.executor_id, self.job_id, call_id, success=False, stats=stats)
         try:
-            with _environment(self.env), _CapturedCall(self, call_id, status):
+            with self._call_context(), _CapturedCall(self, call_id, status):
+                if self._refused is not None:
+                    raise self._refused
                 if self._func is None:
                     self._func = serialize.loads(self._function)
                 args, kwargs = serialize.loads(data)
@@ -466,7 +476,7 @@ class CallRunner:
                 cpu = os.times()
                 stats["worker_func_start_tstamp"] = time.time()
                 try:
-                    with _time_limit(self.timeout):
+                    with _time_limit(None if self.in_process else self.timeout):
                         value = self._func(*args, **kwargs)
                 finally:
                     stats["worker_func_end_tstamp"] = time.time()
@@ -502,6 +512,12 @@ class CallRunner:
         if peak is not None:
             stats["worker_peak_memory_end"] = peak
         return status
+
+    def _call_context(self) -> Any:
+        """Where the call learns that it runs in a worker, and its config: the process environment (with
+        ``extra_env``) in a worker process, the calling context in the client's process.
+        """
+        return in_process_call(self.config) if self.in_process else _environment(self.env)
 
     @staticmethod
     def _usage_stats(stats: dict[str, Any], before: os.times_result) -> None:

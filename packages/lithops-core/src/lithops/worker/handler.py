@@ -64,7 +64,7 @@ def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
     return status.success
 
 
-def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]:
+def run_payload(payload: dict[str, Any], parallelism: int = 1, *, in_process: bool = False) -> dict[str, Any]:
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
 
     Each call's ``started`` marker is written to storage when it starts, and its ``status.json`` (and
@@ -72,7 +72,8 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     call finish whatever happens to this invocation afterwards. A call that cannot even start (wrong protocol
     version, unreadable function or data) gets a failed status saying why, rather than no status.
     ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced and output is not
-    captured.
+    captured. ``in_process``: this is the client's own process (an in-process backend): the calls leave its
+    environment, output and signals alone, and a job with ``extra_env`` fails (see :class:`CallRunner`).
     """
     version = payload.get("protocol")
     mismatch = None
@@ -107,7 +108,7 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1) -> dict[str, Any]
     except Exception as exc:
         fail_all(exc)
         raise
-    runner = CallRunner(payload, function)
+    runner = CallRunner(payload, function, in_process=in_process)
 
     def run_one(call_id: str) -> bool:
         start, end = payload["data_byte_ranges"][call_id]
