@@ -58,3 +58,9 @@ def test_workers_that_write_no_start_markers_keep_working(quick):
     quick.compute.write_markers = False
     futures = quick.map(slow_identity, [(1, 0.0), (2, 2.5)])
     assert futures.get_result(timeout=30) == [1, 2]
+
+
+def test_the_start_bound_counts_from_the_end_of_invoke(quick):
+    """A backend whose invoke takes longer than its start bound (it boots machines first) loses no call."""
+    quick.compute.invoke_delay = 1.5
+    assert quick.map(slow_identity, [(1, 0.0), (2, 0.0)]).get_result(timeout=30) == [1, 2]

@@ -90,6 +90,7 @@ class _PolledJob:
         #: (None: no bound; also when a status came without a start marker, from a worker that writes none).
         self.start_timeout = start_timeout
         self.started: set[str] = set()  # calls seen started (their marker listed)
+        self.invoked = False  # the backend's invoke returned: only then may calls be taken for never started
 
     @classmethod
     def of_job(cls, job: JobRequest, storage: Any, bucket: str, backend: str = "",
@@ -111,7 +112,7 @@ class _PolledJob:
 
     def never_started(self) -> list[str]:
         """The calls to fail as never started: all that are missing, once none runs and the bound has passed."""
-        if self.start_timeout is None or not self.missing or self.missing & self.started:
+        if self.start_timeout is None or not self.invoked or not self.missing or self.missing & self.started:
             return []
         if time.time() <= self.last_progress + self.start_timeout:
             return []
@@ -161,7 +162,16 @@ class JobMonitor:
                 self._futures[(f.job_id, f.call_id)] = f
 
     def mark_invoked(self, futures: list[ResponseFuture]) -> None:
-        """Record that these calls were handed to the backend."""
+        """Record that these calls were handed to the backend: their job's clock of progress restarts, so time
+        the backend's ``invoke`` took (booting machines, say) is not counted against its calls.
+        """
+        now = time.time()
+        with self._lock:
+            for key in {f.job_key for f in futures}:
+                polled = self._polled.get(key)
+                if polled is not None:
+                    polled.last_progress = max(polled.last_progress, now)
+                    polled.invoked = True
         for f in futures:
             f.set_running()
 

@@ -11,7 +11,8 @@ executor's storage for the monitor to poll (as serverless backends do). Both use
 in-memory storage. ``inprocess_quickstart`` is ``inprocess_storage`` declaring a start-up bound of 1 s
 (``ComputeBackend.start_timeout``). A test steers a backend through its instance (``fexec.compute``): ``gate``
 holds calls until it is set, ``drop`` lists call ids whose status never comes (a worker lost after it started
-them), ``never_start`` call ids that are never started (a lost invocation), ``write_markers`` (storage
+them), ``never_start`` call ids that are never started (a lost invocation), ``invoke_delay`` seconds ``invoke``
+takes before it returns (a backend that boots machines first), ``write_markers`` (storage
 transport) whether started calls get their start marker (False: a worker built before markers), ``invoke_error``
 makes ``invoke`` fail.
 """
@@ -19,6 +20,7 @@ makes ``invoke`` fail.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
@@ -71,6 +73,8 @@ class InProcessBackend(ComputeBackend):
         self.never_start: set[str] = set()
         #: Whether started calls get their start marker (storage transport).
         self.write_markers = True
+        #: Seconds ``invoke`` takes before it starts the calls.
+        self.invoke_delay = 0.0
         #: Raised by :meth:`invoke` when set.
         self.invoke_error: BaseException | None = None
         #: Jobs invoked, in order.
@@ -88,6 +92,7 @@ class InProcessBackend(ComputeBackend):
         """Start a thread task per call."""
         if self.invoke_error is not None:
             raise self.invoke_error
+        time.sleep(self.invoke_delay)
         self.jobs.append(job)
         for call_id, data in zip(job.call_ids, job.call_data, strict=True):
             self._threads.submit(self._run, job, call_id, data, report)
