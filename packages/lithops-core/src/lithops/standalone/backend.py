@@ -175,7 +175,8 @@ class StandaloneBackend(ComputeBackend):
         """The agent's last heartbeat document on ``vm``, or None."""
         storage = self.job_storage()[0]
         try:
-            return dict(json.loads(storage.get_object(storage.bucket, self._prefix(vm) + "agent.json")))
+            data = storage.get_object(storage.bucket, self._prefix(vm) + "agent.json")
+            return dict(json.loads(data if isinstance(data, bytes) else data.read()))
         except Exception:
             return None
 
