@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
-import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,19 +114,6 @@ def _remaining(context: Any) -> float | None:
     return float(context.get_remaining_time_in_millis()) / 1000.0
 
 
-def _describe_exit(exitcode: int | None, memory: str | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        if -exitcode == signal.SIGKILL:
-            return (f"was killed ({name}), most likely for running out of the function's {memory or '?'} MiB of "
-                    f"memory. Raise runtime_memory (aws_lambda.runtime_memory or runtime_memory=...)")
-        return f"was killed by {name}"
-    return f"exited with code {exitcode} before the call finished (os._exit or a crash in native code)"
-
-
 def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float) -> int:
     """Write a failed status for each call of the payload that has none; return how many were written."""
     from lithops.backends.helpers import failed_status
@@ -170,7 +156,9 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
         limit: what imposes the deadline and how to raise it, for the error message.
         missing_module_hint: how to add a package to the runtime, appended to a call's ``ModuleNotFoundError``.
     """
+    from lithops.backends.helpers import describe_exit
     from lithops.errors import FunctionTimeoutError, WorkerDiedError
+    from lithops.job.job import job_key
 
     start = time.time()
     parallelism = int(event.get("worker_processes") or os.environ.get("LITHOPS_WORKER_PROCESSES") or 1)
@@ -199,7 +187,7 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
         return dict(message["summary"])
     if "error" in message:
         raise RuntimeError(f"the worker could not run the payload: {message['error']}")
-    job = f"{event.get('executor_id')}-{event.get('job_id')}"
+    job = job_key(str(event.get("executor_id")), str(event.get("job_id")))
     if timed_out:
         seconds = os.environ.get("LITHOPS_RUNTIME_TIMEOUT") or (f"{remaining:.0f}" if remaining is not None else "?")
         error: BaseException = FunctionTimeoutError(
@@ -208,7 +196,9 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
         )
     else:
         error = WorkerDiedError(
-            f"the worker process of job {job} {_describe_exit(child.exitcode, memory)}."
+            f"the worker process of job {job} " + describe_exit(
+                child.exitcode, killed_hint=f"most likely for running out of the function's {memory or '?'} MiB of "
+                                            f"memory: raise aws_lambda.runtime_memory, or runtime_memory=...") + "."
         )
     written = fail_unfinished(event, error, start)
     return {"call_ids": list(event.get("call_ids") or []), "succeeded": len(event.get("call_ids") or []) - written,

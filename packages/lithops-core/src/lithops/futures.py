@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from lithops import progress
 from lithops.errors import JobCancelledError, WaitTimeoutError
 from lithops.job import serialize
+from lithops.job.job import job_key
 from lithops.job.status import CallStatus, decode_exception, encode_exception
 
 __all__ = ["FuturesList", "ResponseFuture"]
@@ -209,7 +210,7 @@ class ResponseFuture:
     @property
     def job_key(self) -> str:
         """``<executor_id>-<job_id>``."""
-        return f"{self.executor_id}-{self.job_id}"
+        return job_key(self.executor_id, self.job_id)
 
     @property
     def new(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from lithops.errors import BackendError, LithopsError, ProtocolMismatchError, SerializationError, WorkerDiedError
 from lithops.futures import ResponseFuture
-from lithops.job.job import JobRequest, job_prefix
+from lithops.job.job import JobRequest, job_key, job_prefix
 from lithops.job.status import CallStatus, encode_exception
 from lithops.local_state import save_call_log
 from lithops.storage.utils import StorageNoSuchKeyError
@@ -77,7 +77,7 @@ class _PolledJob:
                  start_timeout: float | None = None) -> None:
         self.executor_id = executor_id
         self.job_id = job_id
-        self.job_key = f"{executor_id}-{job_id}"
+        self.job_key = job_key(executor_id, job_id)
         self.prefix = job_prefix(executor_id, job_id)
         self.execution_timeout = execution_timeout
         self.storage = storage

@@ -23,7 +23,6 @@ import logging
 import mmap
 import os
 import queue
-import signal
 import socket
 import struct
 import subprocess
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 
+from lithops.backends.helpers import describe_exit, write_all
 from lithops.errors import BackendError, FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
 from lithops.job.status import CallStatus, encode_exception
@@ -66,15 +66,7 @@ class _Job:
         self.request = job
         self.report = report
         self.meta = {
-            "executor_id": job.executor_id,
-            "job_id": job.job_id,
-            "inject": job.inject,
-            "extra_env": job.extra_env,
-            "execution_timeout": job.execution_timeout,
-            "result_limit": job.result_limit,
-            "config": job.config,
-            "storage_backend": job.storage_backend,
-            "host_submit_tstamp": job.submitted,
+            **job.call_settings(),
             # each call's output goes to a file on this machine (kept if its worker dies), maybe echoed too
             "log_dir": job_logs_dir(job.job_key),
             "log_echo": bool((job.config.get("localhost") or {}).get("echo_output", True)),
@@ -209,7 +201,10 @@ class _Worker:
                 self.stderr.close()
                 self.stderr = None
                 return
-            _write_all(2, data)
+            try:
+                write_all(2, data)
+            except OSError:  # nowhere to pass it on to; the tail is still kept
+                pass
             self.stderr_tail += data
             del self.stderr_tail[:-STDERR_TAIL_BYTES]
 
@@ -224,32 +219,6 @@ class _Worker:
         """Whether the call the worker is running belongs to a cancelled job."""
         running = self.running()
         return 0 <= running < len(self.outstanding) and self.outstanding[running][0].cancelled
-
-
-def _describe_exit(returncode: int | None, during_call: bool = True) -> str:
-    """How a worker ended; ``during_call`` adds the likely causes when it was running a call."""
-    if returncode is None:
-        return "closed its connection to the pool but did not exit, and was stopped by the pool"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        if name == "SIGKILL" and during_call:
-            return "was killed by SIGKILL (the out-of-memory killer, or a kill -9)"
-        return f"was killed by {name}"
-    if during_call:
-        return f"exited with code {returncode} (os._exit() or a crash in native code)"
-    return f"exited with code {returncode}"
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError:  # nowhere to pass it on to; the tail is still kept
-        pass
 
 
 def _message(*parts: object) -> memoryview:
@@ -534,7 +503,7 @@ class LocalPool:
                 if error is None:
                     error = WorkerDiedError(
                         f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
-                        f"{state.request.job_key} ({state.request.function_name}) {_describe_exit(returncode)}. "
+                        f"{state.request.job_key} ({state.request.function_name}) {describe_exit(returncode)}. "
                         f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
                         f"worker_processes.{w.stderr_note()}"
                     )
@@ -545,7 +514,7 @@ class LocalPool:
             state.start_failures += 1
             if state.start_failures >= MAX_START_FAILURES:
                 self._give_up(state, WorkerDiedError(
-                    f"the worker process (pid {w.proc.pid}) {_describe_exit(returncode, during_call=False)} "
+                    f"the worker process (pid {w.proc.pid}) {describe_exit(returncode, during_call=False)} "
                     f"before it could run call {call_id_of(index)} of job {state.request.job_key} "
                     f"({state.request.function_name}), as did the {MAX_START_FAILURES - 1} before it; the job's "
                     f"remaining calls fail. Check that {self.python} can run the worker: it needs lithops-core, "

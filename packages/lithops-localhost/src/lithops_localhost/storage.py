@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO, ClassVar
 
-from lithops.backends.helpers import parse_byte_range
+from lithops.backends.helpers import parse_byte_range, write_all
 from lithops.backends.storage import StorageBackend
 from lithops.local_state import pid_alive
 from lithops.plugins.specs import ConfigKey
@@ -118,12 +118,6 @@ def _copy_into(fd: int, body: BinaryIO) -> None:
         return
     with open(fd, "wb", closefd=False) as out:
         shutil.copyfileobj(body, out, _CHUNK)
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class _RangeReader(io.RawIOBase):
@@ -305,9 +299,9 @@ class LocalhostStorage(StorageBackend):
         try:
             try:
                 if isinstance(body, str):
-                    _write_all(fd, body.encode())
+                    write_all(fd, body.encode())
                 elif isinstance(body, (bytes, bytearray, memoryview)):
-                    _write_all(fd, body)
+                    write_all(fd, body)
                 else:
                     _copy_into(fd, body)
             finally:

@@ -378,11 +378,7 @@ class BatchBackend(ComputeBackend):
             queue = self.ensure_queue()
             definition = self.ensure_definition(runtime, memory)
         groups = self._groups(job)
-        payloads = []
-        for ids in groups:
-            payload = job.worker_payload(ids)
-            payload["worker_processes"] = self.worker_processes()
-            payloads.append(payload)
+        payloads = [job.worker_payload(ids, self.worker_processes()) for ids in groups]
         reference = put_payload(self, job, f"{job.prefix}/batch_payloads.json", payloads)
         args: dict[str, Any] = {
             "jobName": _clean(f"lithops-{job.executor_id}-{job.job_id}")[:128],

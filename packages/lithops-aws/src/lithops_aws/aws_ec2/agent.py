@@ -69,6 +69,7 @@ class Agent:
     def run_payload(self, payload: dict[str, Any]) -> None:
         """Run one payload in a worker process; account for its calls if the process dies."""
         from lithops.errors import WorkerDiedError
+        from lithops.job.job import job_key
         from lithops_aws.worker import fail_unfinished
 
         start = time.time()
@@ -79,8 +80,9 @@ class Agent:
                 code = proc.returncode
                 why = (f"was killed by signal {-code} (out of memory?)" if code < 0
                        else f"exited with code {code}: {proc.stderr.decode(errors='replace')[-500:]}")
-                error = WorkerDiedError(f"the worker process of job {payload['executor_id']}-{payload['job_id']} on "
-                                        f"this VM {why}. Use a larger worker_instance_type if it ran out of memory.")
+                key = job_key(payload["executor_id"], payload["job_id"])
+                error = WorkerDiedError(f"the worker process of job {key} on this VM {why}. Use a larger "
+                                        f"worker_instance_type if it ran out of memory.")
                 fail_unfinished(payload, error, start)
         finally:
             with self._lock:

@@ -102,8 +102,7 @@ class LambdaBackend(ComputeBackend):
         """The event of one invocation: the worker payload, or when that is over Lambda's 256 KiB limit for
         asynchronous events, a reference to it in storage (never more invocations than ``max_workers``).
         """
-        payload = job.worker_payload(ids)
-        payload["worker_processes"] = worker_processes(self.config, self._memory(job))
+        payload = job.worker_payload(ids, worker_processes(self.config, self._memory(job)))
         body = json.dumps(payload).encode()
         if len(body) <= MAX_EVENT_BYTES:
             return body

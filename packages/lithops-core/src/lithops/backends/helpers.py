@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO
@@ -24,6 +26,35 @@ from typing import Any, BinaryIO
 from lithops.job.status import CallStatus, encode_exception
 
 logger = logging.getLogger(__name__)
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of ``data`` to file descriptor ``fd`` (``os.write`` may write less than asked); OSError passes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def describe_exit(returncode: int | None, during_call: bool = True, killed_hint: str | None = None) -> str:
+    """How a worker process ended, worded to follow "the worker process": its exit code or signal.
+
+    ``returncode`` is ``Popen.returncode``/``Process.exitcode`` (negative: the signal; None: it did not exit and
+    was stopped). ``during_call`` adds the likely causes when it was running a call; ``killed_hint`` replaces
+    the generic cause of a SIGKILL there (e.g. the platform's memory limit and the key that raises it).
+    """
+    if returncode is None:
+        return "closed its connection but did not exit, and was stopped"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGKILL" and during_call:
+            return f"was killed by SIGKILL ({killed_hint or 'the out-of-memory killer, or a kill -9'})"
+        return f"was killed by {name}"
+    if during_call:
+        return f"exited with code {returncode} (os._exit() or a crash in native code)"
+    return f"exited with code {returncode}"
 
 
 def parse_byte_range(header: str, size: int) -> tuple[int, int]:

@@ -14,6 +14,11 @@ def call_id_of(index: int) -> str:
     return f"{index:05d}"
 
 
+def job_key(executor_id: str, job_id: str) -> str:
+    """The key that names a job everywhere (``<executor_id>-<job_id>``): futures, statuses, cancel lists."""
+    return f"{executor_id}-{job_id}"
+
+
 def job_prefix(executor_id: str, job_id: str) -> str:
     """Storage prefix of everything a job writes."""
     return f"{JOBS_PREFIX}/{executor_id}/{job_id}"
@@ -63,7 +68,7 @@ class JobRequest:
     @property
     def job_key(self) -> str:
         """``<executor_id>-<job_id>``, unique per job."""
-        return f"{self.executor_id}-{self.job_id}"
+        return job_key(self.executor_id, self.job_id)
 
     @property
     def total_calls(self) -> int:
@@ -86,25 +91,40 @@ class JobRequest:
         size = max(1, self.chunksize)
         return [ids[i : i + size] for i in range(0, len(ids), size)]
 
-    def worker_payload(self, call_ids: list[str]) -> dict[str, Any]:
-        """The JSON document that starts a worker on ``call_ids`` (docs/protocol.md, storage transport)."""
-        if self.func_key is None or self.data_key is None:
-            raise RuntimeError("the job was not uploaded to storage; the executor does that for storage backends")
+    def call_settings(self) -> dict[str, Any]:
+        """What every call of the job runs with (``lithops.worker.calls.CallRunner``'s ``meta``): the part of
+        :meth:`worker_payload` that a push backend hands its workers with the function and call data.
+        """
         return {
-            "protocol": PROTOCOL_VERSION,
             "executor_id": self.executor_id,
             "job_id": self.job_id,
-            "function_name": self.function_name,
-            "call_ids": call_ids,
-            "func_key": self.func_key,
-            "data_key": self.data_key,
-            "data_byte_ranges": {cid: list(self.data_ranges[int(cid)]) for cid in call_ids},
             "inject": self.inject,
             "extra_env": self.extra_env,
             "execution_timeout": self.execution_timeout,
-            "runtime_memory": self.runtime_memory,
             "result_limit": self.result_limit,
             "storage_backend": self.storage_backend,
             "config": self.config,
             "host_submit_tstamp": self.submitted,
         }
+
+    def worker_payload(self, call_ids: list[str], worker_processes: int | None = None) -> dict[str, Any]:
+        """The JSON document that starts a worker on ``call_ids`` (docs/protocol.md, storage transport).
+
+        ``worker_processes``: how many of the calls the worker runs at once, for backends whose workers run
+        several (left out: one at a time).
+        """
+        if self.func_key is None or self.data_key is None:
+            raise RuntimeError("the job was not uploaded to storage; the executor does that for storage backends")
+        payload = {
+            **self.call_settings(),
+            "protocol": PROTOCOL_VERSION,
+            "function_name": self.function_name,
+            "call_ids": call_ids,
+            "func_key": self.func_key,
+            "data_key": self.data_key,
+            "data_byte_ranges": {cid: list(self.data_ranges[int(cid)]) for cid in call_ids},
+            "runtime_memory": self.runtime_memory,
+        }
+        if worker_processes is not None:
+            payload["worker_processes"] = worker_processes
+        return payload

@@ -11,6 +11,7 @@ from typing import Any
 from lithops.constants import PROTOCOL_VERSION
 from lithops.errors import ProtocolMismatchError
 from lithops.job import serialize
+from lithops.job.job import job_key
 
 
 class RemoteTraceback(Exception):
@@ -99,7 +100,7 @@ class CallStatus:
     @property
     def job_key(self) -> str:
         """``<executor_id>-<job_id>``."""
-        return f"{self.executor_id}-{self.job_id}"
+        return job_key(self.executor_id, self.job_id)
 
     def to_json(self) -> str:
         """The ``status.json`` document (exception bytes as base64, output by key)."""

@@ -31,6 +31,8 @@ import threading
 import time
 from typing import Any
 
+from lithops.job.job import job_key
+
 logger = logging.getLogger("lithops.standalone.agent")
 
 #: Seconds between heartbeats.
@@ -101,7 +103,7 @@ class _Slot:
                 self._fail(payload, self.agent.stop_reason)
                 self.agent.done(key)
                 continue
-            if f"{payload['executor_id']}-{payload['job_id']}" in self.agent.cancelled:
+            if job_key(payload["executor_id"], payload["job_id"]) in self.agent.cancelled:
                 self.agent.done(key)
                 continue
             if self.proc is None or self.proc.poll() is not None:
