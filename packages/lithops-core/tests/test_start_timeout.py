@@ -64,3 +64,15 @@ def test_the_start_bound_counts_from_the_end_of_invoke(quick):
     """A backend whose invoke takes longer than its start bound (it boots machines first) loses no call."""
     quick.compute.invoke_delay = 1.5
     assert quick.map(slow_identity, [(1, 0.0), (2, 0.0)]).get_result(timeout=30) == [1, 2]
+
+
+def test_calls_queued_behind_another_job_of_the_executor_are_not_taken_for_never_started(inprocess):
+    config = inprocess_config("inprocess_quickstart")
+    config["inprocess_quickstart"] = {"max_workers": 1}
+    executor = FunctionExecutor(config=config, log_level=None)
+    try:
+        first = executor.call_async(slow_identity, ("first", 2.5))
+        second = executor.call_async(slow_identity, ("second", 0.0))  # waits for the only worker
+        assert (first.result(timeout=30), second.result(timeout=30)) == ("first", "second")
+    finally:
+        executor.close()

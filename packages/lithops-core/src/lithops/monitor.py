@@ -110,11 +110,19 @@ class _PolledJob:
             self.started |= fresh
             self.last_progress = time.time()
 
-    def never_started(self) -> list[str]:
-        """The calls to fail as never started: all that are missing, once none runs and the bound has passed."""
-        if self.start_timeout is None or not self.invoked or not self.missing or self.missing & self.started:
+    @property
+    def running(self) -> bool:
+        """Whether a call of this job has started and not reported yet."""
+        return bool(self.missing & self.started)
+
+    def never_started(self, busy: bool, progress: float) -> list[str]:
+        """The calls to fail as never started: all that are missing, once the bound has passed since
+        ``progress`` (the latest progress of any job of the executor) and no call runs (``busy``: a call of
+        another of its jobs does, which these may be queued behind).
+        """
+        if self.start_timeout is None or not self.invoked or not self.missing or busy or self.running:
             return []
-        if time.time() <= self.last_progress + self.start_timeout:
+        if time.time() <= max(self.last_progress, progress) + self.start_timeout:
             return []
         return sorted(self.missing)
 
@@ -334,14 +342,18 @@ class JobMonitor:
             self.storage_requests += 1 + (1 if status.output_key else 0) + (1 if status.logs_key else 0)
             polled.last_progress = time.time()
             self.report(status)
-        never = polled.never_started()
+        with self._lock:  # report() changes the sets of missing calls under this lock
+            others = [p for p in self._polled.values() if p is not polled]
+            busy = any(p.running for p in others)
+            progress = max((p.last_progress for p in others), default=0.0)
+            never = polled.never_started(busy, progress)
         if never:
             with self._lock:
                 lost = [self._futures[(polled.job_id, cid)] for cid in never]
             shown = ", ".join(never[:5]) + (", ..." if len(never) > 5 else "")
             self.fail(lost, BackendError(
                 f"{len(never)} call(s) of job {polled.job_key} ({shown}) were never started by compute backend "
-                f"'{polled.backend}': no worker took them within {polled.start_timeout:g} s of the job's last "
+                f"'{polled.backend}': no worker took them within {polled.start_timeout:g} s of the executor's last "
                 f"progress (the backend's start_timeout). Check the backend's logs, quotas and concurrency limits."
             ))
             polled.missing.clear()

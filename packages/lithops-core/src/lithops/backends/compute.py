@@ -70,9 +70,10 @@ class ComputeBackend(ABC):
     status_interval: ClassVar[float | None] = None
     #: Seconds within which this backend's workers start a call it was given (storage transport: the worker writes
     #: the call's ``started`` marker, docs/protocol.md). Calls with neither marker nor status this long after
-    #: their job's last progress, while none of its calls runs, fail with :class:`lithops.errors.BackendError`
-    #: naming the backend. Declare more where calls wait for machines to boot or a queue to drain; None: no
-    #: bound (only the execution timeout applies).
+    #: the executor's last progress (end of ``invoke``, a marker, a status), while none of its calls runs, fail
+    #: with :class:`lithops.errors.BackendError` naming the backend. Declare more where calls may wait for
+    #: capacity shared with other clients (a batch queue, shared VMs); None: no bound (only the execution timeout
+    #: applies).
     start_timeout: ClassVar[float | None] = DEFAULT_START_TIMEOUT
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
