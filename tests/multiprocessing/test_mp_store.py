@@ -157,7 +157,7 @@ def test_a_killed_waiter_does_not_swallow_the_next_item(kind, request, key):
         store = RedisStore(descriptor)
         request.addfinalizer(store.close)
     code = (
-        "import sys, json; from lithops.multiprocessing.store import connect; "
+        "import sys, json; from lithops.multiprocessing.stores import connect; "
         f"s = connect(json.loads(sys.argv[1])); print('waiting', flush=True); s.blpop({key!r}, None)"
     )
     import json
@@ -241,3 +241,17 @@ def test_the_local_store_unpickles_nothing_from_unauthenticated_clients(tmp_path
         client.close()
     finally:
         server.close()
+
+
+def test_store_is_an_abstract_base_class_with_its_factory_apart() -> None:
+    """A store that leaves an operation out cannot be made; the factory lives outside the base class's module."""
+    import lithops.multiprocessing.store as store_module
+    from lithops.multiprocessing.store import Store
+
+    class Partial(Store):
+        def get(self, key: str) -> bytes | None:
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial({})
+    assert not hasattr(store_module, "connect")

@@ -32,10 +32,10 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 
+from lithops.backends.compute import StatusReporter
 from lithops.backends.helpers import describe_exit, write_all
 from lithops.errors import BackendError, FunctionTimeoutError, WorkerDiedError
 from lithops.job.job import JobRequest, call_id_of
@@ -58,11 +58,8 @@ MAX_START_FAILURES = 3
 STDERR_TAIL_BYTES = 4096
 STDERR_TAIL_LINES = 10
 
-Reporter = Callable[[CallStatus], None]
-
-
 class _Job:
-    def __init__(self, job: JobRequest, report: Reporter) -> None:
+    def __init__(self, job: JobRequest, report: StatusReporter) -> None:
         self.request = job
         self.report = report
         self.meta = {
@@ -255,7 +252,7 @@ class LocalPool:
         self._thread: threading.Thread | None = None
 
     # -- client side -----------------------------------------------------------------------------------
-    def submit(self, job: JobRequest, report: Reporter) -> None:
+    def submit(self, job: JobRequest, report: StatusReporter) -> None:
         """Queue every call of ``job``; ``report`` receives each call's status."""
         with self._lock:
             if self._closing:

@@ -15,7 +15,8 @@ from lithops.config import default_config, validate_section
 from lithops.constants import CONFIG_FILE_ENV, LOCALHOST
 from lithops.errors import ConfigError
 from lithops.multiprocessing import config as mp_config
-from lithops.multiprocessing.store import STORE_ENV, Store, connect, store_from_env
+from lithops.multiprocessing.store import STORE_ENV, Store
+from lithops.multiprocessing.stores import connect, store_from_env
 from lithops.worker.context import inherited_config
 
 #: Worker processes the localhost backend may start for :class:`~lithops.multiprocessing.Process` objects: each

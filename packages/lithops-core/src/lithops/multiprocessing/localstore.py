@@ -11,6 +11,7 @@ handshake succeeds. Inside the driver, the client is the memory store itself: no
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import socket
@@ -192,6 +193,8 @@ def _forwarder(op: str) -> Any:
 
 for _op in OPERATIONS:
     setattr(LocalStoreClient, _op, _forwarder(_op))
+# the operations, set just above, are no longer abstract (mypy does not see setattr: hence the ignores)
+abc.update_abstractmethods(LocalStoreClient)  # type: ignore[type-abstract]
 
 _server: LocalStoreServer | None = None
 _server_pid = 0
@@ -214,4 +217,4 @@ def open_local_store(descriptor: dict[str, Any]) -> Store:
         server.address
     ) and descriptor.get("authkey") == server.authkey.hex():
         return server.memory
-    return LocalStoreClient(descriptor)
+    return LocalStoreClient(descriptor)  # type: ignore[abstract]

@@ -16,7 +16,8 @@ import uuid
 import weakref
 from typing import Any, ClassVar
 
-from lithops.multiprocessing.store import Store, connect, delete_quietly
+from lithops.multiprocessing.store import Store, delete_quietly
+from lithops.multiprocessing.stores import connect
 
 
 class SharedObject:

@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 import os
-import threading
 import uuid
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -55,7 +54,7 @@ class StoreIntegrityError(StoreError):
 TAG_SIZE = 32
 
 
-class Store:
+class Store(ABC):
     """Operations on shared state. Values are ``bytes``; keys are ``str``.
 
     Blocking operations take ``timeout`` in seconds: ``None`` waits for ever. Implementations override every
@@ -99,135 +98,135 @@ class Store:
         return serialize.loads(self.unseal(data))
 
     # -- strings -------------------------------------------------------------------------------------------
+    @abstractmethod
     def get(self, key: str) -> bytes | None:
         """The string at ``key``, or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def set(self, key: str, value: bytes) -> None:
         """Store a string at ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, *keys: str) -> int:
         """Delete keys of any type; return how many existed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds anything."""
-        raise NotImplementedError
 
+    @abstractmethod
     def incr(self, key: str, amount: int = 1) -> int:
         """Add ``amount`` to the integer at ``key`` (missing: 0) and return the new value."""
-        raise NotImplementedError
 
+    @abstractmethod
     def getrange(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (inclusive) of the string at ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def setrange(self, key: str, offset: int, value: bytes) -> None:
         """Overwrite the string at ``key`` from ``offset`` (padding with zero bytes)."""
-        raise NotImplementedError
 
     # -- lists -----------------------------------------------------------------------------------------------
+    @abstractmethod
     def rpush(self, key: str, *values: bytes) -> int:
         """Append to the list at ``key``; return its new length."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lpush(self, key: str, *values: bytes) -> int:
         """Prepend to the list at ``key`` (each value in turn); return its new length."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lpop(self, key: str) -> bytes | None:
         """Remove and return the first element, or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rpop(self, key: str) -> bytes | None:
         """Remove and return the last element, or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def blpop(self, key: str, timeout: float | None) -> bytes | None:
         """Remove and return the first element, waiting up to ``timeout`` (> 0, or None: for ever)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def llen(self, key: str) -> int:
         """Length of the list at ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lrange(self, key: str, start: int, stop: int) -> list[bytes]:
         """Elements ``start`` to ``stop`` inclusive (negative counts from the end)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lindex(self, key: str, index: int) -> bytes | None:
         """The element at ``index`` (negative counts from the end), or None if out of range."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lset(self, key: str, index: int, value: bytes) -> bool:
         """Replace the element at ``index``; False if out of range."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_replace(self, key: str, expected: list[bytes] | None, values: list[bytes]) -> bool:
         """Replace the whole list with ``values`` if it still equals ``expected`` (None: unconditionally)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def push_bounded(self, key: str, value: bytes, limit: int, waiters: str, wid: str) -> bool:
         """Append ``value`` if the list holds fewer than ``limit`` elements; else register ``wid`` in the list
         ``waiters`` (unless ``wid`` is empty) and return False.
         """
-        raise NotImplementedError
 
     # -- ordered maps ------------------------------------------------------------------------------------------
+    @abstractmethod
     def map_set(self, key: str, items: list[tuple[bytes, bytes]]) -> None:
         """Set fields; new fields go after the existing ones, replaced fields keep their place."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_get(self, key: str, field: bytes) -> bytes | None:
         """The value of ``field``, or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_setdefault(self, key: str, field: bytes, value: bytes) -> bytes:
         """Set ``field`` unless present; return its value."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_pop(self, key: str, field: bytes) -> bytes | None:
         """Remove ``field`` and return its value, or None if absent."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_popitem(self, key: str) -> tuple[bytes, bytes] | None:
         """Remove and return the last inserted field and its value, or None if empty."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_items(self, key: str) -> list[tuple[bytes, bytes]]:
         """All fields and values, in insertion order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_len(self, key: str) -> int:
         """Number of fields."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_contains(self, key: str, field: bytes) -> bool:
         """Whether ``field`` is set."""
-        raise NotImplementedError
 
     # -- waking blocked processes ------------------------------------------------------------------------
+    @abstractmethod
     def release_token(self, key: str, limit: int) -> bool:
         """Append a token to the list at ``key`` unless it already holds ``limit`` (0: no limit)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def wake(self, waiters: str, n: int, value: bytes) -> int:
         """Pop up to ``n`` (negative: all) waiter ids from the list ``waiters`` and push ``value`` to each
         one's list ``<waiters>:<id>``, atomically; return how many were woken.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def remove_waiter(self, waiters: str, wid: str) -> bool:
         """Remove ``wid`` from the list ``waiters``; False if it was not there (it was woken)."""
-        raise NotImplementedError
 
     # -- administration ----------------------------------------------------------------------------------
+    @abstractmethod
     def keys(self, prefix: str) -> list[str]:
         """Every key starting with ``prefix``."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional operation
         """Release connections (the store itself is not affected)."""
 
     # -- helpers built on the operations --------------------------------------------------------------------
@@ -252,9 +251,6 @@ OPERATIONS = (
 
 _counter = itertools.count(1)
 _session_id: tuple[int, str] | None = None
-_clients: dict[str, Store] = {}
-_clients_pid = 0
-_clients_lock = threading.Lock()
 
 
 def _session() -> str:
@@ -264,44 +260,6 @@ def _session() -> str:
     if _session_id is None or _session_id[0] != pid:
         _session_id = (pid, uuid.uuid4().hex[:12])
     return _session_id[1]
-
-
-def _descriptor_key(descriptor: dict[str, Any]) -> str:
-    return json.dumps(descriptor, sort_keys=True)
-
-
-def connect(descriptor: dict[str, Any]) -> Store:
-    """The client of the store named by ``descriptor`` (cached per process; a forked child makes its own)."""
-    global _clients_pid
-    key = _descriptor_key(descriptor)
-    with _clients_lock:
-        if _clients_pid != os.getpid():
-            _clients.clear()
-            _clients_pid = os.getpid()
-        client = _clients.get(key)
-    if client is not None:
-        return client
-    kind = descriptor.get("kind")
-    if kind == "local":
-        from lithops.multiprocessing.localstore import open_local_store
-
-        client = open_local_store(descriptor)
-    elif kind == "redis":
-        from lithops.multiprocessing.redisstore import RedisStore
-
-        client = RedisStore(descriptor)
-    else:
-        raise StoreError(f"unknown lithops.multiprocessing store kind {kind!r} in {descriptor!r}.")
-    with _clients_lock:
-        return _clients.setdefault(key, client)
-
-
-def store_from_env() -> Store | None:
-    """The store named by ``LITHOPS_MULTIPROCESSING_STORE`` (set in workers), or None."""
-    raw = os.environ.get(STORE_ENV)
-    if not raw:
-        return None
-    return connect(json.loads(raw))
 
 
 def delete_quietly(store_ref: weakref.ReferenceType[Store] | Store, keys: Iterable[str]) -> None:
