@@ -160,6 +160,12 @@ class ComputeContract(ContractSuite):
     def test_map_reduce(self, fexec: FunctionExecutor) -> None:
         assert self._get(fexec.map_reduce(_double, range(10), _total)) == 90
 
+    def test_backend_holds_the_executors_storage(self, fexec: FunctionExecutor) -> None:
+        """The backend was handed the executor's storage (a subclass __init__ passes ``storage`` on)."""
+        storage, path = fexec.compute.job_storage()
+        assert storage is fexec.storage, "job_storage() is not the executor's Storage"
+        assert ":" in path, f"job_storage() names the storage class {path!r}; expected 'module:Class'"
+
     def test_storage_injection(self, fexec: FunctionExecutor) -> None:
         assert self._get(fexec.call_async(_store, "contract/written")) == b"written by a worker"
 
