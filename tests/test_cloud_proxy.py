@@ -44,8 +44,7 @@ def test_missing_files_raise_file_not_found(cos):
         cos.open("/nope.txt")
     with pytest.raises(FileNotFoundError):
         cos.open("/nope.txt", "r+")
-    with pytest.raises(FileNotFoundError):
-        cos.remove("/nope.txt")
+    cos.remove("/nope.txt")  # as in Lithops: object storage deletes are idempotent (its storage_os example)
     with pytest.raises(FileNotFoundError):
         cos.path.getsize("/nope.txt")
     with cos.open("/docs/a.txt", "w") as f:

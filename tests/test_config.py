@@ -117,6 +117,19 @@ def test_worker_sees_the_executor_config() -> None:
         assert fexec.call_async(worker_execution_timeout, ()).result() == 123
 
 
+def storage_in_a_call(_: Any) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lithops.Storage()
+    return [str(w.message) for w in caught]
+
+
+def test_storage_in_a_call_warns_nothing_about_the_shared_localhost_section() -> None:
+    """The localhost section holds the compute and the storage backend's keys: neither is unknown to the other."""
+    with lithops.FunctionExecutor(log_level=None) as fexec:
+        assert fexec.call_async(storage_in_a_call, 0).result() == []
+
+
 # -- load_yaml_config / extract_storage_config ---------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 """A call whose status says it succeeded but whose result object is gone fails with a clear error; the other
 calls of its job return (before, the job was polled for ever, warning at every round)."""
 
+import lossy_storage_plugin
 import pytest
 
-import lossy_storage_plugin
 from conftest import inprocess_config
 from lithops.errors import LithopsError
 from lithops.executors import FunctionExecutor

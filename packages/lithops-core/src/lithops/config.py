@@ -550,8 +550,14 @@ def load_storage_config(
         if not problems:
             raise
         raise _config_error([*problems, str(exc)]) from None
-    section = validate_section(name, _with_shared(config, name, spec.shared_sections, spec.config), spec.config,
-                               source, problems)
+    schema = dict(spec.config)
+    if lithops.get("backend") == name:  # one section for a compute and a storage backend (localhost): its
+        try:  # compute keys are not unknown here
+            schema = {**registry.compute_backend(name).config, **schema}
+        except PluginError:
+            pass
+    section = validate_section(name, _with_shared(config, name, spec.shared_sections, schema), schema, source,
+                               problems)
     raise_problems(problems)
     if bucket:
         section["storage_bucket"] = bucket

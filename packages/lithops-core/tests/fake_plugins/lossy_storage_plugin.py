@@ -1,9 +1,10 @@
 """A storage that loses the result object of call 00001 of every job (as a lifecycle rule or a concurrent
 ``lithops clean`` would): the template's in-memory storage, minus those writes."""
 
-from lithops.plugins import StorageBackendSpec, hookimpl
 from lithops_plugin_template.plugin import STORAGE_CONFIG
 from lithops_plugin_template.storage import MemoryStorage
+
+from lithops.plugins import StorageBackendSpec, hookimpl
 
 LITHOPS_PLUGIN_API = "1"
 

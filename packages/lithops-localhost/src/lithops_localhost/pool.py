@@ -227,6 +227,10 @@ def _message(*parts: object) -> memoryview:
 _STOP = _message("stop")
 
 
+#: Added to the error of a call whose worker died by itself (not stopped by the pool).
+_MEMORY_HINT = " If it ran out of memory, use less per call or fewer worker_processes."
+
+
 class LocalPool:
     """Warm worker processes that run the calls of submitted jobs.
 
@@ -501,8 +505,8 @@ class LocalPool:
                     error = WorkerDiedError(
                         f"the worker process (pid {w.proc.pid}) running call {call_id_of(index)} of job "
                         f"{state.request.job_key} ({state.request.function_name}) {describe_exit(returncode)}. "
-                        f"The other calls are not affected. If it ran out of memory, use less per call or fewer "
-                        f"worker_processes.{w.stderr_note()}"
+                        f"The other calls are not affected.{_MEMORY_HINT if returncode is not None else ''}"
+                        f"{w.stderr_note()}"
                     )
                 self._fail(state, index, error)
             # else: the pool killed it for a cancelled call just as it moved on to this one, which runs again

@@ -85,6 +85,8 @@ class EC2Backend(ComputeBackend):
     """
 
     transport = "storage"
+    #: No start-up bound: VMs are shared by executors: calls may wait behind other executors' calls.
+    start_timeout = None
     ships_modules = True
     config_schema: ClassVar[Mapping[str, ConfigKey]] = EC2_CONFIG
 

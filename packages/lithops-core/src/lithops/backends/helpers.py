@@ -43,7 +43,7 @@ def describe_exit(returncode: int | None, during_call: bool = True, killed_hint:
     the generic cause of a SIGKILL there (e.g. the platform's memory limit and the key that raises it).
     """
     if returncode is None:
-        return "closed its connection but did not exit, and was stopped"
+        return "closed its connection but did not exit, and was stopped by the pool that started it"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

@@ -83,6 +83,8 @@ class StandaloneBackend(ComputeBackend):
     """
 
     transport = "storage"
+    #: No start-up bound: VMs are shared by executors: calls may wait behind other executors' calls.
+    start_timeout = None
     ships_modules = True
     #: The provider's VM life cycle.
     provider_class: ClassVar[type[VMProvider]]

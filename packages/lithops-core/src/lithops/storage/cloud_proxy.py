@@ -269,9 +269,7 @@ class CloudFileProxy:
         yield from (listing if topdown else reversed(listing))
 
     def remove(self, path: str) -> None:
-        """Delete a file."""
-        if not self.path.isfile(path):
-            raise _not_found(path)
+        """Delete a file. As in Lithops (and object storage), deleting a file that does not exist is no error."""
         self.storage.delete_object(self.storage.bucket, _key(path))
 
     unlink = remove
