@@ -98,7 +98,8 @@ class BatchBackend(ComputeBackend):
     """
 
     transport = "storage"
-    #: No start-up bound: calls wait for the queue and for compute environments to scale up; DescribeJobs watching reports real failures.
+    #: No start-up bound: calls wait for the queue and for compute environments to scale up; watching
+    #: DescribeJobs reports the real failures.
     start_timeout = None
     ships_modules = True
     #: Seconds to wait for a new compute environment or job queue to become VALID.
