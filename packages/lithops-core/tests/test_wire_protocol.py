@@ -24,6 +24,32 @@ def test_the_payload_carries_the_call_settings_and_optionally_worker_processes()
     assert job.worker_payload(["00001"], worker_processes=3)["worker_processes"] == 3
 
 
+def test_call_groups_merge_chunks_into_at_most_the_limit() -> None:
+    job = _job()
+    job.call_data = [b"x"] * 10
+    assert job.call_groups(20) == [[i] for i in job.call_ids]
+    groups = job.call_groups(3)
+    assert [len(g) for g in groups] == [4, 3, 3] and sum(groups, []) == job.call_ids
+
+
+def test_code_zips_are_the_same_bytes_for_the_same_files() -> None:
+    import io
+    import zipfile
+
+    from lithops.backends.helpers import zip_modules
+
+    def build() -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zip_modules(zf, ["cloudpickle"])
+        return buf.getvalue()
+
+    first = build()
+    assert first == build()
+    names = zipfile.ZipFile(io.BytesIO(first)).namelist()
+    assert "cloudpickle/__init__.py" in names and not any(n.endswith(".pyc") for n in names)
+
+
 def test_one_job_key() -> None:
     assert job_key("e1", "M000") == _job().job_key == "e1-M000"
 

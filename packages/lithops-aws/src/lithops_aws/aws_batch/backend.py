@@ -349,21 +349,6 @@ class BatchBackend(ComputeBackend):
             BatchRuntimeBuilder(self.config, self.lithops_config).build(runtime)
         self._images.add(uri)
 
-    def _groups(self, job: JobRequest) -> list[list[str]]:
-        """``job.chunks()``, merged into at most ``max_workers`` (and Batch's 10,000) array children."""
-        chunks = job.chunks()
-        limit = min(self.max_workers, MAX_ARRAY_SIZE)
-        if len(chunks) <= limit:
-            return chunks
-        ids = job.call_ids
-        size, extra = divmod(len(ids), limit)
-        groups, start = [], 0
-        for i in range(limit):
-            end = start + size + (1 if i < extra else 0)
-            groups.append(ids[start:end])
-            start = end
-        return groups
-
     def worker_processes(self) -> int:
         """Calls one job runs at once: ``worker_processes``, or one per vCPU with AUTO."""
         value = self.config["worker_processes"]
@@ -380,7 +365,7 @@ class BatchBackend(ComputeBackend):
             self.ensure_image(runtime)
             queue = self.ensure_queue()
             definition = self.ensure_definition(runtime, memory)
-        groups = self._groups(job)
+        groups = job.call_groups(min(self.max_workers, MAX_ARRAY_SIZE))
         payloads = [job.worker_payload(ids, self.worker_processes()) for ids in groups]
         reference = put_payload(self, job, f"{job.prefix}/batch_payloads.json", payloads)
         args: dict[str, Any] = {

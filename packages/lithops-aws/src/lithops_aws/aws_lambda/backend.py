@@ -83,21 +83,6 @@ class LambdaBackend(ComputeBackend):
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lithops-lambda-invoke")
             return self._pool
 
-    def _groups(self, job: JobRequest) -> list[list[str]]:
-        """``job.chunks()``, merged into at most ``max_workers`` groups so no more run at once."""
-        chunks = job.chunks()
-        limit = self.max_workers
-        if len(chunks) <= limit:
-            return chunks
-        ids = job.call_ids
-        size, extra = divmod(len(ids), limit)
-        groups, start = [], 0
-        for i in range(limit):
-            end = start + size + (1 if i < extra else 0)
-            groups.append(ids[start:end])
-            start = end
-        return groups
-
     def _body(self, job: JobRequest, ids: list[str]) -> bytes:
         """The event of one invocation: the worker payload, or when that is over Lambda's 256 KiB limit for
         asynchronous events, a reference to it in storage (never more invocations than ``max_workers``).
@@ -163,7 +148,7 @@ class LambdaBackend(ComputeBackend):
         # invocation after runtime_timeout (+ grace) rather than after lithops.execution_timeout
         job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         function = self.functions.ensure(self.config.get("runtime"), memory)
-        bodies = [self._body(job, ids) for ids in self._groups(job)]
+        bodies = [self._body(job, ids) for ids in job.call_groups(self.max_workers)]
         stop = threading.Event()
         pool = self._executor()
         start = time.monotonic()

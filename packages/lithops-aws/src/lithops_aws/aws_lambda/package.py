@@ -8,11 +8,11 @@ comes with Lambda's Python runtime. The user's own dependencies go in a layer (s
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
-import os
 import zipfile
 from importlib import metadata
+
+from lithops.backends.helpers import zip_entry, zip_modules
 
 #: Top-level modules copied into the function's code, and the distributions whose metadata is recorded.
 CODE_MODULES = ("lithops", "lithops_aws", "cloudpickle", "pluggy", "yaml")
@@ -22,30 +22,7 @@ DEFAULT_LAYER_PACKAGES = ("numpy", "requests", "redis", "pika", "ps-mem", "tblib
 #: The Lambda handler inside that code.
 HANDLER = "lithops_aws.aws_lambda.entry_point.lambda_handler"
 
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dylib")
-_FIXED_DATE = (2020, 1, 1, 0, 0, 0)
 _cache: dict[str, bytes] = {}
-
-
-def _module_files(name: str) -> list[tuple[str, str]]:
-    """``(path on disk, path in the zip)`` of every file of top-level module ``name``."""
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        raise ImportError(f"module {name} is not installed; reinstall lithops-aws with its dependencies")
-    if spec.submodule_search_locations:
-        root = next(iter(spec.submodule_search_locations))
-        files = []
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for fname in sorted(names):
-                if fname.endswith(_SKIP_SUFFIXES):
-                    continue
-                path = os.path.join(folder, fname)
-                rel = os.path.relpath(path, os.path.dirname(root))
-                files.append((path, rel.replace(os.sep, "/")))
-        return files
-    assert spec.origin is not None
-    return [(spec.origin, os.path.basename(spec.origin))]
 
 
 def _dist_info(dist_name: str) -> tuple[str, str] | None:
@@ -64,19 +41,11 @@ def build_code_zip() -> bytes:
         return _cache["zip"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for module in CODE_MODULES:
-            for path, arcname in _module_files(module):
-                info = zipfile.ZipInfo(arcname, _FIXED_DATE)
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with open(path, "rb") as f:
-                    zf.writestr(info, f.read())
+        zip_modules(zf, CODE_MODULES)
         for dist in CODE_DISTRIBUTIONS:
             entry = _dist_info(dist)
             if entry is not None:
-                info = zipfile.ZipInfo(entry[0], _FIXED_DATE)
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, entry[1])
+                zip_entry(zf, *entry)
     _cache["zip"] = buf.getvalue()
     return _cache["zip"]
 

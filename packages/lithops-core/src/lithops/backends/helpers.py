@@ -8,6 +8,8 @@
 - :func:`failed_status` and :func:`report_failed`: fail calls with a status saying why, so the client learns at
   once instead of after the execution timeout.
 - :class:`DaemonThreads`: run worker invocations on daemon threads, which never keep the interpreter from exiting.
+- :func:`zip_modules`: put installed top-level modules into a code zip (Lambda code, a VM's agent bundle), the
+  same installed files giving the same bytes.
 
 Nothing here imports a cloud SDK; worker runtimes have all of it.
 """
@@ -21,9 +23,12 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lithops.job.status import CallStatus, encode_exception
+
+if TYPE_CHECKING:
+    import zipfile
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +239,52 @@ class DaemonThreads:
             self._closed = True
             for _ in self._threads:
                 self._queue.put(None)
+
+
+#: Files left out of code zips: compiled bytecode and native extensions (built for this machine, not the target's).
+_NOT_ZIPPED = (".pyc", ".pyo", ".so", ".pyd", ".dylib")
+#: The date of every zipped file, so the same files give the same zip bytes.
+_ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+
+def module_files(name: str) -> list[tuple[str, str]]:
+    """``(path on disk, path in a zip)`` of every source file of the installed top-level module ``name``.
+
+    Raises:
+        ImportError: the module is not installed here; the message names it.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        raise ImportError(f"module {name} is not installed here, so it cannot be packaged; install it")
+    if not spec.submodule_search_locations:
+        assert spec.origin is not None
+        return [(spec.origin, os.path.basename(spec.origin))]
+    root = next(iter(spec.submodule_search_locations))
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for fname in sorted(names):
+            if not fname.endswith(_NOT_ZIPPED):
+                path = os.path.join(folder, fname)
+                files.append((path, os.path.relpath(path, os.path.dirname(root)).replace(os.sep, "/")))
+    return files
+
+
+def zip_entry(zf: zipfile.ZipFile, arcname: str, data: bytes | str) -> None:
+    """Write one file into ``zf`` with a fixed date and mode 0644, so the zip's bytes depend on content only."""
+    import zipfile
+
+    info = zipfile.ZipInfo(arcname, _ZIP_DATE)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+def zip_modules(zf: zipfile.ZipFile, modules: Iterable[str]) -> None:
+    """Write the source files of the installed top-level ``modules`` into ``zf`` (see :func:`module_files`)."""
+    for module in modules:
+        for path, arcname in module_files(module):
+            with open(path, "rb") as f:
+                zip_entry(zf, arcname, f.read())

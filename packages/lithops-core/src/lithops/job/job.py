@@ -91,6 +91,23 @@ class JobRequest:
         size = max(1, self.chunksize)
         return [ids[i : i + size] for i in range(0, len(ids), size)]
 
+    def call_groups(self, limit: int) -> list[list[str]]:
+        """:meth:`chunks`, merged into at most ``limit`` groups of near-equal size (for a backend that may run no
+        more than ``limit`` invocations at once).
+        """
+        chunks = self.chunks()
+        limit = max(1, limit)
+        if len(chunks) <= limit:
+            return chunks
+        ids = self.call_ids
+        size, extra = divmod(len(ids), limit)
+        groups, start = [], 0
+        for i in range(limit):
+            end = start + size + (1 if i < extra else 0)
+            groups.append(ids[start:end])
+            start = end
+        return groups
+
     def call_settings(self) -> dict[str, Any]:
         """What every call of the job runs with (``lithops.worker.calls.CallRunner``'s ``meta``): the part of
         :meth:`worker_payload` that a push backend hands its workers with the function and call data.
