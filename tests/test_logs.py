@@ -151,7 +151,7 @@ def test_storage_transport_uploads_logs_next_to_the_status(sim_config):
                                                      f"{prefix}/{quiet_f.job_id}/00000/status.json"))
         assert quiet_status["logs_key"] is None
         assert storage.list_keys(storage.bucket, f"{prefix}/{quiet_f.job_id}/00000/") == [
-            f"{prefix}/{quiet_f.job_id}/00000/output.pickle", f"{prefix}/{quiet_f.job_id}/00000/status.json"]
+            f"{prefix}/{quiet_f.job_id}/00000/{name}" for name in ("output.pickle", "started", "status.json")]
     # close() cleaned the job objects (data_cleaner); the client kept its copy
     assert loud_f.logs().startswith("stdout of call 4\nstderr of call 4\n")
     assert quiet_f.logs() == ""
