@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from held_calls import EVENTS, Events
 
 from lithops.executors import FunctionExecutor
 from lithops.plugins.manager import PluginRegistry, reset_registry
@@ -83,3 +84,12 @@ def storage_fexec(inprocess: PluginRegistry) -> Iterator[FunctionExecutor]:
         if executor.compute.gate is not None:  # type: ignore[attr-defined]
             executor.compute.gate.set()  # type: ignore[attr-defined]
         executor.close()
+
+
+@pytest.fixture
+def events() -> Iterator[Events]:
+    """Fresh events for :func:`held_calls.held`, all set at the end so that no call stays held."""
+    EVENTS.clear()
+    yield EVENTS
+    for event in EVENTS.values():
+        event.set()

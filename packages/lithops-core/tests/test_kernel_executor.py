@@ -11,10 +11,10 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from held_calls import Events, held, hold
 
 from conftest import inprocess_config
 from lithops.errors import BackendError, JobCancelledError
@@ -24,9 +24,6 @@ from lithops.job.job import job_prefix
 from lithops.plugins.manager import PluginRegistry
 from lithops.retries import RetryingFunctionExecutor
 
-#: Events that :func:`held` calls wait for, by key.
-Events = dict[str, threading.Event]
-EVENTS: Events = {}
 ATTEMPTS: dict[int, int] = {}
 
 
@@ -48,33 +45,12 @@ def fail_on_three(x: int) -> int:
     return x
 
 
-def held(key: str) -> str:
-    """Returns once the test sets ``EVENTS[key]``."""
-    EVENTS[key].wait(30)
-    return key
-
-
 def flaky(x: int) -> int:
     """Fails the first two times it runs for ``x``."""
     ATTEMPTS[x] = ATTEMPTS.get(x, 0) + 1
     if ATTEMPTS[x] <= 2:
         raise ConnectionError(f"attempt {ATTEMPTS[x]} of {x}")
     return x * 10
-
-
-@pytest.fixture
-def events() -> Iterator[Events]:
-    """Fresh events for :func:`held`, all set at the end so that no call stays held."""
-    EVENTS.clear()
-    yield EVENTS
-    for event in EVENTS.values():
-        event.set()
-
-
-def hold(events: Events, *keys: str) -> list[str]:
-    for key in keys:
-        events[key] = threading.Event()
-    return list(keys)
 
 
 # -- results ---------------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
+from held_calls import Events, held, hold
 
 from lithops import monitor
 from lithops.errors import WaitTimeoutError, WorkerDiedError
@@ -18,34 +18,9 @@ from lithops.executors import FunctionExecutor
 from lithops.futures import ResponseFuture
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
 
-#: Events that :func:`held` calls wait for, by key.
-Events = dict[str, threading.Event]
-EVENTS: Events = {}
-
-
-def held(key: str) -> str:
-    """Returns once the test sets ``EVENTS[key]``."""
-    EVENTS[key].wait(30)
-    return key
-
 
 def fail(x: int) -> int:
     raise ValueError(f"bad {x}")
-
-
-@pytest.fixture
-def events() -> Iterator[Events]:
-    """Fresh events for :func:`held`, all set at the end so that no call stays held."""
-    EVENTS.clear()
-    yield EVENTS
-    for event in EVENTS.values():
-        event.set()
-
-
-def hold(events: Events, *keys: str) -> list[str]:
-    for key in keys:
-        events[key] = threading.Event()
-    return list(keys)
 
 
 # -- return conditions -----------------------------------------------------------------------------------------
