@@ -8,7 +8,6 @@ Every other request goes to moto unchanged.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import urllib.parse
@@ -17,7 +16,7 @@ from typing import Any
 
 from lithops.backends.helpers import request_body
 from lithops_aws.plugin import FARGATE_CPU_MEMORY
-from lithops_aws.testing.moto_server import free_port
+from lithops_aws.testing.moto_server import forward, free_port
 
 #: Allocation strategies each EC2-type compute environment takes (AWS Batch API reference).
 STRATEGIES = {"EC2": {"BEST_FIT", "BEST_FIT_PROGRESSIVE"},
@@ -199,19 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
             answer = json.dumps({"__type": "ClientException", "message": problem}).encode()
             self._send(400, answer, {"Content-Type": "application/json", "x-amzn-ErrorType": "ClientException"})
             return
-        moto = self.strict.moto
-        conn = http.client.HTTPConnection(moto.hostname or "127.0.0.1", moto.port, timeout=60)
-        try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            conn.request(self.command, self.path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            out = {k: v for k, v in resp.getheaders()
-                   if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")}
-        finally:
-            conn.close()
-        if resp.status == 200 and data and path in _REWRITTEN:
+        status, out, data = forward(self.strict.moto, self.command, self.path, self.headers, body)
+        if status == 200 and data and path in _REWRITTEN:
             data = json.dumps(self.strict.rewrite(path, request, json.loads(data))).encode()
-        self._send(resp.status, data, out)
+        self._send(status, data, out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle

@@ -46,7 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lithops.backends.helpers import request_body
-from lithops_aws.testing.moto_server import free_port
+from lithops_aws.testing.moto_server import forward, free_port
 
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _CODE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/code$")
@@ -511,7 +511,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._conflict(name, "The operation cannot be performed at this time. An update is in progress for "
                                  "resource: {arn}")
             return
-        status, headers, answer = self._forward(body)
+        status, headers, answer = forward(self.lambda_server.moto, self.command, self.path, self.headers, body)
         if 200 <= status < 300:
             self._capture(path, body, answer)
             if update:
@@ -527,20 +527,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         conf = document.get("Configuration", document)
         conf["State"], conf["LastUpdateStatus"] = self.lambda_server._state(name)
         return json.dumps(document).encode()
-
-    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        moto = self.lambda_server.moto
-        conn = http.client.HTTPConnection(moto.hostname or "127.0.0.1", moto.port, timeout=60)
-        try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            conn.request(self.command, self.path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            out = {k: v for k, v in resp.getheaders()
-                   if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")}
-            return resp.status, out, data
-        finally:
-            conn.close()
 
     def _capture(self, path: str, body: bytes, answer: bytes) -> None:
         server = self.lambda_server

@@ -7,6 +7,7 @@ Needs ``moto[server]`` (a test dependency, not one of lithops-aws). It runs in a
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import SplitResult
 
 
 def free_port() -> int:
@@ -23,6 +25,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def forward(moto: SplitResult, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send one request on to moto's server and return its ``(status, headers, body)``, with the headers that
+    belong to one connection left out (for local services that sit in front of moto).
+    """
+    conn = http.client.HTTPConnection(moto.hostname or "127.0.0.1", moto.port, timeout=60)
+    try:
+        sent = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(method, path, body=body or None, headers=sent)
+        resp = conn.getresponse()
+        data = resp.read()
+        out = {k: v for k, v in resp.getheaders()
+               if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")}
+        return resp.status, out, data
+    finally:
+        conn.close()
 
 
 def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> int:
