@@ -19,13 +19,13 @@ from typing import Any, ClassVar
 
 from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
 from lithops.backends.helpers import failed_status
+from lithops.backends.payloads import put_payload
 from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
 from lithops_aws import __version__
 from lithops_aws.aws_lambda.functions import CLIENT_PYTHON
-from lithops_aws.payloads import put_payload
 from lithops_aws.plugin import (
     BATCH_CONFIG,
     EC2_STRATEGIES,
@@ -333,12 +333,12 @@ class BatchBackend(ComputeBackend):
                     f"push it first: 'lithops runtime build -b aws_batch -f Dockerfile {runtime}' (docker, podman "
                     f"or buildah), or set aws_batch.runtime to an image that exists."
                 )
-            from lithops_aws import containers
+            from lithops.backends.containers import NoContainerToolError, find_tool
             from lithops_aws.aws_batch.runtime import BatchRuntimeBuilder
 
             try:
-                containers.find_tool()
-            except containers.NoContainerToolError:
+                find_tool()
+            except NoContainerToolError:
                 raise BackendError(
                     f"the default Batch runtime image {uri} is not in ECR yet, and this machine has no docker, "
                     f"podman or buildah to build it. Build it once from a machine that has one: 'lithops runtime "

@@ -70,7 +70,7 @@ class Agent:
         """Run one payload in a worker process; account for its calls if the process dies."""
         from lithops.errors import WorkerDiedError
         from lithops.job.job import job_key
-        from lithops_aws.worker import fail_unfinished
+        from lithops.worker.invocation import fail_unfinished
 
         start = time.time()
         try:

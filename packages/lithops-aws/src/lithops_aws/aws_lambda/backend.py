@@ -21,12 +21,12 @@ from typing import Any, ClassVar
 import botocore.exceptions
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.payloads import put_payload
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
 from lithops_aws.aws_lambda.functions import FunctionInfo, LambdaFunctions, worker_processes
-from lithops_aws.payloads import put_payload
 from lithops_aws.plugin import LAMBDA_CONFIG, apply_aliases
 from lithops_aws.session import error_code, http_status, translate
 

@@ -1,8 +1,8 @@
 """The Lambda function's handler: ``lithops_aws.aws_lambda.entry_point.lambda_handler``.
 
 The event is a worker payload (docs/protocol.md, storage transport), or a reference to one kept in storage
-(:mod:`lithops_aws.payloads`), run by :func:`lithops_aws.worker.run_invocation` (every call gets a status, also
-when it runs out of memory or time). The event ``{"lithops_action": "metadata"}``
+(:mod:`lithops.backends.payloads`), run by :func:`lithops.worker.invocation.run_invocation` (every call gets a
+status, also when it runs out of memory or time). The event ``{"lithops_action": "metadata"}``
 returns the runtime's Python and Lithops versions instead.
 """
 
@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from lithops.backends.payloads import get_payload
+from lithops.worker.invocation import run_invocation, runtime_metadata
 from lithops_aws.aws_lambda.package import DEFAULT_LAYER_PACKAGES
-from lithops_aws.payloads import get_payload
-from lithops_aws.worker import run_invocation, runtime_metadata
+
+#: What stops a Lambda call, and how to raise it.
+LAMBDA_LIMIT = ("Lambda function", "Raise aws_lambda.runtime_timeout (at most 900 s)")
 
 
 def missing_module_hint(runtime: str) -> str:
@@ -38,4 +41,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "lithops_payload" in event:  # a payload over the 256 KiB event limit, kept in storage
         event = get_payload(event["lithops_payload"])
     runtime = os.environ.get("LITHOPS_RUNTIME")
-    return run_invocation(event, context, missing_module_hint=missing_module_hint(runtime) if runtime else None)
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "?"
+    return run_invocation(
+        event, context, limit=LAMBDA_LIMIT,
+        killed_hint=f"most likely for running out of the function's {memory} MiB of memory: raise "
+                    f"aws_lambda.runtime_memory, or runtime_memory=...",
+        missing_module_hint=missing_module_hint(runtime) if runtime else None,
+        worker_id=os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda:{os.getpid()}")

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from lithops.config import backend_settings
+from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
+
+#: ``major.minor`` of the client's Python: a runtime must have the same to load the client's pickled functions.
+CLIENT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def check_runtime_python(found: str | None, where: str, fix: str) -> None:
+    """Raise :class:`BackendError` unless ``found`` (a runtime's ``major.minor``) is :data:`CLIENT_PYTHON`.
+
+    ``where`` names the runtime (e.g. "the Cloud Run runtime 'x' (service y)"); ``fix`` says what to do, as a clause
+    that follows "To fix it, ".
+    """
+    if found == CLIENT_PYTHON:
+        return
+    raise BackendError(
+        f"{where} runs Python {found or 'of an unknown version'}, but this client runs Python {CLIENT_PYTHON}: "
+        f"functions pickled by one Python version may not load in another. Nothing was sent. To fix it, {fix}."
+    )
 
 
 class RuntimeBuilder(ABC):

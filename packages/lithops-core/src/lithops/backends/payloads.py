@@ -1,4 +1,5 @@
-"""Worker payloads kept in storage: for events over Lambda's 256 KiB asynchronous limit, and Batch's payload lists.
+"""Worker payloads kept in storage, for invocations over a platform's request limit (Lambda's 256 KiB asynchronous
+events, a queue's message size) and for payload lists that array jobs index (AWS Batch, Code Engine, Kubernetes).
 
 The client writes the payload (or a list of them) to the executor's storage and sends a small reference instead:
 ``{"storage": {"name", "backend", "config", "bucket"}, "key": ...}``. The worker opens that storage with the same

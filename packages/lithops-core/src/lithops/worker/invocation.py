@@ -1,4 +1,5 @@
-"""Worker side shared by the AWS backends: run a worker payload so that every call gets a status, whatever happens.
+"""Worker side shared by serverless and batch backends: run a worker payload so every call gets a status, whatever
+happens.
 
 The payload (docs/protocol.md, storage transport) may carry an extra ``worker_processes`` key. The calls run in a
 forked child process, so that this handler outlives what kills them and still writes a status
@@ -90,7 +91,7 @@ _warmed: set[str] = set()
 
 def _warm(payload: dict[str, Any]) -> None:
     """Import the worker code and make one storage client before forking (once per sandbox and storage config),
-    so each forked child starts with them loaded instead of importing Lithops and boto3 again.
+    so each forked child starts with them loaded instead of importing Lithops and the storage SDK again.
     """
     import json
 
@@ -114,8 +115,11 @@ def _remaining(context: Any) -> float | None:
     return float(context.get_remaining_time_in_millis()) / 1000.0
 
 
-def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float) -> int:
-    """Write a failed status for each call of the payload that has none; return how many were written."""
+def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float, worker_id: str | None = None) -> int:
+    """Write a failed status for each call of the payload that has none; return how many were written.
+
+    ``worker_id`` names the sandbox in the statuses (default: this host and process).
+    """
     from lithops.backends.helpers import failed_status
     from lithops.storage.storage import Storage
     from lithops.storage.utils import StorageNoSuchKeyError
@@ -133,7 +137,7 @@ def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float)
         except StorageNoSuchKeyError:
             pass
         stats = {"worker_start_tstamp": start, "worker_end_tstamp": time.time(),
-                 "worker_id": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or f"lambda:{os.getpid()}"}
+                 "worker_id": worker_id or f"{platform.node()}:{os.getpid()}"}
         status = failed_status(executor_id, job_id, call_id, error, stats)
         storage.put_object(bucket, key, status.to_json().encode())
         return 1
@@ -143,18 +147,37 @@ def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float)
         return sum(pool.map(fail_one, call_ids))
 
 
-LAMBDA_LIMIT = ("Lambda function", "Raise aws_lambda.runtime_timeout (at most 900 s)")
+class Deadline:
+    """A Lambda-like context for other platforms: milliseconds left until ``seconds`` from now."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.time() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left (0 once passed)."""
+        return max(0, int((self.end - time.time()) * 1000))
 
 
-def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str, str] = LAMBDA_LIMIT,
-                   missing_module_hint: str | None = None) -> dict[str, Any]:
+def deadline_from_env(variable: str = "LITHOPS_RUNTIME_TIMEOUT") -> Deadline | None:
+    """A :class:`Deadline` of the seconds in ``variable`` from now, or None when it is unset."""
+    seconds = os.environ.get(variable)
+    return Deadline(float(seconds)) if seconds else None
+
+
+def run_invocation(event: dict[str, Any], context: Any = None, *, limit: tuple[str, str],
+                   killed_hint: str | None = None, missing_module_hint: str | None = None,
+                   worker_id: str | None = None) -> dict[str, Any]:
     """Run a worker payload in a child process and account for every call; return the summary.
 
     Args:
         event: the worker payload.
-        context: anything with ``get_remaining_time_in_millis()`` (Lambda's context), or None for no deadline.
-        limit: what imposes the deadline and how to raise it, for the error message.
+        context: anything with ``get_remaining_time_in_millis()`` (Lambda's context, a :class:`Deadline`), or None
+            for no deadline.
+        limit: what imposes the deadline and how to raise it, for the error message, e.g.
+            ``("Cloud Run request", "Raise gcp_cloudrun.runtime_timeout")``.
+        killed_hint: why the platform most likely killed the worker process and what to do (usually memory).
         missing_module_hint: how to add a package to the runtime, appended to a call's ``ModuleNotFoundError``.
+        worker_id: names this sandbox in the failed statuses it writes.
     """
     from lithops.backends.helpers import describe_exit
     from lithops.errors import FunctionTimeoutError, WorkerDiedError
@@ -162,7 +185,6 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
 
     start = time.time()
     parallelism = int(event.get("worker_processes") or os.environ.get("LITHOPS_WORKER_PROCESSES") or 1)
-    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     _warm(event)
     remaining = _remaining(context)  # after warming: that took part of the function's time
     ctx = multiprocessing.get_context("fork")
@@ -196,10 +218,8 @@ def run_invocation(event: dict[str, Any], context: Any = None, limit: tuple[str,
         )
     else:
         error = WorkerDiedError(
-            f"the worker process of job {job} " + describe_exit(
-                child.exitcode, killed_hint=f"most likely for running out of the function's {memory or '?'} MiB of "
-                                            f"memory: raise aws_lambda.runtime_memory, or runtime_memory=...") + "."
+            f"the worker process of job {job} " + describe_exit(child.exitcode, killed_hint=killed_hint) + "."
         )
-    written = fail_unfinished(event, error, start)
+    written = fail_unfinished(event, error, start, worker_id)
     return {"call_ids": list(event.get("call_ids") or []), "succeeded": len(event.get("call_ids") or []) - written,
             "failed": written, "error": str(error)}
