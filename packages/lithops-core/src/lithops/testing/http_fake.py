@@ -1,0 +1,174 @@
+"""A base for local fakes of cloud control planes at the HTTP level (no emulator exists for Cloud Run, Container
+Apps, Code Engine or the Kubernetes API): routes, JSON answers in the cloud's error shape, a request log, loopback.
+
+A plugin's test kit subclasses :class:`FakeService`, registers routes and makes every route refuse what the real
+API refuses (missing fields, malformed names), so a wrong request fails the test instead of passing silently::
+
+    class FakeRunApi(FakeService):
+        def __init__(self):
+            super().__init__()
+            self.route("POST", r"/v2/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/services",
+                       self.create_service)
+
+        def create_service(self, request: FakeRequest) -> FakeResponse:
+            body = request.json()
+            if "template" not in body:
+                raise ApiError(400, "INVALID_ARGUMENT", "template is required")
+            ...
+            return 200, {...}
+
+    with FakeRunApi() as api:
+        client = RunClient(client_options={"api_endpoint": api.url}, ...)
+
+:class:`ApiError` answers with ``error_body(status, code, message)``, which a subclass overrides to match its
+cloud's error JSON. ``requests`` logs (method, path) of every request, to count a backend's calls while it waits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from lithops.backends.helpers import request_body
+
+#: What a route returns: a status and a JSON-able body, or a status, a body and extra headers.
+FakeResponse = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
+class ApiError(Exception):
+    """Raised by a route to answer with an error in the fake cloud's shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class FakeRequest:
+    """One request as a route sees it: method, path, path parameters, query, headers and raw body."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON; a body that is not JSON is the 400 a real API gives."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_ARGUMENT", f"request body is not JSON: {exc}") from None
+
+    def header(self, name: str, default: str = "") -> str:
+        """A request header, by case-insensitive name."""
+        return self.headers.get(name.lower(), default)
+
+
+class FakeService:
+    """A threaded HTTP server on 127.0.0.1 that dispatches requests to routes (method, path regex)."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Callable[[FakeRequest], FakeResponse]]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def route(self, method: str, pattern: str, handler: Callable[[FakeRequest], FakeResponse]) -> None:
+        """Answer ``method`` requests whose whole path matches ``pattern`` with ``handler``."""
+        self._routes.append((method.upper(), re.compile(pattern), handler))
+
+    def error_body(self, status: int, code: str, message: str) -> Any:
+        """The JSON body of an error answer (Google's shape by default; override for other clouds)."""
+        return {"error": {"code": status, "status": code, "message": message}}
+
+    def authorize(self, request: FakeRequest) -> None:
+        """Refuse a request the real service would refuse for its credentials (default: accept everything)."""
+
+    def dispatch(self, request: FakeRequest) -> FakeResponse:
+        """The answer to ``request``: the first route matching its method and path, else a 404."""
+        allowed = False
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if method != request.method:
+                allowed = True
+                continue
+            request.params = {k: v for k, v in match.groupdict().items() if v is not None}
+            self.authorize(request)
+            return handler(request)
+        if allowed:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.path}")
+        raise ApiError(404, "NOT_FOUND", f"no such resource or method: {request.method} {request.path}")
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running service."""
+        if self._server is None:
+            raise RuntimeError("the fake service is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeService:
+        """Start serving on a free loopback port, in a daemon thread."""
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                body = request_body(self.headers, self.rfile)
+                request = FakeRequest(self.command, parts.path, {}, parse_qs(parts.query),
+                                      {k.lower(): v for k, v in self.headers.items()},
+                                      body if isinstance(body, bytes) else body.read())
+                with service.lock:
+                    service.requests.append((request.method, request.path))
+                headers: dict[str, str] = {}
+                try:
+                    answer = service.dispatch(request)
+                    status, data = answer[0], answer[1]
+                    if len(answer) == 3:
+                        headers = answer[2]  # type: ignore[misc]
+                except ApiError as exc:
+                    status, data = exc.status, service.error_body(exc.status, exc.code, exc.message)
+                raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+                self.send_response(status)
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeService:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
