@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _handle(self) -> None:
-        body = request_body(self.headers, self.rfile)  # type: ignore[arg-type]
+        body = request_body(self.headers, self.rfile)
         assert isinstance(body, bytes)
         path = urllib.parse.urlsplit(self.path).path
         try:

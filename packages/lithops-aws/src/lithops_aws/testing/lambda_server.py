@@ -474,7 +474,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Quiet."""
 
     def _body(self) -> bytes:
-        body = request_body(self.headers, self.rfile)  # type: ignore[arg-type]
+        body = request_body(self.headers, self.rfile)
         assert isinstance(body, bytes)
         return body
 

@@ -16,6 +16,7 @@ Nothing here imports a cloud SDK; worker runtimes have all of it.
 
 from __future__ import annotations
 
+import email.message
 import io
 import logging
 import os
@@ -111,7 +112,7 @@ def body_stream(body: bytes | bytearray | memoryview | str | BinaryIO) -> Binary
 class _LimitedReader(io.RawIOBase):
     """The next ``length`` bytes of ``f``, then end of file."""
 
-    def __init__(self, f: BinaryIO, length: int) -> None:
+    def __init__(self, f: BinaryIO | io.BufferedIOBase, length: int) -> None:
         self._f, self._left = f, length
 
     def readable(self) -> bool:
@@ -128,7 +129,7 @@ class _LimitedReader(io.RawIOBase):
 class _ChunkedReader(io.RawIOBase):
     """The decoded body of a ``Transfer-Encoding: chunked`` request read from ``f``."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO | io.BufferedIOBase) -> None:
         self._f, self._left, self._done = f, 0, False
 
     def readable(self) -> bool:
@@ -152,7 +153,8 @@ class _ChunkedReader(io.RawIOBase):
         return len(data)
 
 
-def request_body(headers: Mapping[str, str], rfile: BinaryIO, stream: bool = False) -> bytes | BinaryIO:
+def request_body(headers: Mapping[str, str] | email.message.Message, rfile: BinaryIO | io.BufferedIOBase,
+                 stream: bool = False) -> bytes | BinaryIO:
     """The body of an HTTP request (``BaseHTTPRequestHandler``'s ``headers`` and ``rfile``): ``Content-Length``
     bytes or a chunked body, as bytes, or with ``stream=True`` as a binary file that ends with the body.
     """
