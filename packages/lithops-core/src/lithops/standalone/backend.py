@@ -38,6 +38,7 @@ from lithops.standalone.bootstrap import (
     EXIT_PACKAGES,
     EXIT_PYTHON_MISMATCH,
     MISMATCH_MARK,
+    VM_ID_PLACEHOLDER,
     agent_dir,
     bootstrap_script,
     code_path,
@@ -162,16 +163,52 @@ class StandaloneBackend(ComputeBackend):
             "extra_python_packages": list(self.config.get("extra_python_packages") or []),
         }
 
-    def user_data(self, vm: VM, code_url: str) -> str:
-        """The bootstrap script as cloud-init user data for ``vm`` (the code downloaded from ``code_url``)."""
+    def user_data(self, vm: VM | None, code_url: str) -> str:
+        """The bootstrap script as cloud-init user data (the code downloaded from ``code_url``): for ``vm``, or,
+        with None, for every VM created from it (each learns its id with the provider's
+        :attr:`~lithops.standalone.provider.VMProvider.vm_id_command`).
+
+        Raises:
+            BackendError: ``vm`` is None and the provider has no ``vm_id_command``.
+        """
+        if vm is None and not self.provider.vm_id_command:
+            raise BackendError(f"{type(self.provider).__name__} sets no vm_id_command, so VMs cannot be created "
+                               f"with the agent in their user data (a provider bug).")
         return self._script(vm, code_url)
 
-    def _script(self, vm: VM, code_url: str | None = None) -> str:
+    def _script(self, vm: VM | None, code_url: str | None = None) -> str:
+        template = vm or VM(id=VM_ID_PLACEHOLDER, name=VM_ID_PLACEHOLDER)
         return bootstrap_script(
-            install_dir=self._dir(), vm_id=vm.id, python=str(self.setting(vm, "runtime") or "python3"),
-            python_version=client_python(), digest=self.bundle()[1], agent_config=self.agent_config(vm),
+            install_dir=self._dir(), vm_id=vm.id if vm else None,
+            python=str(self.setting(template, "runtime") or "python3"), python_version=client_python(),
+            digest=self.bundle()[1], agent_config=self.agent_config(template),
             extra_apt_packages=self.config["extra_apt_packages"],
-            extra_python_packages=self.config["extra_python_packages"], code_url=code_url)
+            extra_python_packages=self.config["extra_python_packages"], code_url=code_url,
+            vm_id_command=None if vm else self.provider.vm_id_command)
+
+    def code_url(self) -> str:
+        """Upload the code zip to the job's storage (once per code version) and return a URL the VMs can
+        download it from (:meth:`download_url`).
+        """
+        bundle, digest = self.bundle()
+        storage = self.job_storage()[0]
+        key = f"{PREFIX}/code/{digest}.zip"
+        try:
+            storage.head_object(storage.bucket, key)
+        except Exception:
+            storage.put_object(storage.bucket, key, bundle)
+        return self.download_url(key)
+
+    def download_url(self, key: str) -> str:
+        """A URL from which a new VM, before it has any credentials or Lithops code, can download object ``key``
+        of the job's bucket (for S3, a pre-signed URL). Backends whose provider creates VMs with user data
+        override it.
+
+        Raises:
+            BackendError: this backend cannot give one.
+        """
+        raise BackendError(f"{self.section}: {type(self).__name__} cannot give new VMs a download URL for "
+                           f"{self.job_storage()[0].backend} storage (a backend bug: it must override download_url).")
 
     def heartbeat(self, vm: VM) -> dict[str, Any] | None:
         """The agent's last heartbeat document on ``vm``, or None."""
@@ -197,7 +234,9 @@ class StandaloneBackend(ComputeBackend):
         if stopped:
             provider.start(stopped)
         if len(vms) < wanted:
+            user_data = None if provider.installs_over_ssh else self.user_data(None, self.code_url())
             new = provider.create(wanted - len(vms), spot=bool(self.config.get("request_spot_instances")),
+                                  user_data=user_data,
                                   tags={"lithops_cluster": self.cluster, "lithops_executor": executor_id})
             self._created += new
             vms += new
@@ -243,6 +282,12 @@ class StandaloneBackend(ComputeBackend):
                 if beat.get("error"):
                     raise BackendError(str(beat["error"]))
                 return beat
+            if beat and pid is None and vm.id not in self._lost and time.time() - beat["time"] < FRESH_SEC:
+                raise BackendError(  # its agent came with the VM's user data: without SSH it cannot be replaced
+                    f"{vm.name} runs an agent with other Lithops code (version {beat.get('code_digest')}, this "
+                    f"client's is {digest}): it was set up by another Lithops version or with other packages. "
+                    f"Remove the cluster's VMs (lithops clean --all) so that new ones are made, or use "
+                    f"exec_mode: create.")
             time.sleep(0.1)
         raise BackendError(f"the agent on {vm.name} did not start within {timeout:g} s (start_timeout). Its log "
                            f"on the VM: {agent_dir(self._dir(), vm.id)}/agent.log.")

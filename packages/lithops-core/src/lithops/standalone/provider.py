@@ -48,6 +48,10 @@ class VMProvider(ABC):
     #: Whether :meth:`install_agent` installs the agent on a running VM (over SSH); otherwise the agent comes
     #: with the VM's user data given to :meth:`create`.
     installs_over_ssh: bool = False
+    #: For providers that create VMs with user data: a shell command that prints the VM's own id on the VM (from
+    #: the provider's metadata service), so that one user data serves every VM of a :meth:`create` call. The
+    #: bootstrap runs it after checking the runtime's Python; the shell function ``py`` runs that Python.
+    vm_id_command: str | None = None
 
     def __init__(self, config: Mapping[str, Any], cluster: str) -> None:
         self.config = dict(config)
