@@ -22,7 +22,18 @@ def _session_config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LITHOPS_CONFIG_FILE", EMPTY_CONFIG)
         mp.setenv("LITHOPS_STATE_DIR", str(tmp_path_factory.mktemp("lithops-state")))
+        others = _installed_cloud_plugins()
+        if others:  # a developer's venv with every package: these tests assume the integration env's set
+            mp.setenv("LITHOPS_DISABLED_PLUGINS", ",".join(sorted(others)))
         yield
+
+
+def _installed_cloud_plugins() -> set[str]:
+    """Installed plugin packages other than lithops-localhost (tox's integration env has none)."""
+    from importlib import metadata
+
+    names = {ep.dist.metadata["Name"] for ep in metadata.entry_points(group="lithops") if ep.dist is not None}
+    return names - {"lithops-localhost"}
 
 
 @pytest.fixture(autouse=True)

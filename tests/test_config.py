@@ -454,8 +454,14 @@ def test_a_backend_not_installed_also_says_how_to_install_it_from_this_clone() -
     message = str(info.value)
     assert "\n    pip install lithops-aws\n" in message
     assert f"\n    pip install {REPO / 'packages' / 'lithops-aws'}   # from the clone at {REPO}" in message
+    from lithops.plugins.known import KNOWN_BACKENDS
+
+    elsewhere = [name for name, package in KNOWN_BACKENDS["compute"].items()
+                 if not (REPO / "packages" / package).exists()]
+    if not elsewhere:
+        pytest.skip("every known backend's package is in this clone")
     with pytest.raises(BackendNotInstalledError) as info:
-        lithops.FunctionExecutor(backend="gcp_functions", log_level=None)
+        lithops.FunctionExecutor(backend=elsewhere[0], log_level=None)
     assert "from the clone" not in str(info.value)  # no such folder in the repository
 
 

@@ -14,10 +14,11 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
         "ibm_vpc": "lithops-ibm",
         "gcp_cloudrun": "lithops-gcp",
         "gcp_functions": "lithops-gcp",
-        "gcp_batch": "lithops-gcp",
         "azure_functions": "lithops-azure",
         "azure_containers": "lithops-azure",
         "azure_vms": "lithops-azure",
+        "gcp_compute_engine": "lithops-gcp",
+        "aliyun_fc": "lithops-aliyun",
     },
     "storage": {
         "localhost": "lithops-localhost",
@@ -25,6 +26,7 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
         "ibm_cos": "lithops-ibm",
         "gcp_storage": "lithops-gcp",
         "azure_storage": "lithops-azure",
+        "aliyun_oss": "lithops-aliyun",
     },
 }
 
