@@ -1,0 +1,1 @@
+"""``gcp_cloudrun``: Cloud Run services."""

@@ -1,0 +1,1 @@
+"""``gcp_functions``: Cloud Functions (2nd gen)."""

@@ -1,0 +1,1 @@
+"""``gcp_storage``: Google Cloud Storage."""

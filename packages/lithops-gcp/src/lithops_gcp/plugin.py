@@ -1,0 +1,178 @@
+"""Registers the Google Cloud backends with Lithops: specs and config schemas only, no Google SDK import.
+
+The keys follow Lithops' ``gcp``, ``gcp_storage``, ``gcp_cloudrun`` and ``gcp_functions`` sections. The shared
+``gcp`` section (project, region, credentials) fills in the keys a backend's own section does not set. With no
+credentials in the config, ``GOOGLE_APPLICATION_CREDENTIALS`` or the application-default credentials
+(``gcloud auth application-default login``, or the service account of the machine) are used.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
+
+#: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
+LITHOPS_PLUGIN_API = "1"
+
+_OPT_STR = (str, type(None))
+_REGION_RE = re.compile(r"[a-z]+(-[a-z0-9]+)+")
+
+
+def _region_problem(value: Any) -> str | None:
+    if value is None or _REGION_RE.fullmatch(value):
+        return None
+    return f"is {value!r}; it must be a Google Cloud region such as us-east1 or europe-west1"
+
+
+def _workers_problem(value: Any) -> str | None:
+    if isinstance(value, str) and value != "AUTO":
+        return f"is {value!r}; it must be a number of at least 1 or AUTO (one per vCPU of the worker)"
+    return None
+
+
+#: Keys of the shared ``gcp`` section that every Google Cloud backend accepts, in the ``gcp`` section or its own.
+CREDENTIAL_KEYS: dict[str, ConfigKey] = {
+    "project_name": ConfigKey(type=_OPT_STR, default=None,
+                              doc="project id (default: the project of the credentials)"),
+    "region": ConfigKey(type=_OPT_STR, default=None, check=_region_problem,
+                        doc="region of the services, functions and the default bucket, e.g. us-east1"),
+    "credentials_path": ConfigKey(
+        type=_OPT_STR, default=None,
+        doc="path of a service account key file (default: GOOGLE_APPLICATION_CREDENTIALS, else the "
+            "application-default credentials)"),
+    "service_account": ConfigKey(type=_OPT_STR, default=None,
+                                 doc="e-mail of the service account the services and functions run as "
+                                     "(default: the project's default compute service account)"),
+}
+
+GCS_CONFIG: dict[str, ConfigKey] = {
+    **CREDENTIAL_KEYS,
+    "storage_bucket": ConfigKey(type=_OPT_STR, default=None,
+                                doc="bucket for Lithops' temporary objects (default: lithops-<project>-<region>, "
+                                    "created on first use)"),
+    "chunk_size": ConfigKey(type=int, default=16 * 1024 * 1024, minimum=256 * 1024,
+                            doc="bytes from which uploads are resumable, sent in parts of this size (a multiple "
+                                "of 256 KiB)"),
+    "timeout": ConfigKey(type=(int, float), default=60, minimum=1, doc="seconds to wait for one request"),
+    "retry_timeout": ConfigKey(type=(int, float), default=60, minimum=0,
+                               doc="seconds over which a failed request (throttling, a 5xx, a lost connection) is "
+                                   "retried before the error is raised"),
+}
+
+_API_ENDPOINT_DOC = ("URL of the {api} (default: Google's); set it only for a local stand-in, with which "
+                     "anonymous credentials are accepted when no others are found")
+
+_COMPUTE_KEYS: dict[str, ConfigKey] = {
+    **CREDENTIAL_KEYS,
+    "runtime_memory": ConfigKey(type=int, default=256, minimum=128, doc="MiB of memory per worker"),
+    "runtime_timeout": ConfigKey(type=int, default=300, minimum=10,
+                                 doc="seconds one invocation may run (Cloud Run: at most 3600; functions with "
+                                     "a Pub/Sub trigger: 540)"),
+    "max_workers": ConfigKey(type=int, default=1000, minimum=1, doc="invocations that may run at once"),
+    "worker_processes": ConfigKey(type=(int, str), default=1, minimum=1, check=_workers_problem,
+                                  doc="calls one invocation runs at once; AUTO: one per vCPU of the worker"),
+    "invoke_pool_threads": ConfigKey(type=int, default=100, minimum=1,
+                                     doc="client threads that invoke in parallel"),
+    "env_vars": ConfigKey(type=dict, default={}, doc="environment variables of the workers ({NAME: value})"),
+}
+
+CLOUDRUN_CONFIG: dict[str, ConfigKey] = {
+    **_COMPUTE_KEYS,
+    "runtime": ConfigKey(type=_OPT_STR, default=None,
+                         doc="container image of the workers (name:tag in artifact_registry_repository, or a full "
+                             "image URI); default: default-runtime-v<python>, built with 'lithops runtime build'"),
+    "runtime_cpu": ConfigKey(type=(int, float), default=1, minimum=0.08,
+                             doc="vCPUs per container (below 1 needs runtime_memory of at most 512 MiB)"),
+    "min_workers": ConfigKey(type=int, default=0, minimum=0, doc="container instances kept warm"),
+    "artifact_registry_repository": ConfigKey(
+        type=str, default="lithops",
+        doc="Artifact Registry repository (Docker format, in region) that runtime images are pushed to"),
+    "api_endpoint": ConfigKey(type=_OPT_STR, default=None,
+                              doc=_API_ENDPOINT_DOC.format(api="Cloud Run Admin API")),
+    "deploy_timeout": ConfigKey(type=int, default=600, minimum=10,
+                                doc="seconds to wait for a new service revision to be ready"),
+}
+
+FUNCTIONS_CONFIG: dict[str, ConfigKey] = {
+    **_COMPUTE_KEYS,
+    "runtime": ConfigKey(type=_OPT_STR, default=None,
+                         doc="requirements file of the functions' extra packages (default: none besides Lithops')"),
+    "trigger": ConfigKey(type=str, default="pub/sub", choices=("pub/sub", "https"),
+                         doc="how calls reach the functions: messages on a Pub/Sub topic, or HTTPS requests"),
+    "api_endpoint": ConfigKey(type=_OPT_STR, default=None,
+                              doc=_API_ENDPOINT_DOC.format(api="Cloud Functions API")),
+    "deploy_timeout": CLOUDRUN_CONFIG["deploy_timeout"],
+}
+
+_SHARED = ("gcp",)
+
+
+def memory_fits_cpus(section: dict[str, Any]) -> list[str] | None:
+    """What Cloud Run refuses between ``runtime_cpu`` and ``runtime_memory`` (no API call)."""
+    cpu, memory = float(section["runtime_cpu"]), int(section["runtime_memory"])
+    problems = []
+    if cpu < 1 and memory > 512:
+        problems.append(f"runtime_cpu {cpu:g} allows at most 512 MiB of runtime_memory (it is {memory}): raise "
+                        f"runtime_cpu to 1 or lower runtime_memory")
+    if cpu > 1 and cpu not in (2, 4, 6, 8):
+        problems.append(f"runtime_cpu is {cpu:g}; above 1 Cloud Run takes 2, 4, 6 or 8")
+    if int(section["runtime_timeout"]) > 3600:
+        problems.append(f"runtime_timeout is {section['runtime_timeout']}; Cloud Run allows at most 3600 seconds")
+    return problems or None
+
+
+@hookimpl
+def lithops_storage_backends() -> list[StorageBackendSpec]:
+    """The ``gcp_storage`` storage backend (Google Cloud Storage)."""
+    return [
+        StorageBackendSpec(
+            name="gcp_storage",
+            backend="lithops_gcp.gcs.storage:GCSStorage",
+            config=GCS_CONFIG,
+            shared_sections=_SHARED,
+            url_schemes=("gs", "gcs"),
+            description="Google Cloud Storage (STORAGE_EMULATOR_HOST for an emulator)",
+        )
+    ]
+
+
+@hookimpl
+def lithops_compute_backends() -> list[ComputeBackendSpec]:
+    """The ``gcp_cloudrun`` and ``gcp_functions`` serverless backends."""
+    return [
+        ComputeBackendSpec(
+            name="gcp_cloudrun",
+            mode="serverless",
+            backend="lithops_gcp.gcp_cloudrun.backend:CloudRunBackend",
+            config=CLOUDRUN_CONFIG,
+            validate=memory_fits_cpus,
+            default_storage="gcp_storage",
+            shared_sections=_SHARED,
+            description="Cloud Run services running a container runtime, invoked over HTTPS",
+        ),
+        ComputeBackendSpec(
+            name="gcp_functions",
+            mode="serverless",
+            backend="lithops_gcp.gcp_functions.backend:FunctionsBackend",
+            config=FUNCTIONS_CONFIG,
+            default_storage="gcp_storage",
+            shared_sections=_SHARED,
+            description="Cloud Functions (2nd gen) triggered through Pub/Sub or HTTPS",
+        ),
+    ]
+
+
+@hookimpl
+def lithops_runtime_builders() -> list[RuntimeBuilderSpec]:
+    """Runtime builders of ``gcp_cloudrun`` (container images) and ``gcp_functions`` (source zips)."""
+    return [
+        RuntimeBuilderSpec(name="gcp_cloudrun", backend="lithops_gcp.gcp_cloudrun.runtime:CloudRunRuntimeBuilder",
+                           config=CLOUDRUN_CONFIG, shared_sections=_SHARED, validate=memory_fits_cpus,
+                           description="Cloud Run runtimes: container images pushed to Artifact Registry"),
+        RuntimeBuilderSpec(name="gcp_functions",
+                           backend="lithops_gcp.gcp_functions.runtime:FunctionsRuntimeBuilder",
+                           config=FUNCTIONS_CONFIG, shared_sections=_SHARED,
+                           description="Cloud Functions runtimes: our handler and a requirements file"),
+    ]

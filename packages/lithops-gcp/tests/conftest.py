@@ -1,0 +1,72 @@
+"""Fixtures of the lithops-gcp tests: the Cloud Storage emulator (one per session), the Pub/Sub emulator where the
+machine has gcloud, and an environment with no Google credentials of the developer's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lithops_gcp.testing.emulators import PubSubEmulator, StorageEmulator, pubsub_emulator_path
+
+PROJECT = "lithops-test"
+REGION = "us-east1"
+
+
+@pytest.fixture(scope="session")
+def storage_emulator() -> Iterator[StorageEmulator]:
+    """gcp-storage-emulator, in memory, for the whole session."""
+    emulator = StorageEmulator().start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _google_env(storage_emulator: StorageEmulator, tmp_path_factory: Any) -> Iterator[None]:
+    """The storage emulator in STORAGE_EMULATOR_HOST (the worker processes the tests start inherit it), and never
+    a developer's own Google credentials or gcloud config."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STORAGE_EMULATOR_HOST", f"http://{storage_emulator.host}")
+        mp.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud")))
+        mp.setenv("NO_GCE_CHECK", "True")  # no probing of a metadata server for credentials
+        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST"):
+            mp.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Keep a developer's own Lithops config and job log out of the tests."""
+    empty = tmp_path / "empty_config.yaml"
+    empty.write_text("")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator() -> Iterator[PubSubEmulator]:
+    """The Pub/Sub emulator of the machine's gcloud CLI (skipped where gcloud is absent, as on CI machines)."""
+    path = pubsub_emulator_path()
+    if path is None:
+        pytest.skip("the Pub/Sub emulator ships with google-cloud-cli, which is not installed here (gcloud is not on "
+                    "PATH or has no platform/pubsub-emulator)")
+    emulator = PubSubEmulator(path).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def new_bucket(prefix: str = "lithops-test") -> str:
+    """A fresh bucket name."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def gcs_section(**keys: Any) -> dict[str, Any]:
+    """A ``gcp_storage`` section for the emulator."""
+    return {"project_name": PROJECT, "region": REGION, **keys}

@@ -1,0 +1,7 @@
+from lithops.testing import PluginContract
+
+
+class TestGCPPlugin(PluginContract):
+    package = "lithops-gcp"
+    compute_backends = {"gcp_cloudrun", "gcp_functions"}
+    storage_backends = {"gcp_storage"}
