@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 from lithops import progress
 from lithops.errors import JobCancelledError, WaitTimeoutError
@@ -133,6 +134,58 @@ def _items(slot: Any) -> list[Any]:
     return slot if isinstance(slot, list) else [slot]
 
 
+class _Layout(NamedTuple):
+    """How the stats of a call's status are packed (one layout per set of keys, shared by the futures)."""
+
+    keys: tuple[str, ...]  # of the packed values: the status's (but activation_id), then the client's on arrival
+    skip: int  # position of activation_id among the status's keys (-1: absent); the future keeps it apart
+    zeros: tuple[int, ...]  # values of the storage read counts the status does not carry
+
+
+#: The client's keys on a status's arrival: storage reads for it (0 unless the status counted them) ...
+_COUNTS = ("host_status_query_count", "host_result_query_count")
+#: ... and when it arrived.
+_ARRIVED = "host_status_done_tstamp"
+#: Layouts by the keys of the status's stats, in their order; bounded (a backend whose calls report ever new
+#: keys gets a layout per status instead).
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_MAX_LAYOUTS = 256
+
+#: Stats of a future kept packed: keys (shared) and their values, pickled (or as they are if they do not pickle).
+_Record = tuple[tuple[str, ...], bytes | tuple[Any, ...]]
+
+
+def _arrival_record(stats: Mapping[str, Any]) -> _Record:
+    """The stats a status brings to its future, with the client's arrival keys (those not given), packed.
+
+    A dict of some 30 keys, with the float objects it holds, takes over a kilobyte per future; its keys are the
+    same for every call and its values are a few hundred bytes pickled.
+    """
+    keys = tuple(stats)
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        skip = keys.index("activation_id") if "activation_id" in stats else -1
+        kept = keys if skip < 0 else keys[:skip] + keys[skip + 1:]
+        missing = tuple(k for k in _COUNTS if k not in stats)
+        layout = _Layout((*kept, *missing, _ARRIVED), skip, (0,) * len(missing))
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[keys] = layout
+    values = tuple(stats.values())
+    if layout.skip >= 0:
+        values = values[:layout.skip] + values[layout.skip + 1:]
+    values = (*values, *layout.zeros, time.time())
+    try:
+        return layout.keys, pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a backend's own stat that does not pickle: kept as it is
+        return layout.keys, values
+
+
+def _merge(stats: dict[str, Any], record: _Record) -> None:
+    """Add the packed ``record`` to ``stats`` (keys already there keep their place)."""
+    keys, values = record
+    stats.update(zip(keys, pickle.loads(values) if isinstance(values, bytes) else values, strict=True))
+
+
 def _needed(return_when: Any, total: int) -> int:
     """How many of ``total`` futures must finish for a wait with ``return_when`` to return."""
     if return_when == ANY_COMPLETED:
@@ -190,7 +243,14 @@ class ResponseFuture:
         self.execution_timeout = execution_timeout
         #: Id of the worker invocation that ran the call (set when its status arrives).
         self.activation_id: str | None = None
-        self.stats: dict[str, Any] = {}
+        # Its stats (:attr:`stats`), kept packed until they are read: the client's when it submitted the call
+        # (a dict shared by the futures of the job) and the size of its input, the record of what arrived with its
+        # outcome, and when its result was read. Once read, the dict is kept and updated instead.
+        self._stats: dict[str, Any] | None = None
+        self._submit_stats: Mapping[str, Any] | None = None
+        self._data_size: int | None = None
+        self._arrival: _Record | None = None
+        self._result_tstamp: float | None = None
         self._state = ResponseFuture.State.New
         self._monitor = monitor
         self._source: StatusSource | None = None  # where a copy in another process reads the status from
@@ -265,6 +325,34 @@ class ResponseFuture:
         return not self._produce_output
 
     @property
+    def stats(self) -> dict[str, Any]:
+        """The call's statistics (docs/protocol.md#stats-and-timestamps): the client's from its submission, then
+        the worker's and the client's once it finished. The same dict from the first read on, updated in place.
+        """
+        stats = self._stats
+        if stats is None:
+            with self._lock:
+                if self._stats is None:
+                    self._stats = self._unpacked_stats()
+                stats = self._stats
+        return stats
+
+    @stats.setter
+    def stats(self, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._stats = value
+
+    def _unpacked_stats(self) -> dict[str, Any]:
+        stats = dict(self._submit_stats or {})
+        if self._data_size is not None:
+            stats["func_data_size_bytes"] = self._data_size
+        if self._arrival is not None:
+            _merge(stats, self._arrival)
+        if self._result_tstamp is not None:
+            stats["host_result_done_tstamp"] = self._result_tstamp
+        return stats
+
+    @property
     def monitor(self) -> Tracker | None:
         """What updates this future (its executor's monitor); None for a copy not attached to one yet."""
         return self._monitor
@@ -273,6 +361,22 @@ class ResponseFuture:
     def mark_consumed(self) -> None:
         """Its result goes to another job (see :attr:`consumed`)."""
         self._produce_output = False
+
+    def set_submit_stats(self, job_stats: Mapping[str, Any], data_size: int) -> None:
+        """Record the client's stats of the call's submission: ``job_stats``, those of its job (kept, not copied:
+        the futures of a job share it, so it must not change afterwards), and the size of its input.
+        """
+        with self._lock:
+            self._submit_stats, self._data_size = job_stats, data_size
+            if self._stats is not None:
+                self._stats.update(job_stats)
+                self._stats["func_data_size_bytes"] = data_size
+
+    def _arrived(self, record: _Record) -> None:
+        """Record the stats that came with the call's outcome (with the lock held)."""
+        self._arrival = record
+        if self._stats is not None:
+            _merge(self._stats, record)
 
     def attach(self, monitor: Tracker) -> None:
         """Have ``monitor`` update this future (a copy from another process), unless one does already."""
@@ -295,13 +399,10 @@ class ResponseFuture:
         with self._lock:
             if self.finished:
                 return False
-            stats = dict(status.stats)
+            stats = status.stats
             children = self._followed(status.output) if status.success and stats.get("new_futures") else None
-            self.activation_id = stats.pop("activation_id", None) or self.activation_id
-            self.stats.update(stats)
-            self.stats.setdefault("host_status_query_count", 0)
-            self.stats.setdefault("host_result_query_count", 0)
-            self.stats["host_status_done_tstamp"] = time.time()
+            self.activation_id = stats.get("activation_id") or self.activation_id
+            self._arrived(_arrival_record(stats))
             if children is not None:
                 self._new_futures = children
                 self._state = ResponseFuture.State.Futures
@@ -324,7 +425,7 @@ class ResponseFuture:
                 return False
             self._exception = exc
             self._state = ResponseFuture.State.Error
-            self.stats["host_status_done_tstamp"] = time.time()
+            self._arrived(((_ARRIVED,), (time.time(),)))
             callbacks = self._finished_locked()
         self._run_callbacks(callbacks)
         return True
@@ -484,7 +585,9 @@ class ResponseFuture:
                 self._result = serialize.loads(self._output or b"")
                 self._output = None
                 self._state = ResponseFuture.State.Done
-                self.stats["host_result_done_tstamp"] = time.time()
+                self._result_tstamp = time.time()
+                if self._stats is not None:
+                    self._stats["host_result_done_tstamp"] = self._result_tstamp
             return self._result
 
     # -- pickling: a future copied elsewhere keeps its state, not its executor ---------------------------

@@ -149,7 +149,7 @@ class JobSubmitter:
             stats = {**stats, "host_func_upload_time": func_time, "host_data_upload_time": data_time,
                      "host_job_created_time": time.time() - stats["host_job_create_tstamp"]}
             for future, data in zip(futures, job.call_data, strict=False):
-                future.stats.update(stats, func_data_size_bytes=len(data))
+                future.set_submit_stats(stats, len(data))
             self.compute.invoke(job, self.monitor.report)
         except Exception as exc:
             self.monitor.unwatch(job.job_key)
