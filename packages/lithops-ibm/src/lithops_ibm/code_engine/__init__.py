@@ -1,0 +1,1 @@
+"""The ``code_engine`` compute backend, its worker entry point and its runtime builder."""

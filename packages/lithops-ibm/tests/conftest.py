@@ -1,0 +1,69 @@
+"""Fixtures of the lithops-ibm tests: moto's S3 server (started through lithops-aws's test helper, a test-only
+dependency of this package), a local IAM token service, COS's bearer-token check in front of moto, and the local
+Code Engine API. No IBM Cloud account or network is needed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cos_proxy import BearerCOS
+
+from lithops_aws.testing.moto_server import MotoServer
+from lithops_ibm.testing.iam import FakeIAM
+
+API_KEY = "local-api-key-0123456789"
+HMAC = {"access_key_id": "cos-hmac-key-id", "secret_access_key": "cos-hmac-secret"}
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Keep a developer's own Lithops config, state and AWS settings out of the tests."""
+    empty = tmp_path / "empty_config.yaml"
+    empty.write_text("")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """One moto server (S3) for the whole session."""
+    with MotoServer(subprocess=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def iam() -> Iterator[FakeIAM]:
+    """The local IAM token service, knowing API_KEY."""
+    with FakeIAM({API_KEY}) as service:
+        yield service  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def bearer_cos(iam: FakeIAM, moto: MotoServer) -> Iterator[BearerCOS]:
+    """COS's S3 endpoint as reached with IAM tokens."""
+    with BearerCOS(iam, moto.url) as proxy:
+        yield proxy
+
+
+def new_bucket() -> str:
+    """A fresh bucket name."""
+    return f"lithops-test-{uuid.uuid4().hex[:10]}"
+
+
+def hmac_section(moto_url: str, **keys: Any) -> dict[str, Any]:
+    """An ``ibm_cos`` section with HMAC keys, pointing at moto."""
+    return {"endpoint": moto_url, "region": "us-south", **HMAC, **keys}
+
+
+def iam_section(iam_url: str, cos_url: str, bucket: str, **keys: Any) -> dict[str, Any]:
+    """An ``ibm_cos`` section with an IAM API key, pointing at the local IAM and the bearer-checking endpoint."""
+    return {"endpoint": cos_url, "region": "us-south", "api_key": API_KEY, "iam_endpoint": iam_url,
+            "storage_bucket": bucket, **keys}

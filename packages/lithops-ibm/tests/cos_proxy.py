@@ -1,0 +1,89 @@
+"""COS's IAM check in front of moto's S3: a request passes only with a bearer token the local IAM issued and that
+has not expired, as COS answers requests authorised with IAM tokens; the rest is moto's S3."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from lithops.backends.helpers import request_body
+from lithops_ibm.testing.iam import FakeIAM
+
+_DENIED = ("<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access Denied: "
+           "{reason}</Message><Resource>{path}</Resource></Error>")
+
+_OWNER = ("AWS4-HMAC-SHA256 Credential=iam-owner/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, "
+          "Signature=0")
+
+
+class BearerCOS:
+    """An S3 endpoint on 127.0.0.1 that checks IAM bearer tokens with ``iam`` and forwards to moto at ``moto_url``.
+
+    ``refused`` counts the requests refused for their token.
+    """
+
+    def __init__(self, iam: FakeIAM, moto_url: str) -> None:
+        self.iam, self.moto = iam, urlsplit(moto_url)
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for a delayed ACK
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _handle(self) -> None:
+                body = request_body(self.headers, self.rfile)
+                data = body if isinstance(body, bytes) else body.read()
+                reason = proxy.iam.check(self.headers.get("Authorization", ""))
+                if reason is not None:
+                    proxy.refused += 1
+                    status, headers, out = 403, {"Content-Type": "application/xml"}, _DENIED.format(
+                        reason=reason, path=self.path).encode()
+                else:
+                    # moto serves anonymous requests as the public (private objects are forbidden): it is
+                    # told the caller is the account's owner, in the header shape it reads the caller from
+                    sent = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+                    sent["Authorization"] = _OWNER
+                    status, headers, out = proxy.relay(self.command, self.path, sent, data)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if "content-length" not in {k.lower() for k in headers}:
+                    self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(out)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def relay(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send a request on to moto; its status, headers (a HEAD's Content-Length kept) and body."""
+        conn = http.client.HTTPConnection(self.moto.hostname or "127.0.0.1", self.moto.port, timeout=60)
+        try:
+            conn.request(method, path, body=body or None,
+                         headers={k: v for k, v in headers.items() if k.lower() not in ("host", "connection")})
+            resp = conn.getresponse()
+            data = resp.read()
+            skip = ("transfer-encoding", "connection", "server", "date") + (() if method == "HEAD" else
+                                                                             ("content-length",))
+            return resp.status, {k: v for k, v in resp.getheaders() if k.lower() not in skip}, data
+        finally:
+            conn.close()
+
+    def __enter__(self) -> BearerCOS:
+        threading.Thread(target=self._server.serve_forever, name="bearer-cos", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
