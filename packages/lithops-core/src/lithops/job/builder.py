@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lithops.errors import ConfigError, PayloadTooLargeError
@@ -109,6 +109,62 @@ def injected_params(func: Any) -> list[str]:
     return [name for name in INJECTABLE if name in sig.parameters]
 
 
+class _Binding:
+    """A signature without the injected parameters a call leaves to the worker, ready to bind calls to (made once
+    per job and set of such parameters: building a signature costs more than binding to it).
+    """
+
+    def __init__(self, sig: inspect.Signature, skip: Iterable[str]) -> None:
+        self.params = [p for p in sig.parameters.values() if p.name not in skip]
+        self.sig = sig.replace(parameters=self.params)
+        # Positional arguments to a function of plain parameters (keyword-only ones with defaults aside) need no
+        # binding: they become keywords, in order.
+        self.plain = all(p.kind is p.POSITIONAL_OR_KEYWORD or (p.kind is p.KEYWORD_ONLY and p.default is not p.empty)
+                         for p in self.params)
+        self.names = [p.name for p in self.params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        self.required = sum(1 for p in self.params if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if self.plain and not kwargs and self.required <= len(args) <= len(self.names):
+            return (), dict(zip(self.names, args, strict=False))  # the names of the arguments given
+        bound = self.sig.bind(*args, **kwargs)
+        has_varargs = any(
+            p.kind is p.VAR_POSITIONAL and bound.arguments.get(p.name) for p in self.params
+        )
+        out_args: list[Any] = []
+        out_kwargs: dict[str, Any] = {}
+        for p in self.params:
+            if p.name not in bound.arguments:
+                continue
+            value = bound.arguments[p.name]
+            if p.kind is p.POSITIONAL_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and has_varargs):
+                out_args.append(value)
+            elif p.kind is p.VAR_POSITIONAL:
+                out_args.extend(value)
+            elif p.kind is p.VAR_KEYWORD:
+                out_kwargs.update(value)
+            else:
+                out_kwargs[p.name] = value
+        return tuple(out_args), out_kwargs
+
+
+def _binder(sig: inspect.Signature | None, inject: list[str]) -> Callable[[tuple[Any, ...], dict[str, Any]],
+                                                                          tuple[tuple[Any, ...], dict[str, Any]]]:
+    """``bind(args, kwargs)`` for the calls of one function, as :func:`bind_arguments` binds them."""
+    bindings: dict[tuple[str, ...], _Binding] = {}
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if sig is None:
+            return args, kwargs
+        skip = tuple(n for n in inject if n not in kwargs)
+        binding = bindings.get(skip)
+        if binding is None:
+            binding = bindings[skip] = _Binding(sig, skip)
+        return binding.bind(args, kwargs)
+
+    return bind
+
+
 def bind_arguments(
     sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any], inject: list[str]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -117,29 +173,7 @@ def bind_arguments(
     Injected parameters are left out of the binding (the worker passes them by keyword), so the bound
     arguments move to keywords wherever the signature allows it.
     """
-    if sig is None:
-        return args, kwargs
-    skip = [n for n in inject if n not in kwargs]
-    params = [p for p in sig.parameters.values() if p.name not in skip]
-    bound = sig.replace(parameters=params).bind(*args, **kwargs)
-    has_varargs = any(
-        p.kind is p.VAR_POSITIONAL and bound.arguments.get(p.name) for p in params
-    )
-    out_args: list[Any] = []
-    out_kwargs: dict[str, Any] = {}
-    for p in params:
-        if p.name not in bound.arguments:
-            continue
-        value = bound.arguments[p.name]
-        if p.kind is p.POSITIONAL_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and has_varargs):
-            out_args.append(value)
-        elif p.kind is p.VAR_POSITIONAL:
-            out_args.extend(value)
-        elif p.kind is p.VAR_KEYWORD:
-            out_kwargs.update(value)
-        else:
-            out_kwargs[p.name] = value
-    return tuple(out_args), out_kwargs
+    return _binder(sig, inject)(args, kwargs)
 
 
 def _limit_bytes(value: Any, key: str) -> int | None:
@@ -155,13 +189,14 @@ def build_calls(func: Any, iterdata: Iterable[Any], extra_args: Any, data_limit:
     sig = _signature(func)
     inject = injected_params(func)
     name = function_name(func)
+    bind = _binder(sig, inject)
     bound = []
     items = list(iterdata)
     for i, item in enumerate(items):
         args, kwargs = _as_call(item, extra_args)
         try:
             args, kwargs = spread_variadic(func, sig, args, kwargs)
-            bound.append(bind_arguments(sig, args, kwargs, inject))
+            bound.append(bind(args, kwargs))
         except TypeError as exc:
             raise TypeError(
                 f"call {i} of {name}() cannot be made with input {reprlib.repr(item)}: {exc}. A tuple is passed "
