@@ -70,3 +70,38 @@ def new_bucket(prefix: str = "lithops-test") -> str:
 def gcs_section(**keys: Any) -> dict[str, Any]:
     """A ``gcp_storage`` section for the emulator."""
     return {"project_name": PROJECT, "region": REGION, **keys}
+
+
+@pytest.fixture(scope="session")
+def fake_run() -> Iterator[Any]:
+    """The fake Cloud Run Admin API, with the default runtime's image pushed."""
+    from lithops_gcp.gcp_cloudrun.services import default_runtime_name
+    from lithops_gcp.testing.fake_run import FakeCloudRun
+
+    with FakeCloudRun(PROJECT, [REGION]) as api:
+        api.push_image(f"{REGION}-docker.pkg.dev/{PROJECT}/lithops/{default_runtime_name()}:{_version()}")
+        yield api
+
+
+def _version() -> str:
+    from lithops_gcp import __version__
+
+    return __version__
+
+
+def cloudrun_config(api_url: str, bucket: str, **section: Any) -> dict[str, Any]:
+    """A full Lithops config running gcp_cloudrun through the fake, on the storage emulator."""
+    return {
+        "lithops": {"backend": "gcp_cloudrun", "storage": "gcp_storage", "monitoring_interval": 0.1},
+        "gcp": {"project_name": PROJECT, "region": REGION},
+        "gcp_cloudrun": {"api_endpoint": api_url, "runtime_timeout": 60, "max_workers": 16, **section},
+        "gcp_storage": {"storage_bucket": bucket},
+    }
+
+
+def make_bucket(bucket: str) -> str:
+    """Create a bucket on the storage emulator."""
+    from lithops_gcp.gcs.storage import GCSStorage
+
+    GCSStorage(gcs_section()).create_bucket(bucket)
+    return bucket

@@ -74,7 +74,8 @@ _COMPUTE_KEYS: dict[str, ConfigKey] = {
     "worker_processes": ConfigKey(type=(int, str), default=1, minimum=1, check=_workers_problem,
                                   doc="calls one invocation runs at once; AUTO: one per vCPU of the worker"),
     "invoke_pool_threads": ConfigKey(type=int, default=100, minimum=1,
-                                     doc="client threads that invoke in parallel"),
+                                     doc="HTTPS connections kept open to the workers (HTTP invocations; requests "
+                                         "open at once are max_workers), or threads publishing Pub/Sub messages"),
     "env_vars": ConfigKey(type=dict, default={}, doc="environment variables of the workers ({NAME: value})"),
 }
 
