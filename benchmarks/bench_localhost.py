@@ -160,6 +160,39 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024) / MIB
 
 
+def children_cpu_s() -> float | None:
+    """CPU seconds (user and system) used so far by the live child processes of this one (the workers), from
+    ``/proc`` (Linux); None elsewhere.
+    """
+    if not os.path.exists("/proc/self/stat"):
+        return None
+    me, total = os.getpid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == me:  # fields after the name: state, ppid, ..., utime (12th), stime (13th)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time of this process (all its threads) and of its workers over a timed run."""
+
+    def __init__(self) -> None:
+        self.driver = time.process_time()
+        self.workers = children_cpu_s()
+
+    def stop(self, result: dict[str, Any]) -> None:
+        result["driver_cpu_s"] = time.process_time() - self.driver
+        workers = children_cpu_s()
+        result["workers_cpu_s"] = None if workers is None or self.workers is None else workers - self.workers
+
+
 # -- child mode: one measurement in a fresh process -----------------------------------------------------
 def child_main(kind: str, param: str, workers: int) -> None:
     """Print one JSON line. Kinds: ``hello-{ours,ppe}``, ``cold-map-{ours,ppe} N``, ``warm-map-{ours,ppe} N``."""
@@ -191,9 +224,11 @@ def child_main(kind: str, param: str, workers: int) -> None:
             fexec.map(noop, range(4 * workers))
             fexec.get_result()
             start = time.perf_counter()
+        cpu = CpuMeter()
         fexec.map(noop, range(n))
         values = fexec.get_result()
         result["time_s"] = time.perf_counter() - start
+        cpu.stop(result)
         assert len(values) == n and values[-1] == n - 1
     elif kind in ("cold-map-ppe", "warm-map-ppe"):
         n = int(param)
@@ -202,8 +237,10 @@ def child_main(kind: str, param: str, workers: int) -> None:
         if kind == "warm-map-ppe":
             list(pool.map(noop, range(4 * workers)))
             start = time.perf_counter()
+        cpu = CpuMeter()
         values = list(pool.map(noop, range(n)))
         result["time_s"] = time.perf_counter() - start
+        cpu.stop(result)
         assert len(values) == n and values[-1] == n - 1
         pool.shutdown()
     else:
@@ -268,6 +305,10 @@ def case_2(report: Report, repeat: int, workers: int, sizes: list[int]) -> None:
         report.add("2", f"map {n:,} no-op, warm", o, b, runs=[r["time_s"] for r in ours],
                    baseline_runs=[r["time_s"] for r in base])
         report.add("2", f"map {n:,} no-op, time per task", o / n * 1e6, b / n * 1e6, unit="us")
+        for part, key in (("driver", "driver_cpu_s"), ("workers'", "workers_cpu_s")):
+            if all(r.get(key) is not None for r in ours + base):
+                report.add("2", f"map {n:,} no-op, {part} CPU per task", median([r[key] for r in ours]) / n * 1e6,
+                           median([r[key] for r in base]) / n * 1e6, unit="us")
         report.add("2", f"map {n:,} no-op, driver peak RSS", max(r["peak_rss_mib"] for r in ours),
                    max(r["peak_rss_mib"] for r in base), unit="MiB",
                    start_rss_mib=median([r["start_rss_mib"] for r in ours]),
