@@ -1,11 +1,12 @@
-"""aws_ec2: control-plane calls against moto's server; the VMs' agent runs locally, as it would on each VM."""
+"""aws_ec2 end to end: the control plane is moto's EC2 server behind a layer that refuses what EC2 refuses
+(strict_ec2.py), and the instances it "creates" are network-namespace hosts that boot with the instance's user
+data, as cloud-init would run it: the kernel's real bootstrap downloads the code from a pre-signed S3 URL, asks the
+metadata service for the instance id and starts the agent, which works through moto's S3.
+"""
 
 from __future__ import annotations
 
-import base64
-import os
-import re
-import subprocess
+import json
 import sys
 import uuid
 from typing import Any
@@ -15,17 +16,40 @@ import pytest
 
 import lithops
 from conftest import make_bucket
-from lithops.errors import BackendError
-from lithops_aws.aws_ec2.backend import ROLE_NAME, SECURITY_GROUP
+from lithops.errors import BackendError, ConfigError
+from lithops_aws.aws_ec2.provider import ROLE_NAME, SECURITY_GROUP, EC2VMs
+
+netns = pytest.importorskip("lithops_vm.testing.netns")
+from strict_ec2 import EC2Fleet  # noqa: E402
+
+
+def _cube(x: int) -> int:
+    return x ** 3
 
 
 @pytest.fixture(scope="module")
-def moto() -> Any:
-    """A moto server of this module's own."""
-    from lithops_aws.testing.moto_server import MotoServer
+def network(tmp_path_factory: Any) -> Any:
+    """Three namespace hosts to play EC2 instances."""
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    net = netns.HostNetwork(str(tmp_path_factory.mktemp("ec2hosts")))
+    try:
+        for _ in range(3):
+            net.add_host()
+        yield net
+    finally:
+        net.close()
 
-    with MotoServer(subprocess=True) as server:
-        yield server
+
+@pytest.fixture
+def fleet(moto: Any, network: Any) -> Any:
+    """The strict EC2 layer in front of a fresh moto, its instances played by the namespace hosts."""
+    layer = EC2Fleet(moto.url, network).start()
+    try:
+        yield layer
+    finally:
+        layer.close()
 
 
 def _client(service: str, url: str) -> Any:
@@ -33,97 +57,139 @@ def _client(service: str, url: str) -> Any:
 
 
 @pytest.fixture
-def config(moto: Any) -> dict[str, Any]:
+def config(fleet: EC2Fleet, tmp_path: Any) -> dict[str, Any]:
+    """aws_ec2 in create mode on two VMs; every endpoint is the layer. The VMs' runtime is this Python (it has
+    boto3, so nothing is installed from a package index), their install folder a fresh one.
+    """
     bucket = f"lithops-ec2-{uuid.uuid4().hex[:8]}"
-    make_bucket(moto.url, bucket)
-    ami = _client("ec2", moto.url).describe_images()["Images"][0]["ImageId"]
+    make_bucket(fleet.url, bucket)
+    ami = _client("ec2", fleet.url).describe_images()["Images"][0]["ImageId"]
     return {
         "lithops": {"backend": "aws_ec2", "storage": "aws_s3", "monitoring_interval": 0.1},
         "aws": {"region": "us-east-1"},
-        "aws_ec2": {"endpoint": moto.url, "target_ami": ami, "exec_mode": "create", "max_workers": 2,
-                    "worker_instance_type": "t3.large", "worker_processes": 2, "runtime": "numpy==2.1.0"},
-        "aws_s3": {"endpoint": moto.url, "storage_bucket": bucket},
+        "aws_ec2": {"endpoint": fleet.url, "target_ami": ami, "exec_mode": "create", "max_workers": 2,
+                    "worker_instance_type": "t3.large", "worker_processes": 2, "runtime": sys.executable,
+                    "install_dir": str(tmp_path / "vm-install"), "start_timeout": 60,
+                    "soft_dismantle_timeout": 120},
+        "aws_s3": {"endpoint": fleet.url, "storage_bucket": bucket},
     }
 
 
-def _agent_config(moto_url: str, instance: str) -> str:
-    user_data = _client("ec2", moto_url).describe_instance_attribute(InstanceId=instance, Attribute="userData")
-    script = base64.b64decode(user_data["UserData"]["Value"]).decode()
-    match = re.search(r"<<'LITHOPS_CONFIG'\n(.*?)\nLITHOPS_CONFIG", script, re.S)
-    assert match, script
-    return base64.b64decode(match.group(1)).decode()
+def _instances(ec2: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    return [i for r in ec2.describe_instances(**kwargs)["Reservations"] for i in r["Instances"]]
 
 
-def _run_agent(moto_url: str, instance: str) -> subprocess.CompletedProcess[bytes]:
-    """Do what the VM does after boot: run the agent service with the config from its user data."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PATH", "HOME"))}
-    env.update(LITHOPS_AGENT_CONFIG=_agent_config(moto_url, instance), LITHOPS_INSTANCE_ID=instance,
-               LITHOPS_AGENT_NO_SHUTDOWN="1", LITHOPS_AGENT_POLL_INTERVAL="0.1",
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    config = __import__("json").loads(env["LITHOPS_AGENT_CONFIG"])
-    config["soft_dismantle_timeout"] = 1
-    env["LITHOPS_AGENT_CONFIG"] = __import__("json").dumps(config)
-    return subprocess.run([sys.executable, "-m", "lithops_aws.aws_ec2.agent"], env=env, capture_output=True,
-                          timeout=120)
+def _heartbeat(fexec: Any, instance: str) -> dict[str, Any]:
+    storage = fexec.storage
+    return dict(json.loads(storage.get_object(storage.bucket, f"lithops.standalone/lithops-workers/{instance}/"
+                                                              f"agent.json")))
 
 
-def _cube(x: int) -> int:
-    return x ** 3
-
-
-def _die(x: int) -> None:
-    os._exit(3)
-
-
-def test_create_mode_runs_calls_on_the_vms_and_dismantles_them(config: dict[str, Any], moto: Any) -> None:
-    ec2 = _client("ec2", moto.url)
+def test_create_mode_boots_the_agent_from_user_data_and_terminates_the_vms(config: dict[str, Any],
+                                                                          fleet: EC2Fleet) -> None:
+    ec2 = _client("ec2", fleet.url)
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.mode == "standalone"
-        futures = fexec.map(_cube, range(6))
-        instances = fexec.compute.instances(fexec.executor_id)
-        assert len(instances) == 2
-        found = [i for r in ec2.describe_instances(InstanceIds=instances)["Reservations"] for i in r["Instances"]]
+        assert fexec.map(_cube, range(8)).get_result() == [x ** 3 for x in range(8)]
+        instances = sorted(fleet.hosts)
+        assert len(instances) == 2, fleet.requests.get("RunInstances")
+        for instance in instances:
+            beat = _heartbeat(fexec, instance)
+            assert beat["worker_processes"] == 2 and beat["python_version"] == "{}.{}".format(*sys.version_info[:2])
+            assert fleet.boots[instance] == [0], fleet.log(instance)
+        found = _instances(ec2, InstanceIds=instances)
         assert {i["InstanceType"] for i in found} == {"t3.large"}
-        tags = {t["Key"]: t["Value"] for t in found[0]["Tags"]}
-        assert tags["lithops_cluster"] == f"executor-{fexec.executor_id}"
         assert found[0]["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{ROLE_NAME}")
-        groups = ec2.describe_security_groups(GroupIds=[found[0]["SecurityGroups"][0]["GroupId"]])
-        assert groups["SecurityGroups"][0]["GroupName"] == SECURITY_GROUP
-        user_data = base64.b64decode(ec2.describe_instance_attribute(
-            InstanceId=instances[0], Attribute="userData")["UserData"]["Value"]).decode()
-        assert "systemctl enable --now lithops-agent.service" in user_data and "'numpy==2.1.0'" in user_data
-        for instance in instances:
-            proc = _run_agent(moto.url, instance)
-            assert proc.returncode == 0, proc.stderr.decode()
-        assert fexec.get_result(futures) == [x ** 3 for x in range(6)]
-        died = fexec.call_async(_die, 1)
-        for instance in instances:
-            _run_agent(moto.url, instance)
-        with pytest.raises(lithops.errors.WorkerDiedError, match="exited with code 3"):
-            died.result(timeout=30)
-    states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=instances)["Reservations"]
-              for i in r["Instances"]}
+        user_data = fleet.user_data[instances[0]]
+        assert "instance-role" not in user_data and "169.254.169.254" in user_data
+    states = {i["State"]["Name"] for i in _instances(ec2, InstanceIds=instances)}
     assert states <= {"shutting-down", "terminated"}
 
 
-def test_reuse_mode_starts_stopped_vms(config: dict[str, Any], moto: Any) -> None:
+def test_run_instances_waits_for_a_new_instance_profile(fleet: EC2Fleet, config: dict[str, Any]) -> None:
+    """IAM's new profile is unknown to EC2 for a few seconds: RunInstances is tried again, not given up."""
+    section = {**config["aws_ec2"], "region": "us-east-1"}
+    provider = EC2VMs(section, "lithops-workers")
+    [vm] = provider.create(1)
+    assert any("Invalid IAM Instance Profile name" in r for r in fleet.refused)
+    assert vm.state in ("pending", "running")
+    provider.delete([vm])
+
+
+def test_start_waits_for_vms_that_are_still_stopping(fleet: EC2Fleet, config: dict[str, Any]) -> None:
+    """reuse mode: a VM just stopped (its agent powered it off) is started once stopped, never while stopping."""
     config["aws_ec2"].update(exec_mode="reuse", max_workers=1)
-    ec2 = _client("ec2", moto.url)
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
-        futures = fexec.map(_cube, [1])
-        [instance] = fexec.compute.instances(fexec.executor_id)
-        _run_agent(moto.url, instance)
-        assert fexec.get_result(futures) == [1]
-    ec2.stop_instances(InstanceIds=[instance])  # the agent powered it off when idle
+        assert fexec.call_async(_cube, 2).result(timeout=60) == 8
+    [instance] = fleet.hosts
+    ec2 = _client("ec2", fleet.url)
+    ec2.stop_instances(InstanceIds=[instance])
+    assert _instances(ec2, InstanceIds=[instance])[0]["State"]["Name"] == "stopping"
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
-        future = fexec.call_async(_cube, 2)
-        assert fexec.compute.instances(fexec.executor_id) == [instance]  # the same VM, not a new one
-        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
-        assert state in ("pending", "running")
-        _run_agent(moto.url, instance)
-        assert future.result(timeout=30) == 8
-    assert ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"] in (
-        "pending", "running")  # reuse mode leaves it to the agent's idle timeout
+        assert fexec.call_async(_cube, 3).result(timeout=60) == 27
+    assert list(fleet.hosts) == [instance]  # the same VM, started again, not a new one
+    assert not [r for r in fleet.refused if r.startswith("IncorrectInstanceState")]
+    assert len(fleet.boots[instance]) == 2
+
+
+def test_port_22_is_opened_only_to_ssh_allowed_cidr(fleet: EC2Fleet, config: dict[str, Any]) -> None:
+    ec2 = _client("ec2", fleet.url)
+    section = {**config["aws_ec2"], "region": "us-east-1"}
+    fleet.profile_delay = 0
+
+    def ingress() -> list[Any]:
+        [group] = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [SECURITY_GROUP]}])[
+            "SecurityGroups"]
+        return [(p.get("FromPort"), r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", [])]
+
+    provider = EC2VMs(section, "lithops-workers")
+    provider.delete(provider.create(1))
+    assert ingress() == []  # the agent needs no inbound port
+    provider = EC2VMs({**section, "ssh_allowed_cidr": "198.51.100.0/24"}, "lithops-workers")
+    provider.delete(provider.create(1))
+    assert ingress() == [(22, "198.51.100.0/24")]
+    config["aws_ec2"]["ssh_allowed_cidr"] = "everyone"
+    with pytest.raises(ConfigError, match="ssh_allowed_cidr"):
+        lithops.FunctionExecutor(config=config, log_level=None)
+
+
+def test_consume_mode_installs_the_agent_over_ssh(fleet: EC2Fleet, config: dict[str, Any], network: Any) -> None:
+    """The user's own VM (made without Lithops's user data) gets the agent over SSH, then runs calls."""
+    ec2 = _client("ec2", fleet.url)
+    [made] = ec2.run_instances(ImageId=config["aws_ec2"]["target_ami"], MinCount=1, MaxCount=1)["Instances"]
+    instance = made["InstanceId"]
+    config["aws_ec2"].update(exec_mode="consume", instance_id=instance, ssh_username="root",
+                             ssh_key_filename=network.client_key)
+    config["aws"].update(access_key_id="testing", secret_access_key="testing")  # the VM has no instance role
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(_cube, [1, 2, 3]).get_result() == [1, 8, 27]
+        assert _heartbeat(fexec, instance)["worker_processes"] == 2
+    assert _instances(ec2, InstanceIds=[instance])[0]["State"]["Name"] == "running"  # the user's VM is kept
+
+
+def test_lithops_key_names_and_the_standalone_section(fleet: EC2Fleet, config: dict[str, Any], moto: Any) -> None:
+    """instance_role, ssh_key_name, public_subnet_id (Lithops 3.x names) and the standalone: section reach EC2
+    and the agent.
+    """
+    iam = _client("iam", moto.url)  # made long ago, as far as the layer knows: usable at once
+    iam.create_instance_profile(InstanceProfileName="my-profile")
+    ec2 = _client("ec2", fleet.url)
+    ec2.create_key_pair(KeyName="my-key")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    config["aws_ec2"].update(max_workers=1, instance_role="my-profile", ssh_key_name="my-key",
+                             public_subnet_id=subnet)
+    del config["aws_ec2"]["worker_processes"], config["aws_ec2"]["soft_dismantle_timeout"]
+    config["standalone"] = {"worker_processes": 3, "soft_dismantle_timeout": 77}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 4).result(timeout=60) == 64
+        [instance] = fleet.hosts
+        beat = _heartbeat(fexec, instance)
+        assert beat["worker_processes"] == 3
+    [run] = fleet.requests["RunInstances"]
+    assert run["IamInstanceProfile.Name"] == ["my-profile"] and run["KeyName"] == ["my-key"]
+    assert run["NetworkInterface.1.SubnetId"] == [subnet]
+    with open(f"{config['aws_ec2']['install_dir']}/agents/{instance}/config.json", encoding="utf-8") as f:
+        assert json.load(f)["soft_dismantle_timeout"] == 77
 
 
 def test_consume_mode_needs_an_existing_instance(config: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
+from lithops.standalone.config import STANDALONE_CONFIG
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -249,35 +250,45 @@ def batch_problems(section: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _check_cidr(value: Any) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"is {value!r}; it must be an address range such as 203.0.113.7/32"
+    return None
+
+
 EC2_CONFIG: dict[str, ConfigKey] = {
     **CREDENTIAL_KEYS,
+    **STANDALONE_CONFIG,
     "endpoint": _ENDPOINT,
-    "exec_mode": ConfigKey(type=str, default="reuse", choices=("consume", "create", "reuse"),
-                           doc="consume: use instance_id as is; create: new VMs per executor; reuse: keep VMs"),
-    "instance_id": ConfigKey(type=_OPT_STR, default=None, doc="the VM to use in consume mode"),
+    "iam_endpoint": ConfigKey(type=_OPT_STR, default=None, doc="endpoint URL of IAM (emulators)"),
+    "instance_id": ConfigKey(type=_OPT_STR, default=None,
+                             doc="the VM to use in consume mode (the agent is installed on it over SSH)"),
     "vpc_id": ConfigKey(type=_OPT_STR, default=None, doc="VPC of the VMs (default: the default VPC)"),
-    "subnet_id": ConfigKey(type=_OPT_STR, default=None, doc="subnet of the VMs"),
+    "public_subnet_id": ConfigKey(type=_OPT_STR, default=None,
+                                  doc="subnet of the VMs, which get a public IP address (default: the VPC's default)"),
     "security_group_id": ConfigKey(type=_OPT_STR, default=None,
-                                   doc="security group of the VMs (default: one Lithops creates)"),
-    "iam_role": ConfigKey(type=_OPT_STR, default=None,
-                          doc="instance profile name of the VMs; it needs read/write access to the storage bucket"),
-    "key_name": ConfigKey(type=_OPT_STR, default=None, doc="EC2 key pair name, for SSH access to the VMs"),
-    "ssh_username": ConfigKey(type=str, default="ubuntu", doc="user name of the VMs' image"),
-    "ssh_key_filename": ConfigKey(type=_OPT_STR, default=None, doc="private key file of key_name"),
-    "target_ami": ConfigKey(type=_OPT_STR, default=None, doc="AMI of the VMs (default: latest Ubuntu 22.04)"),
-    "master_instance_type": ConfigKey(type=str, default="t2.micro", doc="accepted for compatibility"),
+                                   doc="security group of the VMs (default: lithops-sg, which Lithops creates)"),
+    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=_check_cidr,
+                                  doc="addresses allowed to reach the VMs' port 22 (lithops attach), e.g. "
+                                      "203.0.113.7/32; unset: lithops-sg opens no port"),
+    "instance_role": ConfigKey(type=_OPT_STR, default=None,
+                               doc="instance profile (name or ARN) of the VMs; it needs read/write access to the "
+                                   "storage bucket (default: lithops-ec2-role, created)"),
+    "ssh_key_name": ConfigKey(type=_OPT_STR, default=None, doc="EC2 key pair of the VMs, for lithops attach"),
+    "target_ami": ConfigKey(type=_OPT_STR, default=None,
+                            doc="image of the VMs (default: the latest official Ubuntu or Debian image whose "
+                                "python3 is the client's version)"),
+    "install_dir": ConfigKey(type=str, default="/opt/lithops", doc="folder on the VMs for Lithops's code and agent"),
+    "master_instance_type": ConfigKey(type=str, default="t2.micro", doc="accepted for compatibility; not used"),
     "worker_instance_type": ConfigKey(type=str, default="t2.medium", doc="instance type of the worker VMs"),
     "request_spot_instances": ConfigKey(type=bool, default=False, doc="ask for spot instances"),
     "max_workers": ConfigKey(type=int, default=1, minimum=1, doc="worker VMs to start"),
-    "worker_processes": ConfigKey(type=_OPT_INT, default=None, minimum=1,
-                                  doc="calls one VM runs at once (default: its vCPUs)"),
-    "runtime": ConfigKey(type=_OPT_STR, default=None,
-                         doc="pip requirements installed on the VMs besides Lithops (space separated)"),
-    "auto_dismantle": ConfigKey(type=bool, default=True, doc="stop idle VMs"),
-    "soft_dismantle_timeout": ConfigKey(type=int, default=300, minimum=10, doc="idle seconds before a VM stops"),
-    "hard_dismantle_timeout": ConfigKey(type=int, default=3600, minimum=60, doc="seconds after which a VM stops"),
     "delete_on_dismantle": ConfigKey(type=bool, default=True,
-                                     doc="terminate (not only stop) VMs of create mode when dismantled"),
+                                     doc="create mode: an idle VM's power-off terminates it (false: stops it)"),
     "user_tags": ConfigKey(type=dict, default={}, doc="tags added to the VMs Lithops creates"),
     "runtime_memory": ConfigKey(type=_OPT_INT, default=None, doc="accepted for compatibility; not enforced"),
 }
@@ -329,7 +340,7 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             backend="lithops_aws.aws_ec2.backend:EC2Backend",
             config=EC2_CONFIG,
             default_storage="aws_s3",
-            shared_sections=_SHARED,
+            shared_sections=(*_SHARED, "standalone"),
             description="EC2 virtual machines that run calls as they arrive",
         ),
     ]

@@ -238,7 +238,8 @@ class StandaloneBackend(ComputeBackend):
             new = provider.create(wanted - len(vms), spot=bool(self.config.get("request_spot_instances")),
                                   user_data=user_data,
                                   tags={"lithops_cluster": self.cluster, "lithops_executor": executor_id})
-            self._created += new
+            if self.mode == "create":  # reuse mode keeps them for the next executors
+                self._created += new
             vms += new
         return vms
 

@@ -7,7 +7,9 @@ runs that code), ``agents/<vm id>/`` (``config.json``, ``agent.pid``, ``agent.lo
 One script can serve several VMs made at once from the same user data: given ``vm_id_command`` instead of a VM id,
 it asks the VM its own id (the provider's metadata service) and puts it wherever the id belongs, the agent's config
 included (written there as :data:`VM_ID_PLACEHOLDER`). Such a script also installs itself as a cloud-init per-boot
-script, where cloud-init runs, so a VM that was stopped starts its agent again when it boots. The script
+script, where cloud-init runs, so a VM that was stopped starts its agent again when it boots; and as nobody reads
+its exit code, on a Python mismatch it starts the agent anyway, which reports the mismatch in its heartbeat and
+stops. The script
 
 1. checks that the runtime's Python exists and is the client's ``major.minor`` (exit :data:`EXIT_NO_PYTHON` or
    :data:`EXIT_PYTHON_MISMATCH`, printing the version found, before anything is installed);
@@ -50,7 +52,7 @@ else
   py() {{ "$PY" "$@"; }}
 fi
 FOUND=$(py -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit {exit_no_python}
-if [ "$FOUND" != {version} ]; then echo "{mark} $FOUND"; exit {exit_mismatch}; fi
+if [ "$FOUND" != {version} ]; then echo "{mark} $FOUND"; {on_mismatch}; fi
 VM_ID={vm_id}
 case "$VM_ID" in ""|*[!A-Za-z0-9._-]*) echo "cannot tell this VM's id (got '$VM_ID')" >&2; exit {exit_no_id};; esac
 A="$D/agents/$VM_ID"
@@ -96,9 +98,9 @@ fi
 """
 
 _FETCH = """if [ ! -f "$CODE.zip" ]; then
-  "$PY" -c 'import sys, urllib.request as u; open(sys.argv[2] + ".part", "wb").write(u.urlopen(sys.argv[1]).read())' \
-    {url} "$CODE.zip"
-  mv "$CODE.zip.part" "$CODE.zip"
+  py -c 'import sys, urllib.request as u; open(sys.argv[2], "wb").write(u.urlopen(sys.argv[1], timeout=300).read())' \
+    {url} "$CODE.zip.part$$"
+  mv "$CODE.zip.part$$" "$CODE.zip"
 fi"""
 
 
@@ -155,9 +157,11 @@ def bootstrap_script(*, install_dir: str, vm_id: str | None, python: str, python
         vm_id=shlex.quote(vm_id) if vm_id is not None else f"$({vm_id_command})",
         placeholder=shlex.quote(VM_ID_PLACEHOLDER), exit_no_id=EXIT_NO_VM_ID,
         per_boot="" if vm_id is not None else _PER_BOOT.format(dir=PER_BOOT_DIR),
+        # user data: nobody reads the exit code, so the agent starts and reports the mismatch in its heartbeat
+        on_mismatch=f"exit {EXIT_PYTHON_MISMATCH}" if vm_id is not None else "true",
         image=shlex.quote(python if is_container_image(python) else ""),
         version=shlex.quote(python_version), mark=MISMATCH_MARK, config=config,
         apt=" ".join(map(shlex.quote, extra_apt_packages)), apt_any=shlex.quote(" ".join(extra_apt_packages)),
         pip=" ".join(map(shlex.quote, extra_python_packages)), pip_any=shlex.quote(" ".join(extra_python_packages)),
         fetch=_FETCH.format(url=shlex.quote(code_url)) if code_url else "",
-        exit_no_python=EXIT_NO_PYTHON, exit_mismatch=EXIT_PYTHON_MISMATCH, exit_packages=EXIT_PACKAGES)
+        exit_no_python=EXIT_NO_PYTHON, exit_packages=EXIT_PACKAGES)

@@ -117,13 +117,13 @@ class VMProvider(ABC):
     def install_agent(self, vm: VM, files: Mapping[str, bytes], script: str) -> tuple[int, str, str]:
         """Copy ``files`` (absolute paths on the VM -> content; skip those already there) to ``vm`` and run the
         shell ``script`` there, which starts the agent; return its exit code, stdout and stderr (providers with
-        :attr:`installs_over_ssh`).
+        :attr:`installs_over_ssh`). By default with the OpenSSH client (:func:`install_over_ssh`, key login with
+        ``ssh_username`` and ``ssh_key_filename``).
 
         Raises:
             BackendError: the VM cannot be reached or logged in to; the message names it and what to do.
         """
-        raise BackendError(f"{type(self).__name__} cannot install the agent on the running VM {vm.name}; it is "
-                           f"installed by the VM's user data when the VM is created.")
+        return install_over_ssh(self.shell_command(vm), vm.name, files, script)
 
     def shell_command(self, vm: VM) -> list[str]:
         """The ``ssh`` command line that opens a shell on ``vm`` (``lithops attach``; a command may follow it).
@@ -147,3 +147,55 @@ def ssh_command(address: str, user: str, key_filename: str | None = None, port: 
     if key_filename:
         command += ["-i", os.path.expanduser(key_filename)]
     return [*command, f"{user}@{address}"]
+
+
+#: Options of :func:`install_over_ssh`: no prompt, a bounded wait, and any host key (cloud VMs' addresses are reused
+#: by VMs with other keys, as lithops-vm's own SSH client allows too).
+_INSTALL_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+
+
+def install_over_ssh(ssh: list[str], name: str, files: Mapping[str, bytes], script: str,
+                     timeout: float = 900) -> tuple[int, str, str]:
+    """Upload ``files`` (path on the VM -> content; a file of the same size is kept) and run the shell
+    ``script`` with ``sh`` over the OpenSSH client; return the script's exit code, stdout and stderr.
+
+    Args:
+        ssh: the ``ssh`` command line ending with ``user@address`` (:meth:`VMProvider.shell_command`).
+        name: the VM's name, for messages.
+        files: absolute path on the VM -> content.
+        script: the shell script to run.
+        timeout: seconds each SSH command may take.
+
+    Raises:
+        BackendError: ``ssh`` is missing, or the VM cannot be reached or logged in to (ssh's exit 255).
+    """
+    import posixpath
+    import shlex
+    import subprocess
+
+    command = [ssh[0], *_INSTALL_OPTIONS, *ssh[1:]]
+
+    def run(remote: str, data: bytes) -> tuple[int, str, str]:
+        try:
+            proc = subprocess.run([*command, remote], input=data, capture_output=True, timeout=timeout)
+        except FileNotFoundError:
+            raise BackendError("the ssh command is missing: install the OpenSSH client (apt-get install "
+                               "openssh-client) to set up VMs over SSH.") from None
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"setting up {name} over SSH took over {timeout:g} s; its log may say why.") from None
+        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        if proc.returncode == 255:
+            raise BackendError(f"cannot log in to {name} over SSH ({err.strip()[-300:]}). Check that the VM is up "
+                               f"and its SSH port is open to this machine, and the ssh_username and "
+                               f"ssh_key_filename keys.")
+        return proc.returncode, out, err
+
+    for path, data in files.items():
+        target, part = shlex.quote(path), shlex.quote(path + ".part")
+        code, out, err = run(f"mkdir -p {shlex.quote(posixpath.dirname(path) or '.')} && "
+                             f"if [ \"$(wc -c <{target} 2>/dev/null)\" != {len(data)} ]; then "
+                             f"cat >{part} && mv {part} {target}; fi", data)
+        if code != 0:
+            return code, out, err
+    return run("sh -s", script.encode())
