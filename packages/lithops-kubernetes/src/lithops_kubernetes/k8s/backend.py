@@ -236,7 +236,7 @@ class K8sBackend(ComputeBackend):
                 for pod in pods:
                     problem = describe_pod(pod)
                     if problem:
-                        raise BackendError(self._runtime_problem(image, problem))
+                        raise BackendError(self._runtime_problem(image, problem) + " Nothing was sent.")
                     if pod.status.phase == "Succeeded":
                         log = self.cluster.call(f"reading the log of pod {pod.metadata.name}",
                                                 self.cluster.core.read_namespaced_pod_log, pod.metadata.name,
@@ -245,7 +245,7 @@ class K8sBackend(ComputeBackend):
                 if not pods:
                     refusal = self.creation_refusal(name)
                     if refusal:
-                        raise BackendError(self._runtime_problem(image, refusal))
+                        raise BackendError(self._runtime_problem(image, refusal) + " Nothing was sent.")
                 time.sleep(self.MIN_WATCH_INTERVAL)
             raise BackendError(f"the metadata pod of runtime {image} did not finish within {METADATA_TIMEOUT:g} s "
                                f"(kubectl describe job {name} -n {self.namespace} says why).")
@@ -260,7 +260,7 @@ class K8sBackend(ComputeBackend):
         return (f"the k8s runtime image {image} cannot run: {problem}. Build and push it with 'lithops runtime "
                 f"build -b k8s{'' if image == default_runtime_name(self.config) else ' ' + image}' (docker, podman "
                 f"or buildah), or set k8s.runtime to an image the cluster can pull (with k8s.image_pull_secret for a "
-                f"private registry). Nothing was submitted.")
+                f"private registry).")
 
     def creation_refusal(self, job_name: str) -> str | None:
         """The message of the last ``FailedCreate`` event of a Job (pods refused by admission or a quota), or None."""

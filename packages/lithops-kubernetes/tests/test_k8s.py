@@ -1,0 +1,265 @@
+"""The ``k8s`` backend on the fake cluster: the Job it sends, faults Kubernetes reports through pod status, and
+bad input (kubeconfig, context, namespace, RBAC, Pod Security, quota, an image that cannot be pulled)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from conftest import IMAGE, make_config
+from lithops import FunctionExecutor
+from lithops.errors import BackendError, ConfigError, WorkerDiedError
+from lithops.worker.handler import started_key
+from lithops_kubernetes.kube import EXECUTOR_LABEL, JOB_LABEL, slug
+
+
+def _sleep_unless(x: int, slow: int = -1) -> int:
+    time.sleep(60 if x == slow else 0.5)
+    return x
+
+
+def _job_name(future: Any) -> str:
+    return slug(f"lithops-{future.executor_id}-{future.job_id}")
+
+
+def _stored_job(cluster: Any, name: str, ns: str = "lithops") -> dict[str, Any]:
+    return cluster.objects[("Job", ns, name)]
+
+
+def _wait_started(fexec: FunctionExecutor, future: Any, timeout: float = 30) -> None:
+    storage = fexec.storage
+    key = started_key(future.executor_id, future.job_id, future.call_id)
+    deadline = time.monotonic() + timeout
+    while key not in storage.list_keys(storage.bucket, key):
+        assert time.monotonic() < deadline, f"call {future.call_id} did not start within {timeout} s"
+        time.sleep(0.05)
+
+
+def _pod_of_index(cluster: Any, job_name: str, index: int) -> str:
+    for pod in cluster.job_pods("lithops", job_name):
+        if pod.obj["metadata"]["annotations"].get("batch.kubernetes.io/job-completion-index") == str(index):
+            return pod.name
+    raise AssertionError(f"no pod of index {index} in Job {job_name}")
+
+
+def test_one_indexed_job_per_map_as_the_api_server_stores_it(cluster: Any, storage_root: str) -> None:
+    """40 calls with max_workers 4: one Job of 4 indexed completions, labelled with the executor and job ids, with
+    the security contexts of the "baseline" default and the resources of the config."""
+    config = make_config(cluster, storage_root, runtime_cpu=0.5, runtime_memory=300)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(lambda x: x + 1, range(40))
+        assert fexec.get_result(futures, timeout=60) == list(range(1, 41))
+        name = _job_name(futures[0])
+        job = _stored_job(cluster, name)
+        posts = [r for r in cluster.requests if r == ("POST", "/apis/batch/v1/namespaces/lithops/jobs")]
+        spec = job["spec"]
+        assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
+        assert spec["backoffLimitPerIndex"] == 0
+        labels = job["metadata"]["labels"]
+        assert labels[EXECUTOR_LABEL] == futures[0].executor_id and labels[JOB_LABEL] == futures[0].job_id
+        pod = spec["template"]["spec"]
+        container = pod["containers"][0]
+        assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "privileged": False,
+                                                "capabilities": {"drop": ["ALL"]}}
+        assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        assert container["resources"]["limits"] == {"cpu": "500m", "memory": "300Mi"}
+        assert {"name": "LITHOPS_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in \
+            container["env"]
+        deadline = time.monotonic() + 15
+        while job["status"].get("completedIndexes") != "0-3" and time.monotonic() < deadline:
+            time.sleep(0.05)  # the pods end just after writing their statuses
+        assert job["status"]["completedIndexes"] == "0-3"
+    assert posts, "the Job was created with a POST"
+    assert ("Job", "lithops", name) not in cluster.objects, "close() deletes the executor's Jobs"
+    assert not cluster.job_pods("lithops", name), "and their pods"
+
+
+def test_killed_pod_fails_its_call_in_seconds_and_keeps_the_rest(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_sleep_unless, [(i, 1) for i in range(4)])
+        _wait_started(fexec, futures[1])
+        start = time.monotonic()
+        cluster.kill_pod("lithops", _pod_of_index(cluster, _job_name(futures[0]), 1))
+        with pytest.raises(WorkerDiedError, match="exit code 137"):
+            futures[1].result(timeout=30)
+        assert time.monotonic() - start < 10, "Kubernetes reports the pod failed: the call fails within seconds"
+        assert [f.result(timeout=30) for f in (futures[0], futures[2], futures[3])] == [0, 2, 3]
+
+
+@pytest.mark.parametrize("fault, message", [("oom_kill", "OOMKilled.*raise k8s.runtime_memory"),
+                                            ("evict", "evicted by its node: The node was low on resource")])
+def test_oom_killed_or_evicted_pod(cluster: Any, storage_root: str, fault: str, message: str) -> None:
+    config = make_config(cluster, storage_root)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_sleep_unless, [(0, 0), (1, 0)])
+        _wait_started(fexec, futures[0])
+        getattr(cluster, fault)("lithops", _pod_of_index(cluster, _job_name(futures[0]), 0))
+        with pytest.raises(WorkerDiedError, match=message):
+            futures[0].result(timeout=30)
+        assert futures[1].result(timeout=30) == 1
+
+
+def test_image_pull_backoff_is_surfaced_within_a_poll_interval(cluster: Any, storage_root: str) -> None:
+    image = "registry.example.com/lithops/missing:1"
+    config = make_config(cluster, storage_root, runtime=image)
+    start = time.monotonic()
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"ImagePullBackOff.*lithops runtime build -b k8s .*Nothing was sent"):
+            fexec.map(lambda x: x, range(2))
+    assert time.monotonic() - start < 10
+
+
+def test_image_gone_after_the_check_fails_the_job_within_a_poll(cluster: Any, storage_root: str) -> None:
+    image = "registry.example.com/lithops/soon-gone:1"
+    cluster.images[image] = sys.executable
+    config = make_config(cluster, storage_root, runtime=image)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(lambda x: x, range(2)).get_result(timeout=60) == [0, 1]
+        del cluster.images[image]  # deleted from the registry
+        futures = fexec.map(lambda x: x, range(2))
+        start = time.monotonic()
+        with pytest.raises(WorkerDiedError, match="ImagePullBackOff"):
+            futures[0].result(timeout=30)
+        assert time.monotonic() - start < 5
+        with pytest.raises(WorkerDiedError):
+            futures[1].result(timeout=5)
+        deadline = time.monotonic() + 10
+        while ("Job", "lithops", _job_name(futures[0])) in cluster.objects:
+            assert time.monotonic() < deadline, "the stuck Job is deleted"
+            time.sleep(0.05)
+
+
+def test_runtime_of_another_python_is_refused_before_anything_is_sent(cluster: Any, storage_root: str,
+                                                                      tmp_path: Any) -> None:
+    fake_python = tmp_path / "python3.8"
+    fake_python.write_text('#!/bin/sh\necho \'{"python_version": "3.8", "lithops_version": "4.0.0", "protocol": 1}\'\n')
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
+    image = "registry.example.com/lithops/py38:1"
+    cluster.images[image] = str(fake_python)
+    config = make_config(cluster, storage_root, runtime=image)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"runs Python 3\.8, but this client runs Python 3\.\d+.*Nothing was"):
+            fexec.map(lambda x: x, range(2))
+
+
+def test_no_kubeconfig_is_a_clear_error(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root)
+    del config["k8s"]["kubecfg_path"]  # and $KUBECONFIG names a missing file (conftest)
+    with pytest.raises(ConfigError, match=r"no kubeconfig found .*KUBECONFIG.*kubecfg_path"):
+        FunctionExecutor(config=config, log_level=None)
+
+
+def test_kubeconfig_from_the_environment_and_its_context_namespace(cluster: Any, storage_root: str, tmp_path: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", cluster.write_kubeconfig(str(tmp_path / "kc"), namespace="default"))
+    config = make_config(cluster, storage_root)
+    del config["k8s"]["kubecfg_path"], config["k8s"]["namespace"]
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.compute.namespace == "default"
+        assert fexec.map(lambda x: -x, range(3)).get_result(timeout=60) == [0, -1, -2]
+
+
+def test_unknown_context_lists_the_known_ones(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, kubecfg_context="production")
+    with pytest.raises(ConfigError, match=r"kubecfg_context is 'production'.*Its contexts: fake"):
+        FunctionExecutor(config=config, log_level=None)
+
+
+def test_rbac_refusal_names_the_role_it_needs(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, runtime="registry.example.com/lithops/other:1")
+    cluster.denied.add(("create", "jobs.batch", "lithops"))
+    try:
+        with FunctionExecutor(config=config, log_level=None) as fexec:
+            with pytest.raises(BackendError, match=r'(?s)cannot create resource "jobs" in API group "batch".*'
+                                                   r'kind: Role.*resources: \[jobs\]'):
+                fexec.map(lambda x: x, range(2))
+    finally:
+        cluster.denied.clear()
+
+
+def test_missing_namespace(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, namespace="nowhere")
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r'namespaces "nowhere" not found.*kubectl create namespace nowhere'):
+            fexec.map(lambda x: x, range(2))
+
+
+def test_api_server_down_is_a_clear_error_without_a_hang(storage_root: str, tmp_path: Any, cluster: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "down"
+    kubeconfig.write_text(cluster.write_kubeconfig(str(kubeconfig)) and
+                          kubeconfig.read_text().replace(cluster.url, f"http://127.0.0.1:{port}"))
+    config = make_config(cluster, storage_root, kubecfg_path=str(kubeconfig))
+    start = time.monotonic()
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=rf"cannot reach the Kubernetes API server at http://127.0.0.1:{port}"):
+            fexec.map(lambda x: x, range(2))
+    assert time.monotonic() - start < 30
+
+
+def test_pod_security_restricted(cluster: Any, storage_root: str) -> None:
+    """A namespace that enforces "restricted" refuses the baseline pods, with the admission message and the fix;
+    pod_security: restricted passes."""
+    image = "registry.example.com/lithops/restricted:1"  # not checked yet: its metadata pod is the first pod
+    cluster.images[image] = sys.executable
+    config = make_config(cluster, storage_root, namespace="locked", runtime=image)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r'violates PodSecurity "restricted:latest": runAsNonRoot != true.*'
+                                               r"set k8s.pod_security to 'restricted'"):
+            fexec.map(lambda x: x, range(2))
+    config = make_config(cluster, storage_root, namespace="locked", runtime=image, pod_security="restricted")
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(lambda x: x * 3, range(3)).get_result(timeout=60) == [0, 3, 6]
+
+
+def test_quota_exceeded_fails_the_job_nothing_hangs(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(lambda x: x, range(1)).get_result(timeout=60) == [0]  # the runtime is checked
+        cluster.pod_quota["lithops"] = 0
+        try:
+            futures = fexec.map(lambda x: x, range(3))
+            with pytest.raises(WorkerDiedError, match=r"exceeded quota.*raise the namespace's ResourceQuota"):
+                futures[0].result(timeout=30)
+        finally:
+            cluster.pod_quota.clear()
+
+
+def test_max_workers_bounds_the_pods_running_at_once(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, max_workers=2)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_sleep_unless, [(i, -1) for i in range(6)], chunksize=1)
+        name = _job_name(futures[0])
+        seen = 0
+        while not all(f.done for f in futures):
+            running = [p for p in cluster.job_pods("lithops", name) if p.obj["status"]["phase"] == "Running"]
+            seen = max(seen, len(running))
+            time.sleep(0.05)
+        assert fexec.get_result(futures) == list(range(6))
+        job = _stored_job(cluster, name)
+        assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (2, 2) and seen <= 2
+
+
+def _started_at(x: int) -> float:
+    start = time.time()
+    time.sleep(1)
+    return start
+
+
+def test_worker_processes_run_calls_of_one_pod_at_once(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, max_workers=1, worker_processes=4)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_started_at, range(4))
+        starts = fexec.get_result(futures, timeout=60)
+        assert len(cluster.job_pods("lithops", _job_name(futures[0]))) == 1
+        assert max(starts) - min(starts) < 0.9, "the four 1 s calls of the one pod ran side by side"
