@@ -3,7 +3,6 @@ bad input (kubeconfig, context, namespace, RBAC, Pod Security, quota, an image t
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMAGE, make_config
+from conftest import make_config
 from lithops import FunctionExecutor
 from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops.worker.handler import started_key

@@ -168,8 +168,9 @@ class Cluster:
             return (f"{what} was refused by the cluster's RBAC: {message}. Grant the account Lithops uses this "
                     f"Role in namespace {self.namespace} (and a RoleBinding to it), as docs/backends/kubernetes.md "
                     f"shows:\n{role_manifest(self.backend, self.namespace)}")
-        if status == 404 and "namespaces" in message:
-            return (f"{what}: {message}. Create the namespace ('kubectl create namespace {self.namespace}') or set "
+        missing = re.match(r'namespaces "([^"]+)" not found', message)
+        if status == 404 and missing:
+            return (f"{what}: {message}. Create the namespace ('kubectl create namespace {missing[1]}') or set "
                     f"{self.backend}.namespace to an existing one.")
         return f"{what} failed: {status} {getattr(exc, 'reason', '')}: {message}"
 

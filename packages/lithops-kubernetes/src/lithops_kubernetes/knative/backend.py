@@ -225,7 +225,9 @@ class KnativeBackend(ComputeBackend):
             svc = self.cluster.call(f"reading the {layer} ingress Service {ns}/{name}",
                                     self.cluster.core.read_namespaced_service, name, ns)
         except BackendError as exc:
-            raise BackendError(f"{exc}\nOr set knative.ingress_endpoint to the ingress's http://host:port.") from None
+            raise BackendError(f"{exc}. Check knative.networking_layer ({layer!r}: Knative's ingress must be "
+                               f"installed), or set knative.ingress_endpoint to the ingress's http://host:port."
+                               ) from None
         ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
         if not ingress:
             raise BackendError(f"the {layer} Service {ns}/{name} has no LoadBalancer address yet: set "

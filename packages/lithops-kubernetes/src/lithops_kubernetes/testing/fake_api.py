@@ -223,9 +223,9 @@ class FakeKubernetes(FakeService):
 
     def _namespace(self, request: FakeRequest) -> str:
         ns = request.params["ns"]
-        if ns not in self.namespaces:
+        if ns not in self.namespaces and request.method in ("POST", "PUT", "PATCH"):
             raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
-        return ns
+        return ns  # reading from a namespace that does not exist finds nothing, as on a real server
 
     def _new_meta(self, obj: dict[str, Any], kind: str, ns: str) -> str:
         meta = obj.setdefault("metadata", {})
@@ -660,12 +660,21 @@ class FakeKubernetes(FakeService):
         }
 
     def _route(self, host: str) -> int | None:
-        with self.lock:
-            for (kind, ns, name), svc in self.objects.items():
-                url = (svc.get("status") or {}).get("url") or ""
-                if kind == "KService" and url.split("://")[-1] == host:
-                    pod = self.revisions.get((ns, name))
-                    return None if pod is None else pod.port
+        """The port of the instance serving ``host``; like Knative's activator, wait (up to a minute) while a new
+        instance starts.
+        """
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self._stop.is_set():
+            with self.lock:
+                found = [(ns, name) for (kind, ns, name), svc in self.objects.items()
+                         if kind == "KService" and ((svc.get("status") or {}).get("url") or "").split("://")[-1]
+                         == host]
+                pod = self.revisions.get(found[0]) if found else None
+            if not found:
+                return None
+            if pod is not None and pod.port is not None:
+                return pod.port
+            time.sleep(0.05)
         return None
 
     # -- the cluster: Job controller and kubelet ---------------------------------------------------------------
