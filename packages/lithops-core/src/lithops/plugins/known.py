@@ -19,6 +19,8 @@ KNOWN_BACKENDS: dict[str, dict[str, str]] = {
         "azure_vms": "lithops-azure",
         "gcp_compute_engine": "lithops-gcp",
         "aliyun_fc": "lithops-aliyun",
+        "k8s": "lithops-kubernetes",
+        "knative": "lithops-kubernetes",
     },
     "storage": {
         "localhost": "lithops-localhost",
