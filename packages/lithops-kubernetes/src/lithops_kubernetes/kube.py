@@ -10,13 +10,11 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from lithops.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Labels Lithops puts on everything it creates: which executor and job, and that Lithops manages it.
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -136,8 +134,11 @@ class Cluster:
         self.batch = client.BatchV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
 
-    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(*args, **kwargs)`` with the request timeout, its errors turned into :class:`BackendError`."""
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with the request timeout, its errors turned into :class:`BackendError`.
+
+        The answer is the client's model (typed as Any: its fields are all optional, and Kubernetes fills them).
+        """
         with self.errors(what):
             return fn(*args, _request_timeout=self.timeout, **kwargs)
 

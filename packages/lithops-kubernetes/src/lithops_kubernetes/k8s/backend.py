@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
-from lithops.backends.helpers import failed_status
+from lithops.backends.helpers import body_bytes, failed_status
 from lithops.backends.payloads import put_payload
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
 from lithops.errors import BackendError, WorkerDiedError
@@ -208,7 +208,7 @@ class K8sBackend(ComputeBackend):
             from lithops.storage.utils import StorageNoSuchKeyError
 
             try:
-                meta = json.loads(storage.get_object(storage.bucket, key))
+                meta = json.loads(body_bytes(storage.get_object(storage.bucket, key)))
             except StorageNoSuchKeyError:
                 meta = None
         if meta is None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from lithops.backends.helpers import body_bytes
 from lithops.backends.runtime import RuntimeBuilder
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
@@ -61,7 +62,7 @@ class K8sRuntimeBuilder(RuntimeBuilder):
         storage, _ = self.backend.job_storage()
         result = []
         for key in storage.list_keys(storage.bucket, RUNTIMES_PREFIX + "/"):
-            meta = json.loads(storage.get_object(storage.bucket, key))
+            meta = json.loads(body_bytes(storage.get_object(storage.bucket, key)))
             result.append({"runtime_name": meta.get("runtime_name", key.rsplit("/", 1)[-1][:-5]),
                            "memory": self.config["runtime_memory"], "version": meta.get("lithops_version"),
                            "python_version": meta.get("python_version")})

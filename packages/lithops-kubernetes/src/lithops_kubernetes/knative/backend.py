@@ -155,8 +155,9 @@ class KnativeBackend(ComputeBackend):
 
         with self.cluster.errors(f"reading Knative Service {name}"):
             try:
-                return dict(self.cluster.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.cluster.timeout))
+                found: Any = self.cluster.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.cluster.timeout)
+                return dict(found)
             except ApiException as exc:
                 if is_not_found(exc):
                     return None
@@ -196,7 +197,7 @@ class KnativeBackend(ComputeBackend):
             svc = self.get_service(name) or {}
             status = svc.get("status") or {}
             generation = (svc.get("metadata") or {}).get("generation")
-            ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+            ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
             if status.get("observedGeneration") == generation:
                 if ready.get("status") == "True" and status.get("url"):
                     return str(status["url"])

@@ -983,7 +983,8 @@ def _kill(pod: _Pod) -> None:
 
 def _ranges(indexes: set[int]) -> str:
     """``{0, 1, 2, 5}`` as Kubernetes writes completed indexes: ``0-2,5``."""
-    parts, run = [], []
+    parts: list[str] = []
+    run: list[int] = []
     for i in sorted(indexes):
         if run and i != run[-1] + 1:
             parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
