@@ -108,6 +108,7 @@ class EC2Fleet:
         self._profiles: dict[str, float] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
         self._bin = os.path.join(network.folder, "vm-bin")
         os.makedirs(self._bin, exist_ok=True)
         with open(os.path.join(self._bin, "shutdown"), "w", encoding="utf-8") as f:  # the agent's power-off
@@ -133,7 +134,9 @@ class EC2Fleet:
         subprocess.Popen(["ip", "netns", "exec", host.netns, sys.executable, "-c", _IMDS, instance, ready],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while not os.path.exists(ready) and time.monotonic() < deadline:
+        while not os.path.exists(ready):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the metadata service of {instance} did not start")
             time.sleep(0.05)
         os.unlink(ready)
         script = self.user_data.get(instance)
@@ -157,7 +160,9 @@ class EC2Fleet:
         return open(path, encoding="utf-8").read() if os.path.exists(path) else ""
 
     def _boot_later(self, instance: str) -> None:
-        threading.Thread(target=self.boot, args=(instance,), daemon=True).start()
+        thread = threading.Thread(target=self.boot, args=(instance,), daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     # -- requests --------------------------------------------------------------------------------------------------
     def problem(self, action: str, form: dict[str, list[str]]) -> tuple[str, str] | None:
@@ -253,6 +258,8 @@ class EC2Fleet:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        for thread in self._threads:
+            thread.join(timeout=60)
         for host in [*self.hosts.values(), *self.free]:
             self._halt(host)
 

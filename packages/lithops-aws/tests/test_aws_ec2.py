@@ -132,6 +132,28 @@ def test_start_waits_for_vms_that_are_still_stopping(fleet: EC2Fleet, config: di
     assert len(fleet.boots[instance]) == 2
 
 
+def test_reuse_mode_never_takes_a_vm_of_a_create_mode_executor(fleet: EC2Fleet, config: dict[str, Any]) -> None:
+    """A create-mode executor's VM is terminated when that executor closes: a reuse executor makes its own."""
+    fleet.profile_delay = 0
+    section = {**config["aws_ec2"], "region": "us-east-1"}
+    [other] = EC2VMs(section, "lithops-workers").create(1, tags={"lithops_exec_mode": "create"})
+    config["aws_ec2"].update(exec_mode="reuse", max_workers=1)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 5).result(timeout=60) == 125
+    assert len(fleet.hosts) == 2 and other.id in fleet.hosts and other.id not in fleet.boots
+
+
+def test_spot_vms(fleet: EC2Fleet, config: dict[str, Any]) -> None:
+    fleet.profile_delay = 0
+    provider = EC2VMs({**config["aws_ec2"], "region": "us-east-1"}, "lithops-workers")
+    [vm] = provider.create(1, spot=True)
+    [run] = fleet.requests["RunInstances"]
+    assert run["InstanceMarketOptions.MarketType"] == ["spot"]
+    assert run["InstanceInitiatedShutdownBehavior"] == ["terminate"]  # EC2 refuses stop for one-time spot VMs
+    assert [v.spot for v in provider.list_vms() if v.id == vm.id] == [True]
+    provider.delete([vm])
+
+
 def test_port_22_is_opened_only_to_ssh_allowed_cidr(fleet: EC2Fleet, config: dict[str, Any]) -> None:
     ec2 = _client("ec2", fleet.url)
     section = {**config["aws_ec2"], "region": "us-east-1"}

@@ -89,9 +89,11 @@ class EC2VMs(VMProvider):
     # -- reading ---------------------------------------------------------------------------------------------
     def _vm(self, instance: Mapping[str, Any]) -> VM:
         address = instance.get("PublicIpAddress") or instance.get("PrivateIpAddress")
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}
+        extra = {"lithops_exec_mode": tags["lithops_exec_mode"]} if "lithops_exec_mode" in tags else {}
         return VM(id=str(instance["InstanceId"]), name=str(instance["InstanceId"]), address=address,
                   state=str(instance["State"]["Name"]), image=instance.get("ImageId"),
-                  spot=instance.get("InstanceLifecycle") == "spot")
+                  spot=instance.get("InstanceLifecycle") == "spot", extra=extra)
 
     def _describe(self, **kwargs: Any) -> list[VM]:
         with self._calls("EC2 DescribeInstances"):

@@ -229,7 +229,9 @@ class StandaloneBackend(ComputeBackend):
                 provider.start(stopped)
             return vms
         wanted = self.max_workers
-        vms = [] if self.mode == "create" else [vm for vm in provider.list_vms() if vm.state not in ("terminated",)]
+        # VMs another executor created for itself (create mode) are deleted when it closes: never reused
+        vms = [] if self.mode == "create" else [vm for vm in provider.list_vms() if vm.state not in ("terminated",)
+                                                and vm.extra.get("lithops_exec_mode") != "create"]
         stopped = [vm for vm in vms if vm.state in ("stopped", "stopping")]
         if stopped:
             provider.start(stopped)
@@ -237,7 +239,8 @@ class StandaloneBackend(ComputeBackend):
             user_data = None if provider.installs_over_ssh else self.user_data(None, self.code_url())
             new = provider.create(wanted - len(vms), spot=bool(self.config.get("request_spot_instances")),
                                   user_data=user_data,
-                                  tags={"lithops_cluster": self.cluster, "lithops_executor": executor_id})
+                                  tags={"lithops_cluster": self.cluster, "lithops_executor": executor_id,
+                                        "lithops_exec_mode": self.mode})
             if self.mode == "create":  # reuse mode keeps them for the next executors
                 self._created += new
             vms += new

@@ -25,7 +25,9 @@ class VM:
         state: the provider's word for its state (``pending``, ``running``, ``stopping``, ``stopped``, ...).
         image: the image it runs, when the provider knows it.
         spot: whether it is a spot (preemptible) VM.
-        extra: anything else the provider keeps about it (credentials, zone, ...); not shown.
+        extra: anything else the provider keeps about it (credentials, zone, ...); not shown. A provider that
+            lists VMs Lithops created sets ``extra["lithops_exec_mode"]`` from the tag of that name given to
+            :meth:`VMProvider.create`: VMs of ``create`` mode belong to one executor and are never reused.
     """
 
     id: str
@@ -61,7 +63,8 @@ class VMProvider(ABC):
     def create(self, count: int, *, spot: bool = False, user_data: str | None = None,
                tags: Mapping[str, str] | None = None) -> list[VM]:
         """Create ``count`` VMs of the cluster (on-demand, or spot when ``spot``), booting with ``user_data``
-        (a shell script, cloud-init) when the provider takes one.
+        (a shell script, cloud-init) when the provider takes one, and tagged with ``tags``
+        (``lithops_cluster``, ``lithops_executor``, ``lithops_exec_mode``).
 
         Raises:
             BackendError: none could be created; the message says why and what to do.
