@@ -150,18 +150,21 @@ _ARRIVED = "host_status_done_tstamp"
 #: keys gets a layout per status instead).
 _LAYOUTS: dict[tuple[str, ...], _Layout] = {}
 _MAX_LAYOUTS = 256
+#: The keys of the last status packed and their layout: the next status most likely has the same keys, which
+#: comparing finds sooner than hashing (a status's key strings are new objects, their hashes not computed yet).
+_last: tuple[tuple[str, ...], _Layout] | None = None
 
 #: Stats of a future kept packed: keys (shared) and their values, pickled (or as they are if they do not pickle).
 _Record = tuple[tuple[str, ...], bytes | tuple[Any, ...]]
 
 
-def _arrival_record(stats: Mapping[str, Any]) -> _Record:
-    """The stats a status brings to its future, with the client's arrival keys (those not given), packed.
-
-    A dict of some 30 keys, with the float objects it holds, takes over a kilobyte per future; its keys are the
-    same for every call and its values are a few hundred bytes pickled.
-    """
+def _layout(stats: Mapping[str, Any]) -> _Layout:
+    """The layout that packs stats with these keys."""
+    global _last
     keys = tuple(stats)
+    last = _last
+    if last is not None and last[0] == keys:
+        return last[1]
     layout = _LAYOUTS.get(keys)
     if layout is None:
         skip = keys.index("activation_id") if "activation_id" in stats else -1
@@ -170,14 +173,26 @@ def _arrival_record(stats: Mapping[str, Any]) -> _Record:
         layout = _Layout((*kept, *missing, _ARRIVED), skip, (0,) * len(missing))
         if len(_LAYOUTS) < _MAX_LAYOUTS:
             _LAYOUTS[keys] = layout
-    values = tuple(stats.values())
+    _last = (keys, layout)
+    return layout
+
+
+def _arrival_record(stats: Mapping[str, Any]) -> _Record:
+    """The stats a status brings to its future, with the client's arrival keys (those not given), packed.
+
+    A dict of some 30 keys, with the float objects it holds, takes over a kilobyte per future; its keys are the
+    same for every call and its values are a few hundred bytes pickled.
+    """
+    layout = _layout(stats)
+    values = [*stats.values()]
     if layout.skip >= 0:
-        values = values[:layout.skip] + values[layout.skip + 1:]
-    values = (*values, *layout.zeros, time.time())
+        del values[layout.skip]
+    values += layout.zeros
+    values.append(time.time())
     try:
         return layout.keys, pickle.dumps(values, pickle.HIGHEST_PROTOCOL)
     except Exception:  # a backend's own stat that does not pickle: kept as it is
-        return layout.keys, values
+        return layout.keys, tuple(values)
 
 
 def _merge(stats: dict[str, Any], record: _Record) -> None:
@@ -575,6 +590,8 @@ class ResponseFuture:
         when it expires. ``wait_dur_sec`` is as for :meth:`status`; ``internal_storage`` and ``retries`` are
         accepted for compatibility (results arrive with their status).
         """
+        if self._state == ResponseFuture.State.Done:  # read already (get_result reads each result twice)
+            return self._result
         self._wait_finished(timeout, wait_dur_sec)
         if self.error:
             if throw_except:
