@@ -109,7 +109,7 @@ def test_deleting_a_job_orphans_its_pods_unless_told_otherwise(api: Any, cluster
     for policy in (None, "Background"):
         name = f"orphan-{unique}-{(policy or 'default').lower()}"
         batch.create_namespaced_job("default", _job(name, ["python3", "-c", "import time; time.sleep(60)"]))
-        _wait(lambda: [p.status.phase for p in core.list_namespaced_pod(
+        _wait(lambda name=name: [p.status.phase for p in core.list_namespaced_pod(
             "default", label_selector=f"job-name={name}").items] == ["Running"])
         batch.delete_namespaced_job(name, "default", propagation_policy=policy)
         pods = core.list_namespaced_pod("default", label_selector=f"job-name={name}").items
