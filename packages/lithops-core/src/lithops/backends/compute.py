@@ -120,6 +120,13 @@ class ComputeBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional operation
         """Release workers and connections; the backend is not used afterwards."""
 
+    def clean_leftovers(self) -> list[str]:
+        """Delete what this backend's executors left on its platform when their client died before ``close()``
+        (jobs, pods, queues), for ``lithops clean``; return one line for each thing deleted. Optional: the default
+        has nothing to delete, and ``lithops clean`` does not build a backend that keeps it.
+        """
+        return []
+
     @property
     def max_workers(self) -> int:
         """How many calls may run at once: the section's ``max_workers``, or :data:`DEFAULT_MAX_WORKERS` when the

@@ -41,6 +41,25 @@ def _clean_local() -> tuple[int, int]:
     return len(jobs), removed
 
 
+def _clean_compute(config: dict[str, Any]) -> list[str]:
+    """What the configured compute backend's crashed executors left on its platform, deleted by its
+    ``clean_leftovers`` (a backend that does not override it is not built).
+    """
+    from lithops.backends.compute import ComputeBackend
+    from lithops.plugins.manager import get_registry
+    from lithops.storage.job_storage import JobStorage
+
+    name = config["lithops"]["backend"]
+    cls = get_registry().load_class("compute", name)
+    if getattr(cls, "clean_leftovers", None) is ComputeBackend.clean_leftovers:
+        return []
+    backend = cls(config.get(name) or {}, config, storage=JobStorage.from_config(config))
+    try:
+        return list(backend.clean_leftovers())
+    finally:
+        backend.close()
+
+
 @click.command("clean")
 @backend_options
 @click.option("--all", "-a", "everything", is_flag=True,
@@ -60,6 +79,8 @@ def clean(backend: str | None, storage: str | None, everything: bool) -> None:
     where = f"bucket {client.bucket} ({client.backend})"
     n = _delete_prefix(client, JOBS_PREFIX)
     click.echo(f"Deleted {n} object(s) under {JOBS_PREFIX}/ in {where}.")
+    for line in _clean_compute(config):
+        click.echo(line)
     if everything:
         n = _delete_prefix(client, CLOUDOBJECTS_PREFIX)
         click.echo(f"Deleted {n} object(s) under {CLOUDOBJECTS_PREFIX}/ in {where}.")
