@@ -262,3 +262,30 @@ def test_worker_processes_run_calls_of_one_pod_at_once(cluster: Any, storage_roo
         starts = fexec.get_result(futures, timeout=60)
         assert len(cluster.job_pods("lithops", _job_name(futures[0]))) == 1
         assert max(starts) - min(starts) < 0.9, "the four 1 s calls of the one pod ran side by side"
+
+
+def test_lithops_clean_deletes_the_jobs_a_crashed_client_left(cluster: Any, storage_root: str, tmp_path: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from lithops.cli.main import cli
+
+    config = make_config(cluster, storage_root)
+    crash = ("import json, os, sys, time\nimport lithops\n"
+             f"fexec = lithops.FunctionExecutor(config=json.loads({json.dumps(config)!r}), log_level=None)\n"
+             "fexec.map(time.sleep, [60, 60])\nprint(fexec.executor_id, flush=True)\nos._exit(0)\n")
+    executor_id = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120,
+                                 check=True).stdout.split()[-1]
+    left = [n for (kind, ns, n), job in list(cluster.objects.items())
+            if kind == "Job" and job["metadata"]["labels"].get(EXECUTOR_LABEL) == executor_id]
+    assert len(left) == 1, "the crashed client left its Job"
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(json.dumps(config))  # JSON is YAML
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(config_file))
+    result = CliRunner().invoke(cli, ["clean"])
+    assert result.exit_code == 0, result.output
+    assert f"Job(s) and their pods from namespace lithops: {left[0]}" in result.output
+    assert ("Job", "lithops", left[0]) not in cluster.objects and not cluster.job_pods("lithops", left[0])

@@ -59,8 +59,8 @@ CLUSTER_KEYS: dict[str, ConfigKey] = {
                            doc="namespace of the Jobs and Services (default: the context's namespace, else "
                                "'default')"),
     "runtime": ConfigKey(type=_OPT_STR, default=None,
-                         doc="container image of the workers (default: Lithops' image for the client's Python, "
-                             "built and pushed to docker_server on first use)"),
+                         doc="container image of the workers (default: <docker_server>/<docker_user>/lithops-<backend>-"
+                             "default-v<python>:<version>, which 'lithops runtime build' makes and pushes)"),
     "docker_server": ConfigKey(type=str, default="docker.io", doc="container registry of the images Lithops builds"),
     "docker_user": ConfigKey(type=_OPT_STR, default=None, doc="registry user (also the image's namespace there)"),
     "docker_password": ConfigKey(type=_OPT_STR, default=None, secret=True, doc="registry password or access token"),

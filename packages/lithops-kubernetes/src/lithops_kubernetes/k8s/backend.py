@@ -416,6 +416,19 @@ class K8sBackend(ComputeBackend):
             except BackendError as exc:
                 logger.warning("could not delete Job %s: %s", item.name, exc)
 
+    def clean_leftovers(self) -> list[str]:
+        """Delete every Lithops Job (and its pods) in the namespace: what clients that died before ``close()``
+        left (``lithops clean``, which is run when no executor is working).
+        """
+        selector = f"{MANAGED_BY}=lithops"
+        jobs = self.cluster.call("listing Lithops' Jobs", self.cluster.batch.list_namespaced_job, self.namespace,
+                                 label_selector=selector).items
+        if not jobs:
+            return []
+        self.delete_jobs(selector)
+        names = sorted(j.metadata.name for j in jobs)
+        return [f"Deleted {len(names)} Job(s) and their pods from namespace {self.namespace}: {', '.join(names)}."]
+
     def close(self) -> None:
         """Stop watching and delete this executor's Jobs and pods."""
         with self._watch_lock:
