@@ -86,15 +86,17 @@ class EC2Fleet:
         network: the hosts; ``hosts`` of them play instances (default: all).
         stop_delay: seconds an instance is ``stopping`` after StopInstances.
         profile_delay: seconds before RunInstances accepts an instance profile created through the layer.
+        boot_delay: seconds a started instance takes to boot before its user data runs.
     """
 
     def __init__(self, moto_url: str, network: HostNetwork, hosts: list[Host] | None = None,
-                 stop_delay: float = 3.0, profile_delay: float = 3.0) -> None:
+                 stop_delay: float = 3.0, profile_delay: float = 3.0, boot_delay: float = 0.0) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.network = network
         self.free = list(network.hosts if hosts is None else hosts)
         self.stop_delay = stop_delay
         self.profile_delay = profile_delay
+        self.boot_delay = boot_delay
         self.url = ""
         #: the form of each request received, by Action
         self.requests: dict[str, list[dict[str, list[str]]]] = {}
@@ -126,6 +128,7 @@ class EC2Fleet:
 
     def boot(self, instance: str) -> None:
         """What a VM does when it boots: metadata service up, then its user data (if any) run as root."""
+        time.sleep(self.boot_delay)
         host = self.hosts[instance]
         self._halt(host)
         subprocess.run(["ip", "netns", "exec", host.netns, "ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],

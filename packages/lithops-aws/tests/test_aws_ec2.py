@@ -117,7 +117,9 @@ def test_run_instances_waits_for_a_new_instance_profile(fleet: EC2Fleet, config:
 
 
 def test_start_waits_for_vms_that_are_still_stopping(fleet: EC2Fleet, config: dict[str, Any]) -> None:
-    """reuse mode: a VM just stopped (its agent powered it off) is started once stopped, never while stopping."""
+    """reuse mode: a VM just stopped underneath (its agent killed, its last heartbeat left in the bucket) is
+    started once stopped, never while stopping, and used once its new agent beats, however long the boot takes.
+    """
     config["aws_ec2"].update(exec_mode="reuse", max_workers=1)
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.call_async(_cube, 2).result(timeout=60) == 8
@@ -125,6 +127,7 @@ def test_start_waits_for_vms_that_are_still_stopping(fleet: EC2Fleet, config: di
     ec2 = _client("ec2", fleet.url)
     ec2.stop_instances(InstanceIds=[instance])
     assert _instances(ec2, InstanceIds=[instance])[0]["State"]["Name"] == "stopping"
+    fleet.boot_delay = 10.0  # longer than the 8 s after which a silent agent is taken for dead
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.call_async(_cube, 3).result(timeout=60) == 27
     assert list(fleet.hosts) == [instance]  # the same VM, started again, not a new one

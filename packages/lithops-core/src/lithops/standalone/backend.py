@@ -252,10 +252,12 @@ class StandaloneBackend(ComputeBackend):
         self._vms[vm.id] = vm
         digest = self.bundle()[1]
         beat = self.heartbeat(vm)
-        if (beat and vm.id not in self._lost and not beat.get("error")
+        if (beat and vm.state == "running" and vm.id not in self._lost and not beat.get("error")
                 and beat.get("config_digest") == config_digest(self.agent_config(vm))
                 and time.time() - beat["time"] < FRESH_SEC):
             return beat  # warm: its agent runs this client's code and config
+        # a heartbeat written before now may be a dead agent's (a VM stopped underneath): only a new one counts
+        before = (beat.get("pid"), beat.get("seq")) if beat else None
         vm = self._vms[vm.id] = self.provider.wait_ready(vm, timeout)
         pid = None
         if self.provider.installs_over_ssh:
@@ -282,11 +284,13 @@ class StandaloneBackend(ComputeBackend):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             beat = self.heartbeat(vm)
+            if beat and pid is None and (beat.get("pid"), beat.get("seq")) == before:
+                beat = None
             if beat and (pid is None or beat.get("pid") == pid) and beat.get("code_digest") == digest:
                 if beat.get("error"):
                     raise BackendError(str(beat["error"]))
                 return beat
-            if beat and pid is None and vm.id not in self._lost and time.time() - beat["time"] < FRESH_SEC:
+            if beat and pid is None and vm.id not in self._lost:
                 raise BackendError(  # its agent came with the VM's user data: without SSH it cannot be replaced
                     f"{vm.name} runs an agent with other Lithops code (version {beat.get('code_digest')}, this "
                     f"client's is {digest}): it was set up by another Lithops version or with other packages. "
