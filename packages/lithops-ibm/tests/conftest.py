@@ -67,3 +67,34 @@ def iam_section(iam_url: str, cos_url: str, bucket: str, **keys: Any) -> dict[st
     """An ``ibm_cos`` section with an IAM API key, pointing at the local IAM and the bearer-checking endpoint."""
     return {"endpoint": cos_url, "region": "us-south", "api_key": API_KEY, "iam_endpoint": iam_url,
             "storage_bucket": bucket, **keys}
+
+
+@pytest.fixture(scope="session")
+def code_engine(iam: FakeIAM) -> Iterator[Any]:
+    """The local Code Engine API, whose job runs run as local processes."""
+    from lithops_ibm.testing.code_engine import FakeCodeEngine
+
+    with FakeCodeEngine(iam, concurrency=4) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def ce_bucket(moto: MotoServer) -> str:
+    """A bucket of the Code Engine tests."""
+    from lithops_ibm.cos.storage import COSStorage
+
+    bucket = new_bucket()
+    COSStorage(hmac_section(moto.url)).create_bucket(bucket)
+    return bucket
+
+
+def ce_config(iam_url: str, ce_url: str, moto_url: str, bucket: str, **section: Any) -> dict[str, Any]:
+    """A full Lithops config running code_engine through the local API, with ibm_cos on moto (HMAC keys)."""
+    return {
+        "lithops": {"backend": "code_engine", "storage": "ibm_cos", "monitoring_interval": 0.1},
+        "ibm": {"iam_api_key": API_KEY, "iam_endpoint": iam_url, "region": "us-south"},
+        # two instances per job run at most: each is a Python process that imports Lithops and boto3
+        "code_engine": {"endpoint": f"{ce_url}/v2", "runtime": "docker.io/lithops/ce-runtime:1", "runtime_timeout": 120,
+                        "max_workers": 2, "project_name": "lithops-tests", **section},
+        "ibm_cos": hmac_section(moto_url, storage_bucket=bucket),
+    }

@@ -80,7 +80,7 @@ def test_invalid_api_key_is_a_clear_error(iam: FakeIAM, bearer_cos: BearerCOS) -
 def test_iam_endpoint_down_is_a_clear_error(bearer_cos: BearerCOS) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     storage = COSStorage({**iam_section(url, bearer_cos.url, "bucket"), "api_key": "key-for-down-iam"})
-    with pytest.raises(BackendError, match=f"could not connect to {url}"):
+    with pytest.raises(BackendError, match=f"could not connect to IAM at {url}"):
         storage.get_object("bucket", "k")
 
 

@@ -67,6 +67,10 @@ def translate(exc: BaseException, what: str, url: str) -> BaseException:
     from ibm_cloud_sdk_core import ApiException
 
     if isinstance(exc, requests.exceptions.ConnectionError):
+        target = str(getattr(exc.request, "url", None) or url)
+        if "/identity/token" in target:  # the IAM token request, made inside the service's request
+            return IBMConnectionError(f"{what}: could not connect to IAM at {target}. Check ibm.iam_endpoint and "
+                                      f"the network.")
         return IBMConnectionError(f"{what}: could not connect to {url} ({type(exc).__name__}). Check the "
                                   f"endpoint and region in the config and the network.")
     if isinstance(exc, requests.exceptions.Timeout):
