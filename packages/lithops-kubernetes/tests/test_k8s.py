@@ -156,6 +156,16 @@ def test_no_kubeconfig_is_a_clear_error(cluster: Any, storage_root: str) -> None
         FunctionExecutor(config=config, log_level=None)
 
 
+def test_in_a_pod_without_a_usable_service_account(cluster: Any, storage_root: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    config = make_config(cluster, storage_root)
+    del config["k8s"]["kubecfg_path"]
+    with pytest.raises(ConfigError, match="running in a pod, but its service account cannot be used"):
+        FunctionExecutor(config=config, log_level=None)
+
+
 def test_kubeconfig_from_the_environment_and_its_context_namespace(cluster: Any, storage_root: str, tmp_path: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", cluster.write_kubeconfig(str(tmp_path / "kc"), namespace="default"))
