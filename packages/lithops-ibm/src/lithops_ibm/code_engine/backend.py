@@ -243,21 +243,25 @@ class CodeEngineBackend(ComputeBackend):
         return name
 
     # -- the runtime's Python --------------------------------------------------------------------------------
+    def _read_json(self, key: str) -> dict[str, Any]:
+        storage, _ = self.job_storage()
+        data = storage.get_object(storage.bucket, key)
+        return dict(json.loads(data if isinstance(data, bytes) else data.read()))
+
     def check_runtime(self, job_name: str, runtime: str, storage_spec: dict[str, Any]) -> dict[str, Any]:
         """The runtime's metadata (read from storage, or written there by a one-index job run first); refuses a
         runtime whose Python is not the client's.
         """
-        storage, _ = self.job_storage()
         key = f"{METADATA_PREFIX}/{job_name}.json"
         try:
-            metadata = json.loads(storage.get_object(storage.bucket, key))
+            metadata = self._read_json(key)
         except StorageNoSuchKeyError:
             metadata = self._run_metadata(job_name, runtime, storage_spec, key)
         check_runtime_python(metadata.get("python_version"), f"the Code Engine runtime {runtime!r} (job {job_name})",
                              f"build the runtime for this Python ('lithops runtime build -b code_engine {runtime}' "
                              f"bases it on python:{CLIENT_PYTHON}-slim), or set code_engine.runtime to an image "
                              f"with Python {CLIENT_PYTHON}")
-        return dict(metadata)
+        return metadata
 
     def _run_metadata(self, job_name: str, runtime: str, storage_spec: dict[str, Any], key: str) -> dict[str, Any]:
         project_id = self.ensure_project()
@@ -280,8 +284,7 @@ class CodeEngineBackend(ComputeBackend):
                 raise BackendError(f"the Code Engine job run {run_name} that reads the metadata of runtime "
                                    f"{runtime!r} did not finish in time; check the project's job runs.")
             time.sleep(0.25)
-        storage, _ = self.job_storage()
-        return dict(json.loads(storage.get_object(storage.bucket, key)))
+        return self._read_json(key)
 
     # -- the contract ----------------------------------------------------------------------------------------
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:

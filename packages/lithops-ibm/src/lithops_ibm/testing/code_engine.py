@@ -400,7 +400,7 @@ class FakeCodeEngine(FakeService):
     def list_job_runs(self, request: FakeRequest) -> FakeResponse:
         """The project's job runs (of ``job_name`` when given)."""
         project = self._project(request)
-        job_name = (request.query.get("job_name") or [None])[0]
+        job_name: str | None = (request.query.get("job_name") or [None])[0]  # type: ignore[list-item]
         runs = [self._run_view(project, r) for (pid, _), r in list(self.runs.items())
                 if pid == project["id"] and job_name in (None, r.job["name"])]
         return 200, {"job_runs": runs, "limit": 100}
