@@ -1,0 +1,1 @@
+"""Lithops backends for Microsoft Azure: Blob storage, Container Apps and Functions."""

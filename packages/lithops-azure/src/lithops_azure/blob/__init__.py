@@ -1,0 +1,1 @@
+"""The lithops-azure blob modules."""

@@ -1,0 +1,122 @@
+"""Azurite, Microsoft's Blob and Queue emulator (npm package ``azurite``), as a local server for tests.
+
+The executable is ``$LITHOPS_AZURITE`` when set, else the one installed under ``$LITHOPS_AZURITE_DIR`` (default
+``~/.cache/lithops-azurite``; ``.ci/run`` installs it there), else it is installed there with npm on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+#: The Azurite version the tests pin (3.36 and later need node 22).
+VERSION = "3.35.0"
+#: Azurite's well-known development account and its published key.
+ACCOUNT = "devstoreaccount1"
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class AzuriteUnavailable(RuntimeError):
+    """Azurite is not installed and cannot be (no node/npm)."""
+
+
+def install_dir() -> str:
+    """Where Azurite is (or gets) installed."""
+    return os.environ.get("LITHOPS_AZURITE_DIR") or os.path.expanduser("~/.cache/lithops-azurite")
+
+
+def executable() -> str:
+    """The azurite command, installing it with npm when missing."""
+    given = os.environ.get("LITHOPS_AZURITE")
+    if given:
+        return given
+    folder = install_dir()
+    path = os.path.join(folder, "node_modules", ".bin", "azurite")
+    if os.path.exists(path):
+        return path
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise AzuriteUnavailable("Azurite needs node and npm (apt-get install nodejs npm), then "
+                                 f"'npm install --prefix {folder} azurite@{VERSION}'")
+    os.makedirs(folder, exist_ok=True)
+    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", folder, f"azurite@{VERSION}"],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 or not os.path.exists(path):
+        raise AzuriteUnavailable(f"npm could not install azurite@{VERSION}: {proc.stderr[-1000:]}")
+    return path
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Azurite:
+    """An Azurite process serving Blob and Queue on loopback, in memory."""
+
+    def __init__(self) -> None:
+        self.blob_port = self.queue_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def connection_string(self) -> str:
+        """The connection string of the development account on this server."""
+        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
+                f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};")
+
+    def start(self, timeout: float = 30.0) -> Azurite:
+        """Start the server and wait (bounded) until both services answer."""
+        command = executable()
+        self.blob_port, self.queue_port = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            [command, "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port), "--queueHost", "127.0.0.1",
+             "--queuePort", str(self.queue_port), "--tableHost", "127.0.0.1", "--tablePort", str(free_port()),
+             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        for port in (self.blob_port, self.queue_port):
+            while not _answers(port):
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    raise AzuriteUnavailable(f"azurite exited with {self.proc.returncode}: {err[-1000:]}")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AzuriteUnavailable(f"azurite did not answer on port {port} within {timeout:.0f} s")
+                time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (its own process only)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
