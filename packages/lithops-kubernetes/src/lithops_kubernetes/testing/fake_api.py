@@ -258,19 +258,19 @@ class FakeKubernetes(FakeService):
         key = (kind, self._namespace(request), request.params["name"])
         with self.lock:
             obj = self.objects.get(key)
-        if obj is None:
-            raise ApiError(404, "NotFound", f'{plural} "{request.params["name"]}" not found')
-        return obj
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{plural} "{request.params["name"]}" not found')
+            return _copy(obj)  # the controller changes the stored one
 
     def _list(self, kind: str, request: FakeRequest, api_version: str) -> FakeResponse:
         ns = self._namespace(request)
         selector = (request.query.get("labelSelector") or [""])[0]
         with self.lock:
-            items = [o for (k, n, _), o in self.objects.items()
-                     if k == kind and n == ns and matches(o["metadata"].get("labels") or {}, selector)]
+            items = _copy([o for (k, n, _), o in self.objects.items()
+                           if k == kind and n == ns and matches(o["metadata"].get("labels") or {}, selector)])
             version = str(self._version)
         return 200, {"kind": f"{kind}List", "apiVersion": api_version, "metadata": {"resourceVersion": version},
-                     "items": json.loads(json.dumps(items))}
+                     "items": items}
 
     def get_version(self, request: FakeRequest) -> FakeResponse:
         """The server's version."""
@@ -322,7 +322,7 @@ class FakeKubernetes(FakeService):
         with self.lock:
             self.objects[("Job", ns, name)] = job
             self._job_state[(ns, name)] = {"index_failures": {}, "done": set(), "failed": set(), "finished": None}
-        return 201, (job)
+            return 201, _copy(job)
 
     def list_jobs(self, request: FakeRequest) -> FakeResponse:
         """Jobs matching ``labelSelector``."""
@@ -343,13 +343,16 @@ class FakeKubernetes(FakeService):
         if problems:
             raise _invalid("Job", request.params["name"], problems)
         with self.lock:
+            stored = self.objects[("Job", request.params["ns"], request.params["name"])]
             for field in ("parallelism", "suspend", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
                 if field in new_spec:
-                    spec[field] = new_spec[field]
-            job["metadata"]["labels"] = (new.get("metadata") or {}).get("labels") or job["metadata"].get("labels")
+                    stored["spec"][field] = new_spec[field]
+            labels = (new.get("metadata") or {}).get("labels")
+            if labels is not None:
+                stored["metadata"]["labels"] = labels
             self._version += 1
-            job["metadata"]["resourceVersion"] = str(self._version)
-        return 200, (job)
+            stored["metadata"]["resourceVersion"] = str(self._version)
+            return 200, _copy(stored)
 
     def _propagation(self, request: FakeRequest) -> str:
         body = request.json() if request.body else {}
@@ -395,7 +398,7 @@ class FakeKubernetes(FakeService):
                      if k == "Job" and s == ns and matches(o["metadata"].get("labels") or {}, selector)]
         removed = [self._remove_job(ns, n, policy) for n in names]
         return 200, {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {},
-                     "items": [(j) for j in removed if j]}
+                     "items": _copy([j for j in removed if j])}
 
     # -- Pods --------------------------------------------------------------------------------------------------
     def list_pods(self, request: FakeRequest) -> FakeResponse:
@@ -418,7 +421,9 @@ class FakeKubernetes(FakeService):
 
     def get_pod(self, request: FakeRequest) -> FakeResponse:
         """One pod."""
-        return 200, self._pod(request).obj
+        pod = self._pod(request)
+        with self.lock:
+            return 200, _copy(pod.obj)
 
     def pod_log(self, request: FakeRequest) -> FakeResponse:
         """What the pod's container wrote (stdout and stderr)."""
@@ -433,7 +438,8 @@ class FakeKubernetes(FakeService):
         """Delete a pod (its process is killed)."""
         pod = self._pod(request)
         self._delete_pod(request.params["ns"], pod.name)
-        return 200, pod.obj
+        with self.lock:
+            return 200, _copy(pod.obj)
 
     def _delete_pod(self, ns: str, name: str) -> None:
         with self.lock:
@@ -447,9 +453,9 @@ class FakeKubernetes(FakeService):
         fields = dict(term.split("=", 1) for term in (request.query.get("fieldSelector") or [""])[0].split(",")
                       if "=" in term)
         with self.lock:
-            items = [e for e in self.events if e["metadata"]["namespace"] == ns and all(
+            items = _copy([e for e in self.events if e["metadata"]["namespace"] == ns and all(
                 e["involvedObject"].get(k.split(".", 1)[1]) == v for k, v in fields.items()
-                if k.startswith("involvedObject."))]
+                if k.startswith("involvedObject."))])
         return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": items}
 
     def _event(self, ns: str, kind: str, name: str, reason: str, message: str) -> None:
@@ -494,7 +500,8 @@ class FakeKubernetes(FakeService):
         with self.lock:
             self.objects[("KService", ns, name)] = svc
         self._start_revision(ns, svc)
-        return 201, svc
+        with self.lock:
+            return 201, _copy(svc)
 
     def list_ksvc(self, request: FakeRequest) -> FakeResponse:
         """Knative Services matching ``labelSelector``."""
@@ -529,7 +536,8 @@ class FakeKubernetes(FakeService):
             self.objects[("KService", ns, name)] = svc
         self._stop_revision(ns, name)
         self._start_revision(ns, svc)
-        return 200, svc
+        with self.lock:
+            return 200, _copy(svc)
 
     def delete_ksvc(self, request: FakeRequest) -> FakeResponse:
         """Delete a Knative Service and its revision."""
@@ -541,6 +549,10 @@ class FakeKubernetes(FakeService):
                      "details": {"name": svc["metadata"]["name"], "uid": svc["metadata"]["uid"]}}
 
     def _start_revision(self, ns: str, svc: dict[str, Any]) -> None:
+        with self.lock:
+            self._start_revision_locked(ns, svc)
+
+    def _start_revision_locked(self, ns: str, svc: dict[str, Any]) -> None:
         name = svc["metadata"]["name"]
         container = svc["spec"]["template"]["spec"]["containers"][0]
         generation = svc["metadata"]["generation"]
@@ -576,16 +588,17 @@ class FakeKubernetes(FakeService):
             if pod.proc is None or pod.proc.poll() is not None:
                 with open(pod.log_path, "rb") as f:
                     tail = f.read()[-500:].decode(errors="replace")
-                svc["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "ExitCode1",
-                                                "message": f"Container failed with: {tail}"}]
+                with self.lock:
+                    svc["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "ExitCode1",
+                                                    "message": f"Container failed with: {tail}"}]
                 return
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
                 time.sleep(0.05)
-        pod.port = port
         with self.lock:
+            pod.port = port
             svc["status"].update({
                 "url": f"http://{name}.{ns}.example.com", "latestReadyRevisionName": revision,
                 "latestCreatedRevisionName": revision, "address": {"url": f"http://{name}.{ns}.svc.cluster.local"},
@@ -723,13 +736,13 @@ class FakeKubernetes(FakeService):
                 traceback.print_exc()
 
     def _reconcile(self) -> None:
-        with self.lock:
+        with self.lock:  # API readers copy objects under the lock: they never see one half changed
             jobs = [(ns, name, job) for (kind, ns, name), job in self.objects.items() if kind == "Job"]
-            pods = list(self.pods.items())
-        for (ns, _), pod in pods:
-            self._kubelet(ns, pod)
-        for ns, name, job in jobs:
-            self._job_controller(ns, name, job)
+            for (ns, _), pod in list(self.pods.items()):
+                self._kubelet(ns, pod)
+            for ns, name, job in jobs:
+                if ("Job", ns, name) in self.objects:
+                    self._job_controller(ns, name, job)
 
     def _kubelet(self, ns: str, pod: _Pod) -> None:
         status = pod.obj["status"]
@@ -993,6 +1006,10 @@ def _ranges(indexes: set[int]) -> str:
     if run:
         parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
     return ",".join(parts)
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
 
 
 def _strip_defaults(value: Any) -> Any:
