@@ -182,3 +182,19 @@ def test_api_key_is_required() -> None:
     with pytest.raises(ConfigError, match="needs iam_api_key"):
         CodeEngineBackend({"region": "us-south", "runtime": "x/y:1"}, {})
     assert API_KEY
+
+
+def test_runtime_deploy_list_delete(iam: Any, code_engine: Any, moto: Any, ce_bucket: str) -> None:
+    """'lithops runtime deploy/list/delete' through the runtime builder: the job of an image, in the project."""
+    from lithops_ibm.code_engine.runtime import CodeEngineRuntimeBuilder
+
+    config = ce_config(iam.url, code_engine.url, moto.url, ce_bucket, project_name="runtimes")
+    builder = CodeEngineRuntimeBuilder({**config["ibm"], **config["code_engine"]}, config)
+    deployed = builder.deploy("docker.io/lithops/other:2", memory=512)
+    assert deployed["memory"] == 512 and deployed["job"].startswith("lithops-other-2-512mb-")
+    assert [r["job"] for r in builder.list()] == [deployed["job"]]
+    assert builder.list()[0]["runtime_name"] == "docker.io/lithops/other:2"
+    builder.delete("docker.io/lithops/other:2", memory=1024)  # another size: kept
+    assert len(builder.list()) == 1
+    builder.delete("docker.io/lithops/other:2")
+    assert builder.list() == []
