@@ -94,7 +94,7 @@ def cloudrun_config(api_url: str, bucket: str, **section: Any) -> dict[str, Any]
     return {
         "lithops": {"backend": "gcp_cloudrun", "storage": "gcp_storage", "monitoring_interval": 0.1},
         "gcp": {"project_name": PROJECT, "region": REGION},
-        "gcp_cloudrun": {"api_endpoint": api_url, "runtime_timeout": 60, "max_workers": 16, **section},
+        "gcp_cloudrun": {"api_endpoint": api_url, "runtime_timeout": 300, "max_workers": 16, **section},
         "gcp_storage": {"storage_bucket": bucket},
     }
 

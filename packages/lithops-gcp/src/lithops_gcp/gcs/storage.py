@@ -14,7 +14,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, ClassVar, NoReturn
 
 from google.api_core import exceptions as api_exceptions
@@ -30,6 +29,8 @@ from lithops_gcp.auth import gcp_errors, load_credentials, project_of, translate
 from lithops_gcp.plugin import GCS_CONFIG
 
 EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
+#: Deletions per batch request (Cloud Storage's limit).
+BATCH_SIZE = 100
 #: Resumable upload parts must be multiples of this many bytes.
 CHUNK_QUANTUM = 256 * 1024
 
@@ -210,9 +211,15 @@ class GCSStorage(StorageBackend):
             self._raise(exc, "delete", bucket, key)
 
     def delete_objects(self, bucket: str, key_list: list[str]) -> None:
-        """Delete many objects, 16 requests at a time."""
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda key: self.delete_object(bucket, key), key_list))
+        """Delete many objects in batch requests of 100 deletions (missing objects are not an error)."""
+        target = self.client.bucket(bucket)
+        for start in range(0, len(key_list), BATCH_SIZE):
+            try:
+                with self.client.batch(raise_exception=False):
+                    for key in key_list[start:start + BATCH_SIZE]:
+                        target.delete_blob(key, timeout=self.timeout)
+            except api_exceptions.GoogleAPIError as exc:
+                self._raise(exc, "batch delete", bucket)
 
     # -- buckets ---------------------------------------------------------------------------------------------
     def head_bucket(self, bucket: str) -> dict[str, Any]:

@@ -80,11 +80,11 @@ class Emulator:
 
 
 class StorageEmulator(Emulator):
-    """gcp-storage-emulator, in memory."""
+    """gcp-storage-emulator, in memory (with a larger listen backlog: see ``storage_emulator_main``)."""
 
     def command(self) -> list[str]:
-        """``python -m gcp_storage_emulator start --in-memory`` on :attr:`port`."""
-        return [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1", f"--port={self.port}",
+        """``gcp-storage-emulator start --in-memory`` on :attr:`port`."""
+        return [sys.executable, "-m", "lithops_gcp.testing.storage_emulator_main", "start", "--host=127.0.0.1", f"--port={self.port}",
                 "--in-memory", "--quiet"]
 
 
