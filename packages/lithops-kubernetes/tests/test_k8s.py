@@ -13,7 +13,7 @@ import pytest
 
 from conftest import make_config
 from lithops import FunctionExecutor
-from lithops.errors import BackendError, ConfigError, WorkerDiedError
+from lithops.errors import BackendError, ConfigError, FunctionTimeoutError, WorkerDiedError
 from lithops.worker.handler import started_key
 from lithops_kubernetes.kube import EXECUTOR_LABEL, JOB_LABEL, slug
 
@@ -104,6 +104,18 @@ def test_oom_killed_or_evicted_pod(cluster: Any, storage_root: str, fault: str, 
         with pytest.raises(WorkerDiedError, match=message):
             futures[0].result(timeout=30)
         assert futures[1].result(timeout=30) == 1
+
+
+def test_runtime_timeout_stops_the_pods_calls_with_their_statuses(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, runtime_timeout=10)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(_sleep_unless, [(0, 0), (1, 0)], chunksize=2)  # one pod, its first call never ends
+        start = time.monotonic()
+        with pytest.raises(FunctionTimeoutError, match=r"pod reached its timeout.*Raise k8s\.runtime_timeout"):
+            futures[0].result(timeout=60)
+        with pytest.raises(FunctionTimeoutError):
+            futures[1].result(timeout=10)  # queued behind it in the same pod: stopped with it, not lost
+        assert time.monotonic() - start < 30
 
 
 def test_image_pull_backoff_is_surfaced_within_a_poll_interval(cluster: Any, storage_root: str) -> None:
