@@ -188,6 +188,18 @@ def test_kubeconfig_from_the_environment_and_its_context_namespace(cluster: Any,
         assert fexec.map(lambda x: -x, range(3)).get_result(timeout=60) == [0, -1, -2]
 
 
+def test_kubeconfig_in_the_home_folder(cluster: Any, storage_root: str, tmp_path: Any,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".kube").mkdir()
+    cluster.write_kubeconfig(str(tmp_path / ".kube" / "config"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG")
+    config = make_config(cluster, storage_root)
+    del config["k8s"]["kubecfg_path"]
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.compute.cluster.where == f"context fake of {tmp_path / '.kube' / 'config'}"
+
+
 def test_unknown_context_lists_the_known_ones(cluster: Any, storage_root: str) -> None:
     config = make_config(cluster, storage_root, kubecfg_context="production")
     with pytest.raises(ConfigError, match=r"kubecfg_context is 'production'.*Its contexts: fake"):
