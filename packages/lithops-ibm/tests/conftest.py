@@ -95,6 +95,6 @@ def ce_config(iam_url: str, ce_url: str, moto_url: str, bucket: str, **section: 
         "ibm": {"iam_api_key": API_KEY, "iam_endpoint": iam_url, "region": "us-south"},
         # two instances per job run at most: each is a Python process that imports Lithops and boto3
         "code_engine": {"endpoint": f"{ce_url}/v2", "runtime": "docker.io/lithops/ce-runtime:1", "runtime_timeout": 120,
-                        "max_workers": 2, "project_name": "lithops-tests", **section},
+                        "max_workers": 2, "worker_processes": 4, "project_name": "lithops-tests", **section},
         "ibm_cos": hmac_section(moto_url, storage_bucket=bucket),
     }
