@@ -80,6 +80,21 @@ def test_one_indexed_job_per_map_as_the_api_server_stores_it(cluster: Any, stora
     assert not cluster.job_pods("lithops", name), "and their pods"
 
 
+@pytest.mark.parametrize("calls", [8, 800])
+def test_waiting_costs_two_list_requests_per_poll_whatever_the_number_of_calls(cluster: Any, storage_root: str,
+                                                                              calls: int) -> None:
+    config = make_config(cluster, storage_root)
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(abs, range(calls))
+        first = len(cluster.requests)
+        fexec.get_result(futures, timeout=60)
+        waiting = cluster.requests[first:]
+    lists = {("GET", "/apis/batch/v1/namespaces/lithops/jobs"), ("GET", "/api/v1/namespaces/lithops/pods")}
+    assert set(waiting) <= lists, "only the two listings while waiting"
+    jobs, pods = (sum(1 for r in waiting if r[1].endswith(kind)) for kind in ("/jobs", "/pods"))
+    assert abs(jobs - pods) <= 1, "one Job listing and one pod listing per poll"
+
+
 def test_killed_pod_fails_its_call_in_seconds_and_keeps_the_rest(cluster: Any, storage_root: str) -> None:
     config = make_config(cluster, storage_root)
     with FunctionExecutor(config=config, log_level=None) as fexec:
