@@ -142,6 +142,7 @@ def test_runtime_builder_deploys_lists_and_deletes(cluster: Any, storage_root: s
     image = config["knative"]["runtime"]
     deployed = builder.deploy(image, memory=640)
     assert deployed["memory"] == 640 and deployed["host"].endswith(".lithops.example.com")
+    assert deployed["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert {"runtime_name": image, "memory": 640} in [{k: r[k] for k in ("runtime_name", "memory")}
                                                      for r in builder.list()]
     builder.delete(image, 640)

@@ -93,6 +93,8 @@ class KnativeBackend(ComputeBackend):
         self._lock = threading.Lock()
         self._http_lock = threading.Lock()
         self._services: dict[int, tuple[str, str]] = {}  # memory -> (host, token)
+        #: The runtime's metadata (Python, Lithops and protocol versions) as its Service reported it.
+        self.metadata: dict[str, Any] = {}
         self._endpoint: str | None = None
         self._pool: DaemonThreads | None = None
         self._http: Any = None
@@ -185,6 +187,7 @@ class KnativeBackend(ComputeBackend):
         url = self.wait_ready(name)
         host = urlsplit(url).netloc
         meta = self.request(host, token, {"lithops_action": "metadata"}, timeout=60.0)
+        self.metadata = meta
         check_runtime_python(meta.get("python_version"), f"the knative runtime {self.runtime_name()} (Service "
                              f"{name})", f"build it for Python {CLIENT_PYTHON} ('lithops runtime build -b knative') "
                              f"or set knative.runtime to an image with Python {CLIENT_PYTHON}")

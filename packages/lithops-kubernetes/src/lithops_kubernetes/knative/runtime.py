@@ -52,7 +52,8 @@ class KnativeRuntimeBuilder(RuntimeBuilder):
             self.backend.config["runtime_timeout"] = timeout
         memory = int(memory or self.config["runtime_memory"])
         host, _ = self.backend.deploy(memory)
-        return {"runtime_name": image, "memory": memory, "service": self.backend.service_name(memory), "host": host}
+        return {"runtime_name": image, "memory": memory, "service": self.backend.service_name(memory), "host": host,
+                **self.backend.metadata}
 
     def _services(self) -> list[dict[str, Any]]:
         found = self.backend.cluster.call("listing Knative Services", self.backend.cluster.custom
