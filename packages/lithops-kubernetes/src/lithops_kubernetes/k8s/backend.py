@@ -76,7 +76,6 @@ class _Watched:
         self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
         self.name, self.groups, self.report = name, groups, report
         self.failed: set[int] = set()
-        self.since = time.monotonic()
 
 
 class K8sBackend(ComputeBackend):

@@ -339,7 +339,7 @@ class FakeKubernetes(FakeService):
         spec, new_spec = job["spec"], (new or {}).get("spec") or {}
         problems = [f"spec.{field}: Invalid value: field is immutable"
                     for field in ("template", "completionMode") if field in new_spec
-                    and _strip_defaults(new_spec[field]) != _strip_defaults(spec[field])]
+                    and _copy(new_spec[field]) != _copy(spec[field])]
         if problems:
             raise _invalid("Job", request.params["name"], problems)
         with self.lock:
@@ -1010,10 +1010,6 @@ def _ranges(indexes: set[int]) -> str:
 
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
-
-
-def _strip_defaults(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 def _label_problems(labels: Mapping[str, Any], where: str) -> list[str]:
