@@ -3,12 +3,19 @@ entry point as a local process; storage on gcp-storage-emulator."""
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
 import pytest
+import requests
+from google.api_core import exceptions as api_exceptions
 
-from conftest import cloudrun_config, make_bucket, new_bucket
+import lithops
+from conftest import PROJECT, REGION, cloudrun_config, gcs_section, make_bucket, new_bucket
+from lithops.errors import BackendError
 from lithops.testing import ComputeContract
+from lithops_gcp.gcs.storage import GCSStorage
 
 
 @pytest.fixture(scope="module")
@@ -20,3 +27,128 @@ class TestCloudRunCompute(ComputeContract):
     @pytest.fixture
     def config(self, fake_run: Any, class_bucket: str) -> dict[str, Any]:
         return cloudrun_config(fake_run.url, class_bucket)
+
+
+def _count_words(obj: Any) -> int:
+    return len(obj.data_stream.read().split())
+
+
+def test_map_map_reduce_and_gs_data_map(fake_run: Any, class_bucket: str) -> None:
+    """The executor API end to end: map, map_reduce, and a data map over gs://bucket/prefix/."""
+    storage = GCSStorage(gcs_section())
+    storage.put_object(class_bucket, "words/a.txt", b"one two three\nfour\n")
+    storage.put_object(class_bucket, "words/b.txt", b"five six\n")
+    with lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket)) as fexec:
+        assert fexec.map(lambda x: x * 2, [1, 2, 3]).get_result() == [2, 4, 6]
+        assert fexec.map_reduce(lambda x: x + 1, range(5), sum).get_result() == 15
+        counts = fexec.map(_count_words, f"gs://{class_bucket}/words/").get_result()
+        assert sorted(counts) == [2, 4]
+
+
+def test_ready_service_is_reused_and_updated_when_its_settings_change(fake_run: Any, class_bucket: str) -> None:
+    config = cloudrun_config(fake_run.url, class_bucket, runtime_memory=512)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.call_async(lambda x: x, 1).result() == 1
+    start = len(fake_run.requests)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.call_async(lambda x: x, 2).result() == 2
+    control = [r for r in fake_run.requests[start:] if r[1].startswith("/v2/")]
+    assert [m for m, _ in control] == ["GET"], control  # found Ready: no create, no update
+    config["gcp_cloudrun"]["env_vars"] = {"MY_SETTING": "on"}
+    start = len(fake_run.requests)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.call_async(lambda name: __import__("os").environ[name], "MY_SETTING").result() == "on"
+    assert any(m == "PATCH" for m, _ in fake_run.requests[start:])
+
+
+#: A stand-in runtime built for another Python: it answers the metadata request with Python 3.9.
+OTHER_PYTHON = (
+    "from lithops.worker.http_service import make_server; import os\n"
+    "make_server('127.0.0.1', int(os.environ['PORT']), lambda body: (200, {'python_version': '3.9'}))"
+    ".serve_forever()"
+)
+
+
+def test_runtime_of_another_python_is_refused_before_sending(fake_run: Any, class_bucket: str) -> None:
+    image = f"{REGION}-docker.pkg.dev/{PROJECT}/lithops/py39:1"
+    fake_run.push_image(image, [sys.executable, "-c", OTHER_PYTHON])
+    before = fake_run.invocations
+    with lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket, runtime="py39:1")) as fexec:
+        with pytest.raises(BackendError, match=r"runs Python 3\.9, but this client runs Python .*Nothing was sent"):
+            fexec.call_async(lambda x: x, 1)
+    assert fake_run.invocations - before == 1  # the metadata request only
+
+
+@pytest.mark.parametrize(("image", "command", "message"), [
+    ("missing:1", None, r"Image '.*missing:1' not found"),
+    ("crashes:1", [sys.executable, "-c", "raise SystemExit(3)"], r"failed to start and listen on the port"),
+])
+def test_deploy_errors_carry_cloud_runs_message(fake_run: Any, class_bucket: str, image: str,
+                                                command: list[str] | None, message: str) -> None:
+    if command is not None:
+        fake_run.push_image(f"{REGION}-docker.pkg.dev/{PROJECT}/lithops/{image}", command)
+    with lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket, runtime=image)) as fexec:
+        with pytest.raises(BackendError, match=message):
+            fexec.call_async(lambda x: x, 1)
+
+
+def test_deploy_that_never_becomes_ready_times_out(fake_run: Any, class_bucket: str) -> None:
+    fake_run.push_image(f"{REGION}-docker.pkg.dev/{PROJECT}/lithops/silent:1",
+                        [sys.executable, "-c", "import time; time.sleep(120)"])
+    start = time.monotonic()
+    with lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket, runtime="silent:1",
+                                                         deploy_timeout=10)) as fexec:
+        with pytest.raises(BackendError, match=r"not deployed within gcp_cloudrun.deploy_timeout \(10 s\)"):
+            fexec.call_async(lambda x: x, 1)
+    assert time.monotonic() - start < 45
+
+
+def test_disabled_api_error_names_the_api_to_enable(fake_run: Any, class_bucket: str) -> None:
+    fake_run.api_enabled = False
+    try:
+        with pytest.raises(BackendError, match=r"Cloud Run Admin API has not been used in project .* Enable it by "
+                                               r"visiting https://console.developers.google.com/apis/api/run"):
+            lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket, runtime_memory=1024)
+                                     ).call_async(lambda x: x, 1)
+    finally:
+        fake_run.api_enabled = True
+
+
+def test_region_without_cloud_run_is_a_clear_error(fake_run: Any, class_bucket: str) -> None:
+    config = cloudrun_config(fake_run.url, class_bucket)
+    config["gcp"]["region"] = "europe-west9"
+    with lithops.FunctionExecutor(config=config) as fexec:
+        with pytest.raises(BackendError, match=r"Location europe-west9 is not found"):
+            fexec.call_async(lambda x: x, 1)
+
+
+def test_endpoint_down_is_a_clear_error_without_hanging(class_bucket: str) -> None:
+    from lithops_gcp.testing.emulators import free_port
+
+    start = time.monotonic()
+    with lithops.FunctionExecutor(config=cloudrun_config(f"http://127.0.0.1:{free_port()}", class_bucket)) as fexec:
+        with pytest.raises(BackendError, match=r"cannot reach http://127\.0\.0\.1"):
+            fexec.call_async(lambda x: x, 1)
+    assert time.monotonic() - start < 60
+
+
+def test_fake_refuses_what_cloud_run_refuses(fake_run: Any) -> None:
+    """The fake is strict: a wrong service id, a missing image, output-only fields, a call without a token."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.ServicesClient(credentials=AnonymousCredentials(), transport="rest",
+                                   client_options=ClientOptions(api_endpoint=fake_run.url))
+    parent = f"projects/{PROJECT}/locations/{REGION}"
+    good = {"template": {"containers": [{"image": "x"}]}}
+    with pytest.raises(api_exceptions.BadRequest, match="service_id"):
+        client.create_service(parent=parent, service_id="Bad_Name", service=run_v2.Service(good))
+    with pytest.raises(api_exceptions.BadRequest, match="image"):
+        client.create_service(parent=parent, service_id="ok", service=run_v2.Service(
+            {"template": {"containers": [{}]}}))
+    with pytest.raises(api_exceptions.BadRequest, match="output only"):
+        client.create_service(parent=parent, service_id="ok", service=run_v2.Service(dict(good, uri="http://x")))
+    with pytest.raises(api_exceptions.Forbidden):
+        client.get_service(name=f"projects/other/locations/{REGION}/services/ok")
+    assert requests.post(fake_run.worker_url("anything"), json={}, timeout=10).status_code == 401

@@ -152,9 +152,9 @@ def translate(exc: BaseException, what: str, endpoint: str | None = None) -> Bas
                                   f"a local stand-in, check that it runs at the configured api_endpoint.")
     if isinstance(exc, google.auth.exceptions.RefreshError):
         return GCPCredentialsError(f"{what}: Google refused the credentials ({exc}). {_HOW_TO_FIX}")
-    if isinstance(exc, api_exceptions.Unauthenticated):
+    if isinstance(exc, (api_exceptions.Unauthenticated, api_exceptions.Unauthorized)):
         return GCPCredentialsError(f"{what}: Google refused the credentials ({exc.message}). {_HOW_TO_FIX}")
-    if isinstance(exc, api_exceptions.PermissionDenied):
+    if isinstance(exc, (api_exceptions.PermissionDenied, api_exceptions.Forbidden)):
         return GCPAccessDeniedError(
             f"{what}: permission denied: {exc.message}. Enable the API it names, or grant the roles listed in "
             f"docs/backends/gcp.md to the identity you use.")

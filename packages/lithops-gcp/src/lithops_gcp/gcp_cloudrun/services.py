@@ -170,16 +170,19 @@ class CloudRunServices:
             except api_exceptions.NotFound:
                 current = None
             if current is None:
-                logger.info("Creating Cloud Run service %s (image %s)", name, body["template"]["containers"][0]["image"])
+                image = body["template"]["containers"][0]["image"]
+                logger.info("Creating Cloud Run service %s (image %s)", name, image)
                 operation = self.client.create_service(parent=self.parent, service_id=name.rsplit("/", 1)[-1],
                                                        service=run_v2.Service(body), timeout=API_TIMEOUT)
                 self._finish(operation, name)
+                current = None
             elif current.labels.get(LABEL_SETTINGS) != body["labels"][LABEL_SETTINGS]:
                 logger.info("Updating Cloud Run service %s (its settings changed)", name)
                 operation = self.client.update_service(service=run_v2.Service(dict(body, name=name)),
                                                        timeout=API_TIMEOUT)
                 self._finish(operation, name)
-            service = self.wait_ready(name)
+                current = None
+            service = self.wait_ready(name, current)
         python = self.runtime_python(service.uri, name)
         check_runtime_python(python, f"the Cloud Run runtime '{runtime}' (service {name})",
                              f"build the runtime for Python {CLIENT_PYTHON}: 'lithops runtime build -b gcp_cloudrun "
@@ -201,15 +204,17 @@ class CloudRunServices:
                 f"Check its revisions in the Cloud Console (or 'gcloud run services describe'), or raise "
                 f"deploy_timeout.") from None
 
-    def wait_ready(self, name: str) -> run_v2.Service:
-        """The service once Ready (its latest revision serves), polling it; an error with Cloud Run's message when
-        the revision fails, or when it is not ready within ``deploy_timeout``.
+    def wait_ready(self, name: str, service: run_v2.Service | None = None) -> run_v2.Service:
+        """The service once Ready (its latest revision serves), polling it (from ``service``, a fresh copy, when
+        given); an error with Cloud Run's message when the revision fails, or when it is not ready within
+        ``deploy_timeout``.
         """
         timeout = float(self.config["deploy_timeout"])
         end = time.monotonic() + timeout
         delay = 0.2
         while True:
-            service = self.client.get_service(name=name, timeout=API_TIMEOUT)
+            if service is None:
+                service = self.client.get_service(name=name, timeout=API_TIMEOUT)
             condition = service.terminal_condition
             state = run_v2.Condition.State
             if condition.state == state.CONDITION_SUCCEEDED and not service.reconciling and service.uri:
@@ -224,6 +229,7 @@ class CloudRunServices:
                     f"revisions and logs, or raise deploy_timeout.")
             time.sleep(delay)
             delay = min(delay * 1.5, 5.0)
+            service = None
 
     def runtime_python(self, uri: str, name: str) -> str | None:
         """The Python ``major.minor`` the service's runtime reports."""

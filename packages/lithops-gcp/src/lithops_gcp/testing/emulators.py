@@ -84,8 +84,8 @@ class StorageEmulator(Emulator):
 
     def command(self) -> list[str]:
         """``gcp-storage-emulator start --in-memory`` on :attr:`port`."""
-        return [sys.executable, "-m", "lithops_gcp.testing.storage_emulator_main", "start", "--host=127.0.0.1", f"--port={self.port}",
-                "--in-memory", "--quiet"]
+        return [sys.executable, "-m", "lithops_gcp.testing.storage_emulator_main", "start", "--host=127.0.0.1",
+                f"--port={self.port}", "--in-memory", "--quiet"]
 
 
 def pubsub_emulator_path() -> str | None:
