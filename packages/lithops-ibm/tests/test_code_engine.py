@@ -198,3 +198,37 @@ def test_runtime_deploy_list_delete(iam: Any, code_engine: Any, moto: Any, ce_bu
     assert len(builder.list()) == 1
     builder.delete("docker.io/lithops/other:2")
     assert builder.list() == []
+
+
+def test_workers_reach_cos_with_iam_tokens(iam: Any, code_engine: Any, bearer_cos: Any, moto: Any) -> None:
+    """With only an API key (ibm.iam_api_key), the instances get IAM tokens of their own for COS."""
+    bucket = new_bucket()
+    COSStorage(hmac_section(moto.url)).create_bucket(bucket)
+    config = ce_config(iam.url, code_engine.url, moto.url, bucket)
+    config["ibm_cos"] = {"endpoint": bearer_cos.url, "storage_bucket": bucket}
+    refused = bearer_cos.refused
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.map(_double, [1, 2, 3]).get_result() == [2, 4, 6]
+    assert bearer_cos.refused == refused
+
+
+def test_a_deleted_job_run_fails_its_calls(iam: Any, code_engine: Any, moto: Any, ce_bucket: str) -> None:
+    """A job run deleted outside Lithops (console, CLI) fails its calls at the next status read, not at their
+    timeout."""
+    import time
+
+    config = ce_config(iam.url, code_engine.url, moto.url, ce_bucket)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        futures = fexec.map(_sleep, [60])
+        run_name = f"lithops-{fexec.executor_id}-{futures[0].job_id}".lower()
+        project = next(p for p in code_engine.projects.values() if p["name"] == "lithops-tests")
+        deadline = time.monotonic() + 60
+        while (project["id"], run_name) not in code_engine.runs:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        outsider = CodeEngineBackend(ce_section(iam.url, code_engine.url, moto.url, ce_bucket), {})
+        outsider.api.delete_job_run(project_id=project["id"], name=run_name)  # as the console or CLI would
+        start = time.monotonic()
+        with pytest.raises(WorkerDiedError, match="the job run no longer exists"):
+            futures[0].result()
+        assert time.monotonic() - start < 20

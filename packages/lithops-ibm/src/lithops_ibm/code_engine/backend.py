@@ -339,9 +339,18 @@ class CodeEngineBackend(ComputeBackend):
         """
         with self._watch_lock:
             watched = list(self._watched.values())
+        from ibm_cloud_sdk_core import ApiException
+
         project_id = self.ensure_project()
         for item in watched:
-            run = self.request(f"job run {item.run_name}", "get_job_run", project_id=project_id, name=item.run_name)
+            try:
+                run = self.api.get_job_run(project_id=project_id, name=item.run_name).get_result()
+            except ApiException as exc:
+                if exc.status_code != 404:
+                    raise
+                run = {"status": "failed", "status_details": {"failed_indices": f"0-{len(item.groups) - 1}"}}
+                reason = f"the job run no longer exists in the project ({describe(exc)})"
+                run["status_details"]["indices_details"] = {str(i): {"reason": reason} for i in range(len(item.groups))}
             failed = _parse_indices((run.get("status_details") or {}).get("failed_indices") or "")
             for index in sorted(failed - item.failed):
                 self._fail(item, index, _reason(run, index))
