@@ -152,3 +152,27 @@ def test_fake_refuses_what_cloud_run_refuses(fake_run: Any) -> None:
     with pytest.raises(api_exceptions.Forbidden):
         client.get_service(name=f"projects/other/locations/{REGION}/services/ok")
     assert requests.post(fake_run.worker_url("anything"), json={}, timeout=10).status_code == 401
+
+
+def test_runtime_builder_deploys_lists_and_deletes(fake_run: Any, class_bucket: str) -> None:
+    from lithops_gcp.gcp_cloudrun.runtime import CloudRunRuntimeBuilder
+    from lithops_gcp.gcp_cloudrun.services import default_runtime_name
+
+    section = dict(cloudrun_config(fake_run.url, class_bucket)["gcp_cloudrun"], project_name=PROJECT, region=REGION)
+    builder = CloudRunRuntimeBuilder(section)
+    info = builder.deploy(default_runtime_name(), memory=1024)
+    assert info["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert {"runtime_name": default_runtime_name(), "memory": 1024}.items() <= next(
+        r for r in builder.list() if r["memory"] == 1024).items()
+    builder.delete(default_runtime_name(), 1024)
+    assert all(r["memory"] != 1024 for r in builder.list())
+
+
+def test_building_without_a_container_tool_says_what_to_install(fake_run: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                 class_bucket: str) -> None:
+    from lithops_gcp.gcp_cloudrun.runtime import CloudRunRuntimeBuilder
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    section = dict(cloudrun_config(fake_run.url, class_bucket)["gcp_cloudrun"], project_name=PROJECT, region=REGION)
+    with pytest.raises(BackendError, match="needs docker, podman or buildah"):
+        CloudRunRuntimeBuilder(section).build("my-runtime:1")
