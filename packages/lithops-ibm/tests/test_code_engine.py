@@ -193,7 +193,7 @@ def test_runtime_deploy_list_delete(iam: Any, code_engine: Any, moto: Any, ce_bu
     deployed = builder.deploy("docker.io/lithops/other:2", memory=512)
     assert deployed["memory"] == 512 and deployed["job"].startswith("lithops-other-2-512mb-")
     assert [r["job"] for r in builder.list()] == [deployed["job"]]
-    assert builder.list()[0]["runtime_name"] == "docker.io/lithops/other:2"
+    assert builder.list()[0]["runtime_name"] == "docker.io/lithops/other:2" and builder.list()[0]["memory"] == 512
     builder.delete("docker.io/lithops/other:2", memory=1024)  # another size: kept
     assert len(builder.list()) == 1
     builder.delete("docker.io/lithops/other:2")

@@ -13,7 +13,7 @@ from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
 from lithops.standalone.bundle import build_bundle
 from lithops_ibm.code_engine.backend import WORKER_COMMAND, CodeEngineBackend
-from lithops_ibm.plugin import CE_CONFIG, memory_limit
+from lithops_ibm.plugin import CE_CONFIG
 
 #: What the worker image needs besides Python and Lithops' code (ibm_cos storage; the IAM authenticator).
 IMAGE_PACKAGES = ["boto3>=1.28.57", "ibm-cloud-sdk-core>=3.16"]
@@ -65,7 +65,7 @@ class CodeEngineRuntimeBuilder(RuntimeBuilder):
         """Lithops' jobs in the project: ``[{'runtime_name', 'memory', 'version', 'job'}]``."""
         project_id = self.backend.ensure_project()
         jobs = self.backend.request("job list", "list_jobs", project_id=project_id, limit=100)["jobs"]
-        return [{"runtime_name": j["image_reference"], "memory": j.get("scale_memory_limit"),
+        return [{"runtime_name": j["image_reference"], "memory": _mebibytes(str(j.get("scale_memory_limit") or "")),
                  "version": j.get("entity_tag"), "job": j["name"]}
                 for j in jobs if str(j.get("name", "")).startswith("lithops-")]
 
@@ -75,7 +75,16 @@ class CodeEngineRuntimeBuilder(RuntimeBuilder):
         for job in self.list():
             if job["runtime_name"] != name:
                 continue
-            if memory is not None and job["memory"] != memory_limit(memory):
+            if memory is not None and job["memory"] != memory:
                 continue
             self.backend.request(f"job deletion ({job['job']})", "delete_job", project_id=project_id, name=job["job"])
 
+
+def _mebibytes(limit: str) -> int | None:
+    """MiB of a Code Engine memory limit as Lithops writes it ('0.25G' -> 256), None for another spelling."""
+    if limit.endswith("G"):
+        try:
+            return round(float(limit[:-1]) * 1024)
+        except ValueError:
+            return None
+    return None
