@@ -63,7 +63,7 @@ def container_apps(arm: Any, tmp_path_factory: Any) -> Iterator[Any]:
     """Replicas of the provisioned Container Apps, as local processes (logs in a temporary folder)."""
     from lithops_azure.testing.container_apps import LocalContainerApps
 
-    platform = LocalContainerApps(arm, replicas=2, log_dir=str(tmp_path_factory.mktemp("replicas")))
+    platform = LocalContainerApps(arm, replicas=3, log_dir=str(tmp_path_factory.mktemp("replicas")))
     try:
         yield platform
     finally:
@@ -88,5 +88,26 @@ def containers_config(arm: Any, azurite: Azurite, bucket: str, **section: Any) -
                   "arm_endpoint": arm.url, "access_token": arm.token},
         "azure_storage": {"connection_string": azurite.connection_string, "storage_bucket": bucket},
         "azure_containers": {"environment": "lithops-env", "runtime": "lithops-test:1", "max_workers": 8,
-                             "queue_visibility": 3, "worker_processes": 4, **section},
+                             "queue_visibility": 3, **section},
     }
+
+
+@pytest.fixture(scope="session")
+def functions_platform(arm: Any, tmp_path_factory: Any) -> Iterator[Any]:
+    """Function app hosts for the apps deployed to the local Resource Manager (logs in a temporary folder)."""
+    from lithops_azure.testing.functions_host import LocalFunctions
+
+    platform = LocalFunctions(arm, log_dir=str(tmp_path_factory.mktemp("functions")))
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+def functions_config(arm: Any, azurite: Azurite, bucket: str, **section: Any) -> dict[str, Any]:
+    """A full config running azure_functions on the local Resource Manager, Azurite and local Functions hosts."""
+    config = containers_config(arm, azurite, bucket)
+    config["lithops"]["backend"] = "azure_functions"
+    config["azure_functions"] = {"invoke_endpoint": "http://{host}", "runtime_timeout": 60, "max_workers": 8,
+                                 **section}
+    return config

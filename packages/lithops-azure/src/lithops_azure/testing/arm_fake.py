@@ -124,10 +124,13 @@ class FakeArm(FakeService):
                      "status": "InProgress" if running else "Succeeded"}, {"Retry-After": self.retry_after}
 
     def operation_result(self, request: FakeRequest) -> FakeResponse:
-        """The Location of a delete: 202 while running, then 204."""
+        """The Location of an operation: 202 while running, then 200 with the resource (204 once deleted)."""
         state = self._advance(request.params["op"])
-        return (202, b"", {"Location": f"{self.url}{request.path}?api-version={request.query['api-version'][0]}",
-                           "Retry-After": self.retry_after}) if state["done"] is not None else (204, b"")
+        if state["done"] is not None:
+            return 202, b"", {"Location": f"{self.url}{request.path}?api-version={request.query['api-version'][0]}",
+                              "Retry-After": self.retry_after}
+        resource = state["resource"]
+        return (200, resource) if resource.get("id", "").lower() in self.resources else (204, b"")
 
     def register_provider(self, request: FakeRequest) -> FakeResponse:
         """The test identity may not register providers (as a role without */register/action)."""
@@ -159,7 +162,9 @@ class FakeArm(FakeService):
             for listener in self.on_put:
                 listener(kind, resource)
 
-        return self._lro(request, namespace, 200 if existed else 201, resource, done)
+        # Microsoft.App answers 201 (200 for an update) with the resource; Microsoft.Web 202 with no body
+        status = 202 if namespace == "Microsoft.Web" else 200 if existed else 201
+        return self._lro(request, namespace, status, resource, done)
 
     def get_resource(self, request: FakeRequest) -> FakeResponse:
         """A resource, or ARM's ResourceNotFound."""
@@ -178,7 +183,7 @@ class FakeArm(FakeService):
         return 200, {"value": [r for k, r in self.resources.items() if k.startswith(prefix)]}
 
     def delete_resource(self, request: FakeRequest) -> FakeResponse:
-        """Delete (a long-running operation); a missing resource is 204 at once."""
+        """Delete (a long-running operation for Microsoft.App); a missing resource is 204 at once."""
         namespace = _namespace(request.path)
         self._group(request, namespace)
         resource = self.resources.get(request.path.lower())
@@ -190,6 +195,9 @@ class FakeArm(FakeService):
             for listener in self.on_delete:
                 listener(str(resource["type"]), resource)
 
+        if namespace == "Microsoft.Web":  # sites and plans are deleted at once
+            done()
+            return 200, b""
         return self._lro(request, namespace, 202, resource, done)
 
     def put_container_app(self, request: FakeRequest) -> FakeResponse:
