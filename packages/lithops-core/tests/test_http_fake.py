@@ -53,3 +53,25 @@ def test_routes_errors_and_log() -> None:
         assert call(f"{api.url}/v1/things/a", "DELETE")[0] == 405
         assert call(f"{api.url}/v2/other", "GET")[0] == 404
         assert api.requests[:2] == [("POST", "/v1/things"), ("GET", "/v1/things/a")]
+
+
+def test_kept_alive_connections_answer_without_delayed_ack_waits() -> None:
+    """SDK clients keep their connection open: an answer (headers, then body) must not wait for the client's
+    delayed ACK (40 ms or more on Linux) before its body leaves, or every API call of a test costs that much."""
+    import http.client
+    import statistics
+    import time
+    from urllib.parse import urlsplit
+
+    with Things() as service:
+        service.things["a"] = {"name": "a"}  # type: ignore[attr-defined]
+        url = urlsplit(service.url)
+        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            conn.request("GET", "/v1/things/a")
+            assert conn.getresponse().read()
+            times.append(time.perf_counter() - start)
+        conn.close()
+    assert statistics.median(times[1:]) < 0.03, f"median {statistics.median(times[1:]) * 1000:.0f} ms per request"
