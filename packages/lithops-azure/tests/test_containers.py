@@ -137,3 +137,35 @@ def test_killed_replica(arm: Any, azurite: Any, container_apps: Any, shared_buck
         else:
             with pytest.raises(WorkerDiedError, match="delivered 2 times"):
                 future.result(timeout=60)
+
+
+def test_runtime_deploy_list_delete(arm: Any, azurite: Any, container_apps: Any, shared_bucket: str) -> None:
+    """What 'lithops runtime deploy' creates, 'list' shows and 'delete' removes (app and queues)."""
+    from lithops_azure.auth import queue_service
+    from lithops_azure.runtime import ContainersRuntimeBuilder
+
+    config = containers_config(arm, azurite, shared_bucket)
+    section = {**config["azure"], **config["azure_storage"], **config["azure_containers"]}
+    section.pop("storage_bucket")
+    builder = ContainersRuntimeBuilder(section, config)
+    deployed = builder.deploy("lithops-runtime-cli:1", 1024)
+    assert deployed["memory"] == 1024 and deployed["python_version"]
+    listed = [r for r in builder.list() if r["runtime_name"] == "lithops-runtime-cli:1"]
+    assert [r["memory"] for r in listed] == [1024]
+    queues = {q.name for q in queue_service(section).list_queues()}
+    assert {deployed["queue"], f"{deployed['queue']}-poison"} <= queues
+    builder.delete("lithops-runtime-cli:1")
+    assert not [r for r in builder.list() if r["runtime_name"] == "lithops-runtime-cli:1"]
+    assert deployed["queue"] not in {q.name for q in queue_service(section).list_queues()}
+    assert deployed["container_app"] not in container_apps.running
+
+
+def test_memory_sizes_checked_before_deploy(arm: Any, azurite: Any, shared_bucket: str) -> None:
+    from lithops.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"runtime_memory is 700 MiB.*choose one of 512, 1024"):
+        lithops.FunctionExecutor(config=containers_config(arm, azurite, shared_bucket, runtime_memory=700))
+    config = containers_config(arm, azurite, shared_bucket)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        with pytest.raises(BackendError, match=r"runtime_memory 700 MiB is not a size Container Apps offers"):
+            fexec.call_async(_double, 1, runtime_memory=700)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lithops.plugins import ComputeBackendSpec, ConfigKey, StorageBackendSpec, hookimpl
+from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -175,4 +175,17 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             shared_sections=_SHARED,
             description="Azure Functions (Flex Consumption) with a queue or HTTPS trigger",
         ),
+    ]
+
+
+@hookimpl
+def lithops_runtime_builders() -> list[RuntimeBuilderSpec]:
+    """Runtime builders of ``azure_containers`` (images and their apps) and ``azure_functions`` (function apps)."""
+    return [
+        RuntimeBuilderSpec(name="azure_containers", backend="lithops_azure.runtime:ContainersRuntimeBuilder",
+                           config=CONTAINERS_CONFIG, shared_sections=_SHARED, validate=containers_problems,
+                           description="Container Apps runtimes: worker images and their apps"),
+        RuntimeBuilderSpec(name="azure_functions", backend="lithops_azure.runtime:FunctionsRuntimeBuilder",
+                           config=FUNCTIONS_CONFIG, shared_sections=_SHARED,
+                           description="Function apps (the package is made at deploy time)"),
     ]

@@ -9,13 +9,14 @@ from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.errors import ConfigError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
 from lithops_azure.auth import queue_client
 from lithops_azure.containers.apps import ContainerApps
 from lithops_azure.delivery import PoisonWatcher, Sender, message_body
-from lithops_azure.plugin import CONTAINERS_CONFIG
+from lithops_azure.plugin import CONTAINER_MEMORY_CPU, CONTAINERS_CONFIG
 
 
 class ContainerAppsBackend(ComputeBackend):
@@ -43,6 +44,9 @@ class ContainerAppsBackend(ComputeBackend):
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Put one message per group of calls on the runtime's queue (deploying its app first when missing)."""
         memory = int(job.runtime_memory or self.config["runtime_memory"])
+        if memory not in CONTAINER_MEMORY_CPU:
+            raise ConfigError(f"runtime_memory {memory} MiB is not a size Container Apps offers: choose one of "
+                              f"{', '.join(map(str, CONTAINER_MEMORY_CPU))} MiB (0.25 vCPU per 512 MiB)")
         # no call outlives the replica's own limit: the client gives up on a lost call after it
         job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         name = self.apps.ensure(memory)
