@@ -131,3 +131,16 @@ def test_ibm_section_key_fills_in_cos(moto: Any, iam: FakeIAM, bearer_cos: Beare
     storage = lithops.Storage(config=config)
     storage.put_object(bucket, "x", b"hello")
     assert storage.get_object(bucket, "x") == b"hello"
+
+
+def test_a_key_revoked_while_in_use_is_a_clear_error_at_the_next_token(moto: Any) -> None:
+    """Tokens already issued stay valid until they expire; the next token request names the revoked key."""
+    with FakeIAM({"key-to-revoke-01"}, token_lifetime=11) as iam, BearerCOS(iam, moto.url) as cos:  # type: ignore[attr-defined]
+        bucket = new_bucket()
+        COSStorage(hmac_section(moto.url)).create_bucket(bucket)
+        storage = COSStorage({**iam_section(iam.url, cos.url, bucket), "api_key": "key-to-revoke-01"})
+        storage.put_object(bucket, "a", b"1")
+        iam.revoke("key-to-revoke-01")
+        time.sleep(1.5)  # the token is now within the SDK's 10 s of its expiry: a new one is asked for
+        with pytest.raises(IBMCredentialsError, match="IAM refused the API key"):
+            storage.get_object(bucket, "a")
