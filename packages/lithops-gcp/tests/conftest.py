@@ -105,3 +105,13 @@ def make_bucket(bucket: str) -> str:
 
     GCSStorage(gcs_section()).create_bucket(bucket)
     return bucket
+
+
+def functions_config(api_url: str, bucket: str, **section: Any) -> dict[str, Any]:
+    """A full Lithops config running gcp_functions through the fake, on the storage emulator."""
+    return {
+        "lithops": {"backend": "gcp_functions", "storage": "gcp_storage", "monitoring_interval": 0.1},
+        "gcp": {"project_name": PROJECT, "region": REGION},
+        "gcp_functions": {"api_endpoint": api_url, "runtime_timeout": 300, "max_workers": 16, **section},
+        "gcp_storage": {"storage_bucket": bucket},
+    }
