@@ -85,7 +85,7 @@ CONTAINERS_CONFIG: dict[str, ConfigKey] = {
                                 doc="full resource id of the environment (one of another resource group)"),
     "runtime": ConfigKey(type=_OPT_STR, default=None,
                          doc="container image of the workers (default: lithops-azure-default-py<XY>:<version> "
-                             "on docker_server, built when missing)"),
+                             "on docker_server, built and pushed when its app is deployed)"),
     "runtime_memory": ConfigKey(type=int, default=512, minimum=512,
                                 doc="MiB per replica: 512 to 8192 in steps of 512 (0.25 vCPU per 512 MiB)"),
     "runtime_timeout": ConfigKey(type=int, default=600, minimum=10, doc="seconds one call may run"),

@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from lithops.backends.containers import build_image, push_image, registry_login
 from lithops.backends.runtime import CLIENT_PYTHON, RuntimeBuilder
 from lithops.plugins.specs import ConfigKey
-from lithops.standalone.bundle import build_bundle
-from lithops_azure.containers.apps import WORKER_COMMAND, ContainerApps
-from lithops_azure.functions.apps import FunctionApps, requirements
+from lithops_azure.containers.apps import ContainerApps
+from lithops_azure.functions.apps import FunctionApps
 from lithops_azure.plugin import CONTAINERS_CONFIG, FLEX_MEMORY, FUNCTIONS_CONFIG
 
 
@@ -31,14 +29,7 @@ class ContainersRuntimeBuilder(RuntimeBuilder):
         """Build image ``name`` (default: the default runtime's) from the Dockerfile ``file`` or
         ``python:<client version>-slim``, with the worker's dependencies and Lithops' code, and push it.
         """
-        uri = self._apps(name).image()
-        code, _ = build_bundle(["lithops_azure"])
-        tool = build_image(uri, code, file, f"python:{CLIENT_PYTHON}-slim", WORKER_COMMAND, "linux/amd64",
-                           extra_args or (), pip_install=requirements(None))
-        server, user = self.config.get("docker_server"), self.config.get("docker_user")
-        if server and user:
-            registry_login(tool, str(server), str(user), str(self.config.get("docker_password") or ""))
-        push_image(tool, uri)
+        self._apps(name).build(file, extra_args)
 
     def deploy(self, name: str, memory: int | None = None, timeout: int | None = None) -> dict[str, Any]:
         """Create (or update) the Container App and queues of image ``name``."""

@@ -116,9 +116,31 @@ class ContainerApps:
             },
         }
 
+    def build(self, dockerfile: str | None = None, extra_args: list[str] | None = None) -> None:
+        """Build the runtime image (from ``dockerfile`` or ``python:<client version>-slim``, with the worker's
+        dependencies and the client's Lithops code) with docker, podman or buildah, and push it to ``docker_server``.
+        """
+        from lithops.backends.containers import build_image, push_image, registry_login
+        from lithops.standalone.bundle import build_bundle
+        from lithops_azure.functions.apps import requirements
+
+        uri = self.image()
+        code, _ = build_bundle(["lithops_azure"])
+        tool = build_image(uri, code, dockerfile, f"python:{CLIENT_PYTHON}-slim", WORKER_COMMAND, "linux/amd64",
+                           extra_args or (), pip_install=requirements(None),
+                           hint="set azure_containers.runtime to an image built elsewhere")
+        server, user = self.config.get("docker_server"), self.config.get("docker_user")
+        if server and user:
+            registry_login(tool, str(server), str(user), str(self.config.get("docker_password") or ""))
+        push_image(tool, uri)
+
     def deploy(self, memory: int) -> str:
-        """Create (or update) the runtime's Container App and queues; return the queue name."""
+        """Create (or update) the runtime's Container App and queues, building and pushing the default image first
+        when ``runtime`` is unset; return the queue name.
+        """
         image = self.image()
+        if not self.config.get("runtime"):
+            self.build()
         name = app_name(image, memory, self.environment_id())
         for queue in (name, f"{name}-poison"):
             try:
