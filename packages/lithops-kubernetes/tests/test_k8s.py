@@ -338,3 +338,36 @@ def test_lithops_clean_deletes_the_jobs_a_crashed_client_left(cluster: Any, stor
     assert result.exit_code == 0, result.output
     assert f"Job(s) and their pods from namespace lithops: {left[0]}" in result.output
     assert ("Job", "lithops", left[0]) not in cluster.objects and not cluster.job_pods("lithops", left[0])
+
+
+def test_pods_no_node_can_take_are_reported_not_waited_for_silently(cluster: Any, storage_root: str,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """runtime_arch arm64 on a cluster of amd64 nodes: the scheduler leaves the pods Pending (Unschedulable). A
+    cluster autoscaler might add such a node, so the backend waits, but says why at once; the runtime check gives
+    up with the scheduler's message."""
+    import lithops_kubernetes.k8s.backend as k8s_backend
+
+    def warned() -> bool:
+        return any("cannot be scheduled yet" in r.getMessage() and "didn't match" in r.getMessage()
+                   for r in caplog.records if r.levelname == "WARNING")
+
+    checked = make_config(cluster, storage_root)
+    with FunctionExecutor(config=checked, log_level=None) as fexec:
+        assert fexec.map(lambda x: x, range(1)).get_result(timeout=60) == [0]  # the runtime is checked
+    with FunctionExecutor(config={**checked, "k8s": {**checked["k8s"], "runtime_arch": "arm64"}},
+                          log_level=None) as fexec:
+        fexec.map(lambda x: x, range(2))
+        deadline = time.monotonic() + 10
+        while not warned():
+            assert time.monotonic() < deadline, "no warning about the pods that cannot be scheduled"
+            time.sleep(0.05)
+    caplog.clear()
+    monkeypatch.setattr(k8s_backend, "METADATA_TIMEOUT", 3.0)
+    image = "registry.example.com/lithops/arm-only:1"
+    cluster.images[image] = sys.executable
+    config = make_config(cluster, storage_root, runtime=image, runtime_arch="arm64")
+    with FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"did not start within 3 s: .*didn't match Pod's node affinity/sel"):
+            fexec.map(lambda x: x, range(2))
+    assert warned()

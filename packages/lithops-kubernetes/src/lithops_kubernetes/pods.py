@@ -78,6 +78,14 @@ def describe_pod(pod: Any) -> str | None:
     return f"pod {name} failed: {status.reason or ''} {status.message or ''}".strip()
 
 
+def unschedulable(pod: Any) -> str | None:
+    """The scheduler's message when it found no node for a pod (``PodScheduled`` False, ``Unschedulable``)."""
+    for condition in pod.status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False" and condition.reason == "Unschedulable":
+            return str(condition.message or "no node can take the pod").rstrip(".")
+    return None
+
+
 def calls_without_status(storage: Any, executor_id: str, job_id: str, call_ids: list[str]) -> list[str]:
     """The calls among ``call_ids`` whose ``status.json`` is not in the job's storage (one listing)."""
     prefix = job_prefix(executor_id, job_id) + "/"

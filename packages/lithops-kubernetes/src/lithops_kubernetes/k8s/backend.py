@@ -44,7 +44,7 @@ from lithops_kubernetes.kube import (
     worker_processes,
 )
 from lithops_kubernetes.plugin import K8S_CONFIG, warn_unused
-from lithops_kubernetes.pods import calls_without_status, describe_pod, security_context
+from lithops_kubernetes.pods import calls_without_status, describe_pod, security_context, unschedulable
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ MAX_COMPLETIONS = 100_000
 FINISHED_TTL = 600
 #: Seconds the metadata pod of a runtime may take.
 METADATA_TIMEOUT = 300.0
+#: What to do about pods no node can take.
+UNSCHEDULABLE_ADVICE = ("if no node can ever take them, lower k8s.runtime_cpu or runtime_memory, or check "
+                        "k8s.runtime_arch against the nodes ('kubectl get nodes -L kubernetes.io/arch')")
 #: Storage prefix of the runtimes' cached metadata.
 RUNTIMES_PREFIX = "lithops.runtimes/k8s"
 
@@ -76,6 +79,7 @@ class _Watched:
         self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
         self.name, self.groups, self.report = name, groups, report
         self.failed: set[int] = set()
+        self.warned = False  # about pods the scheduler finds no node for
 
 
 class K8sBackend(ComputeBackend):
@@ -227,6 +231,7 @@ class K8sBackend(ComputeBackend):
         self._create_job(self.job_manifest(name, labels, 1, 1, {}, ["metadata"]),
                          f"creating the metadata Job {name} of runtime {image}")
         selector = f"job-name={name}"
+        waiting: str | None = None
         try:
             deadline = time.monotonic() + METADATA_TIMEOUT
             while time.monotonic() < deadline:
@@ -236,6 +241,8 @@ class K8sBackend(ComputeBackend):
                     problem = describe_pod(pod)
                     if problem:
                         raise BackendError(self._runtime_problem(image, problem) + " Nothing was sent.")
+                    if waiting is None:
+                        waiting = self._report_unschedulable(name, pod)
                     if pod.status.phase == "Succeeded":
                         log = self.cluster.call(f"reading the log of pod {pod.metadata.name}",
                                                 self.cluster.core.read_namespaced_pod_log, pod.metadata.name,
@@ -246,6 +253,9 @@ class K8sBackend(ComputeBackend):
                     if refusal:
                         raise BackendError(self._runtime_problem(image, refusal) + " Nothing was sent.")
                 time.sleep(self.MIN_WATCH_INTERVAL)
+            if waiting:
+                raise BackendError(f"the metadata pod of runtime {image} did not start within {METADATA_TIMEOUT:g} s:"
+                                   f" {waiting}. {UNSCHEDULABLE_ADVICE}. Nothing was sent.")
             raise BackendError(f"the metadata pod of runtime {image} did not finish within {METADATA_TIMEOUT:g} s "
                                f"(kubectl describe job {name} -n {self.namespace} says why).")
         finally:
@@ -254,6 +264,14 @@ class K8sBackend(ComputeBackend):
                                   self.namespace, propagation_policy="Background")
             except BackendError as exc:
                 logger.debug("could not delete the metadata Job %s: %s", name, exc)
+
+    def _report_unschedulable(self, job_name: str, pod: Any) -> str | None:
+        """Warn (once per Job, by the caller) that the scheduler finds no node for a pod; return its message."""
+        message = unschedulable(pod)
+        if message:
+            logger.warning("The pods of Job %s cannot be scheduled yet: %s. They wait for a node (a cluster "
+                           "autoscaler may add one); %s.", job_name, message, UNSCHEDULABLE_ADVICE)
+        return message
 
     def _runtime_problem(self, image: str, problem: str) -> str:
         return (f"the k8s runtime image {image} cannot run: {problem}. Build and push it with 'lithops runtime "
@@ -357,6 +375,8 @@ class K8sBackend(ComputeBackend):
             for pod in mine:
                 problem = describe_pod(pod)
                 if problem is None:
+                    if not item.warned and self._report_unschedulable(item.name, pod):
+                        item.warned = True
                     continue
                 index = int((pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index", 0))
                 if pod.status.phase == "Failed":

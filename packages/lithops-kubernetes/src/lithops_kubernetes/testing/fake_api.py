@@ -12,7 +12,8 @@ It also plays the cluster:
   ``HOSTNAME``, the container's ``env`` with downward API ``fieldRef`` values resolved). It honours ``parallelism``,
   ``completions``, ``backoffLimit``, ``backoffLimitPerIndex``, the pod's ``activeDeadlineSeconds`` and deletion with
   its propagation policy (the API's default for Jobs orphans their pods, as a real server does);
-- an image not in ``images`` leaves the pod waiting in ``ErrImagePull``, then ``ImagePullBackOff``;
+- an image not in ``images`` leaves the pod waiting in ``ErrImagePull``, then ``ImagePullBackOff``; a pod whose
+  ``kubernetes.io/arch`` node selector the node does not match stays Pending, ``Unschedulable``;
 - :meth:`kill_pod`, :meth:`oom_kill` and :meth:`evict` stop a pod as the kubelet reports it (``Error`` with the
   exit code, ``OOMKilled``, ``Evicted``);
 - Pod Security admission (the namespace's ``pod-security.kubernetes.io/enforce`` label) and a pod count quota
@@ -750,6 +751,15 @@ class FakeKubernetes(FakeService):
             return
         container = pod.obj["spec"]["containers"][0]
         if pod.proc is None:
+            selector = pod.obj["spec"].get("nodeSelector") or {}
+            if selector.get("kubernetes.io/arch", self.arch) != self.arch:  # the scheduler finds no node
+                pod.obj["spec"].pop("nodeName", None)
+                status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                         "lastTransitionTime": _now(),
+                                         "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node "
+                                                    "affinity/selector. preemption: 0/1 nodes are available: 1 "
+                                                    "Preemption is not helpful for scheduling."}]
+                return
             if pod.pull_started is None:
                 pod.pull_started = time.monotonic()
             python = self.images.get(container["image"])
