@@ -148,3 +148,15 @@ def test_runtime_builder_deploys_lists_and_deletes(cluster: Any, storage_root: s
     builder.delete(image, 640)
     assert all(r["memory"] != 640 for r in builder.list())
     assert ("KService", "lithops", deployed["service"]) not in cluster.objects
+
+
+def test_rbac_refusal_names_the_role_it_needs(cluster: Any, storage_root: str) -> None:
+    config = make_config(cluster, storage_root, backend="knative", runtime_memory=768)
+    cluster.denied.add(("get", "services.serving.knative.dev", "lithops"))
+    try:
+        with FunctionExecutor(config=config, log_level=None) as fexec:
+            with pytest.raises(BackendError, match=r'(?s)cannot get resource "services" in API group '
+                                                   r'"serving.knative.dev".*kind: Role.*apiGroups: \["serving'):
+                fexec.map(lambda x: x, range(2))
+    finally:
+        cluster.denied.clear()
