@@ -169,3 +169,18 @@ def test_memory_sizes_checked_before_deploy(arm: Any, azurite: Any, shared_bucke
     with lithops.FunctionExecutor(config=config) as fexec:
         with pytest.raises(BackendError, match=r"runtime_memory 700 MiB is not a size Container Apps offers"):
             fexec.call_async(_double, 1, runtime_memory=700)
+
+
+def test_storage_down_is_a_clear_error(arm: Any, azurite: Any, shared_bucket: str) -> None:
+    """Azurite (the storage account) down: the job fails to start with an error naming it, and nothing hangs."""
+    from lithops_azure.testing.azurite import Azurite
+
+    down = Azurite()
+    down.blob_port = down.queue_port = 9  # nothing listens there
+    config = containers_config(arm, azurite, shared_bucket, runtime="lithops-storage-down:1")
+    config["azure_storage"].update(connection_string=down.connection_string, max_attempts=1, connection_timeout=2)
+    start = time.monotonic()
+    with pytest.raises(Exception, match="cannot reach Azure"):
+        with lithops.FunctionExecutor(config=config) as fexec:
+            fexec.call_async(_double, 1).result()
+    assert time.monotonic() - start < 60
