@@ -113,6 +113,5 @@ def test_pubsub_trigger_without_the_topic_is_refused(fake_functions_pubsub: Fake
 
 def test_missing_requirements_file_is_a_config_error(fake_functions: FakeCloudFunctions, class_bucket: str) -> None:
     config = functions_config(fake_functions.url, class_bucket, trigger="https", runtime="/nonexistent/req.txt")
-    with lithops.FunctionExecutor(config=config) as fexec:
-        with pytest.raises(lithops.errors.ConfigError, match=r"gcp_functions\.runtime is /nonexistent/req\.txt"):
-            fexec.call_async(lambda x: x, 1)
+    with pytest.raises(lithops.errors.ConfigError, match=r"gcp_functions\.runtime is /nonexistent/req\.txt"):
+        lithops.FunctionExecutor(config=config)

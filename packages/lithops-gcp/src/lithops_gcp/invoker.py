@@ -78,6 +78,7 @@ class HttpInvoker:
         self.threads = DaemonThreads(max_in_flight, name=f"lithops-{what.lower().replace(' ', '-')}")
         self.cancelled: set[str] = set()
         self.requests = 0
+        self.closed = False
 
     def post(self, url: str, body: Mapping[str, Any], timeout: float | None = None) -> requests.Response:
         """POST ``body`` as JSON with an identity token, retrying 429/5xx answers; the last answer."""
@@ -112,7 +113,9 @@ class HttpInvoker:
             if isinstance(exc, requests.exceptions.ConnectTimeout) or "NewConnectionError" in repr(exc):
                 report_failed(report, payload, BackendError(f"{self.what}: cannot reach {url}: {exc}"))
             else:  # the connection broke while the calls ran: their statuses (or their timeouts) tell
-                logger.warning("%s: the request to %s broke while its calls ran: %s", self.what, url, exc)
+                # (after close() the client no longer waits for them: a service stopped meanwhile is no news)
+                logger.log(logging.DEBUG if self.closed else logging.WARNING,
+                           "%s: the request to %s broke while its calls ran: %s", self.what, url, exc)
             return
         except requests.exceptions.ReadTimeout:
             logger.warning("%s: no answer from %s within %.0f s", self.what, url, self.request_timeout)
@@ -127,6 +130,7 @@ class HttpInvoker:
 
     def shutdown(self) -> None:
         """Stop taking new requests (those open go on)."""
+        self.closed = True
         self.threads.shutdown()
 
 

@@ -26,10 +26,12 @@ from google.api_core.client_options import ClientOptions
 from google.cloud import run_v2
 
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
+from lithops.config import backend_settings
 from lithops.errors import BackendError
 from lithops_gcp import __version__
 from lithops_gcp.auth import gcp_errors, load_credentials, project_of, region_of
 from lithops_gcp.invoker import TokenCache, wait_answering
+from lithops_gcp.plugin import CLOUDRUN_CONFIG
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +81,11 @@ class CloudRunServices:
     """Control-plane operations of ``gcp_cloudrun`` and its runtime builder.
 
     Args:
-        config: the ``gcp_cloudrun`` section, validated with its defaults.
+        config: the ``gcp_cloudrun`` section (its defaults filled in here, as a backend's are).
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = backend_settings("gcp_cloudrun", config, CLOUDRUN_CONFIG)
         self.endpoint = self.config.get("api_endpoint")
         credentials, found = load_credentials(self.config, anonymous_ok=bool(self.endpoint))
         self.project = project_of(self.config, found)

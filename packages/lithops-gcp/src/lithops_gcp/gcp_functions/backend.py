@@ -47,6 +47,7 @@ class FunctionsBackend(ComputeBackend):
                  storage: JobStorage | None = None) -> None:
         super().__init__(config, lithops_config, storage=storage)
         self.functions = CloudFunctions(self.config)
+        self.functions.requirements()  # a runtime file that does not exist is a config error, before any job
         self._invoker: HttpInvoker | None = None
         self._publisher: Any = None
         self._cancelled: set[str] = set()

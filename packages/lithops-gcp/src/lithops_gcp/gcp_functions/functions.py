@@ -27,12 +27,14 @@ from google.api_core.client_options import ClientOptions
 from google.cloud import functions_v2
 
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
+from lithops.config import backend_settings
 from lithops.errors import BackendError, ConfigError
 from lithops.standalone.bundle import build_bundle
 from lithops_gcp import __version__
 from lithops_gcp.auth import gcp_errors, load_credentials, project_of, region_of
 from lithops_gcp.gcp_cloudrun.services import API_TIMEOUT
 from lithops_gcp.invoker import TokenCache
+from lithops_gcp.plugin import FUNCTIONS_CONFIG
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +89,11 @@ class CloudFunctions:
     """Control-plane operations of ``gcp_functions`` and its runtime builder.
 
     Args:
-        config: the ``gcp_functions`` section, validated with its defaults.
+        config: the ``gcp_functions`` section (its defaults filled in here, as a backend's are).
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+        self.config = backend_settings("gcp_functions", config, FUNCTIONS_CONFIG)
         self.endpoint = self.config.get("api_endpoint")
         credentials, found = load_credentials(self.config, anonymous_ok=bool(self.endpoint))
         self.credentials = credentials
