@@ -9,6 +9,7 @@ credentials in the config, ``GOOGLE_APPLICATION_CREDENTIALS`` or the application
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
@@ -110,7 +111,7 @@ FUNCTIONS_CONFIG: dict[str, ConfigKey] = {
 _SHARED = ("gcp",)
 
 
-def memory_fits_cpus(section: dict[str, Any]) -> list[str] | None:
+def memory_fits_cpus(section: Mapping[str, Any]) -> list[str] | None:
     """What Cloud Run refuses between ``runtime_cpu`` and ``runtime_memory`` (no API call)."""
     cpu, memory = float(section["runtime_cpu"]), int(section["runtime_memory"])
     problems = []

@@ -72,7 +72,7 @@ class FunctionsBackend(ComputeBackend):
 
     def _pubsub(self) -> Any:
         if self._publisher is None:
-            from google.cloud import pubsub_v1
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # no type information
 
             self._publisher = pubsub_v1.PublisherClient(credentials=self.functions.credentials)
         return self._publisher

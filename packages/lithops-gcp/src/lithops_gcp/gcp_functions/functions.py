@@ -151,7 +151,7 @@ class CloudFunctions:
 
     def ensure_topic(self, topic: str) -> None:
         """Create the Pub/Sub topic unless it exists (``PUBSUB_EMULATOR_HOST`` is honoured)."""
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # no type information
 
         publisher = pubsub_v1.PublisherClient(credentials=self.credentials)
         with gcp_errors(f"Pub/Sub topic {topic}"):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO, ClassVar, NoReturn
 
 from google.api_core import exceptions as api_exceptions
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]  # the library ships no type information
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from lithops.backends.helpers import body_bytes, parse_byte_range
