@@ -15,7 +15,7 @@ from lithops.executors import FunctionExecutor
 from lithops.job.status import CallStatus
 
 #: Bytes a finished future may keep, its result aside: its state, its stats and the executor's records of it.
-#: Before stats were kept packed, a no-op call's future kept about 1,800 bytes (900 of them its stats dict).
+#: Here a no-op call's future keeps about 960 bytes; with its stats as a dict it kept about 1,950.
 BYTES_PER_FUTURE = 1200
 CALLS = 2000
 

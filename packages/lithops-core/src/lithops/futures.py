@@ -154,8 +154,8 @@ _MAX_LAYOUTS = 256
 #: comparing finds sooner than hashing (a status's key strings are new objects, their hashes not computed yet).
 _last: tuple[tuple[str, ...], _Layout] | None = None
 
-#: Stats of a future kept packed: keys (shared) and their values, pickled (or as they are if they do not pickle).
-_Record = tuple[tuple[str, ...], bytes | tuple[Any, ...]]
+#: Values of stats kept packed (their keys apart, shared): pickled, or as they are if they do not pickle.
+_Packed = bytes | tuple[Any, ...]
 
 
 def _layout(stats: Mapping[str, Any]) -> _Layout:
@@ -177,8 +177,9 @@ def _layout(stats: Mapping[str, Any]) -> _Layout:
     return layout
 
 
-def _arrival_record(stats: Mapping[str, Any]) -> _Record:
-    """The stats a status brings to its future, with the client's arrival keys (those not given), packed.
+def _arrival_record(stats: Mapping[str, Any]) -> tuple[tuple[str, ...], _Packed]:
+    """The stats a status brings to its future, with the client's arrival keys (those not given), packed: their
+    keys (shared by the statuses with the same keys) and their values.
 
     A dict of some 30 keys, with the float objects it holds, takes over a kilobyte per future; its keys are the
     same for every call and its values are a few hundred bytes pickled.
@@ -195,9 +196,8 @@ def _arrival_record(stats: Mapping[str, Any]) -> _Record:
         return layout.keys, tuple(values)
 
 
-def _merge(stats: dict[str, Any], record: _Record) -> None:
-    """Add the packed ``record`` to ``stats`` (keys already there keep their place)."""
-    keys, values = record
+def _merge(stats: dict[str, Any], keys: tuple[str, ...], values: _Packed) -> None:
+    """Add packed stats to ``stats`` (keys already there keep their place)."""
     stats.update(zip(keys, pickle.loads(values) if isinstance(values, bytes) else values, strict=True))
 
 
@@ -259,12 +259,13 @@ class ResponseFuture:
         #: Id of the worker invocation that ran the call (set when its status arrives).
         self.activation_id: str | None = None
         # Its stats (:attr:`stats`), kept packed until they are read: the client's when it submitted the call
-        # (a dict shared by the futures of the job) and the size of its input, the record of what arrived with its
-        # outcome, and when its result was read. Once read, the dict is kept and updated instead.
+        # (a dict shared by the futures of the job) and the size of its input, those that arrived with its outcome
+        # (keys and values apart), and when its result was read. Once read, the dict is kept and updated instead.
         self._stats: dict[str, Any] | None = None
         self._submit_stats: Mapping[str, Any] | None = None
         self._data_size: int | None = None
-        self._arrival: _Record | None = None
+        self._arrival_keys: tuple[str, ...] = ()
+        self._arrival: _Packed = ()
         self._result_tstamp: float | None = None
         self._state = ResponseFuture.State.New
         self._monitor = monitor
@@ -361,8 +362,7 @@ class ResponseFuture:
         stats = dict(self._submit_stats or {})
         if self._data_size is not None:
             stats["func_data_size_bytes"] = self._data_size
-        if self._arrival is not None:
-            _merge(stats, self._arrival)
+        _merge(stats, self._arrival_keys, self._arrival)
         if self._result_tstamp is not None:
             stats["host_result_done_tstamp"] = self._result_tstamp
         return stats
@@ -387,11 +387,11 @@ class ResponseFuture:
                 self._stats.update(job_stats)
                 self._stats["func_data_size_bytes"] = data_size
 
-    def _arrived(self, record: _Record) -> None:
+    def _arrived(self, keys: tuple[str, ...], values: _Packed) -> None:
         """Record the stats that came with the call's outcome (with the lock held)."""
-        self._arrival = record
+        self._arrival_keys, self._arrival = keys, values
         if self._stats is not None:
-            _merge(self._stats, record)
+            _merge(self._stats, keys, values)
 
     def attach(self, monitor: Tracker) -> None:
         """Have ``monitor`` update this future (a copy from another process), unless one does already."""
@@ -417,7 +417,7 @@ class ResponseFuture:
             stats = status.stats
             children = self._followed(status.output) if status.success and stats.get("new_futures") else None
             self.activation_id = stats.get("activation_id") or self.activation_id
-            self._arrived(_arrival_record(stats))
+            self._arrived(*_arrival_record(stats))
             if children is not None:
                 self._new_futures = children
                 self._state = ResponseFuture.State.Futures
@@ -440,7 +440,7 @@ class ResponseFuture:
                 return False
             self._exception = exc
             self._state = ResponseFuture.State.Error
-            self._arrived(((_ARRIVED,), (time.time(),)))
+            self._arrived((_ARRIVED,), (time.time(),))
             callbacks = self._finished_locked()
         self._run_callbacks(callbacks)
         return True
