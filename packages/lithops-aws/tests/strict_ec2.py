@@ -129,7 +129,9 @@ class EC2Fleet:
     def boot(self, instance: str) -> None:
         """What a VM does when it boots: metadata service up, then its user data (if any) run as root."""
         time.sleep(self.boot_delay)
-        host = self.hosts[instance]
+        host = self.hosts.get(instance)
+        if host is None:  # terminated before it booted
+            return
         self._halt(host)
         subprocess.run(["ip", "netns", "exec", host.netns, "ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
                        capture_output=True)
@@ -138,6 +140,8 @@ class EC2Fleet:
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(ready):
+            if self.hosts.get(instance) is not host:  # terminated while booting
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the metadata service of {instance} did not start")
             time.sleep(0.05)

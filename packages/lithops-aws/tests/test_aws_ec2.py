@@ -17,6 +17,7 @@ import pytest
 import lithops
 from conftest import make_bucket
 from lithops.errors import BackendError, ConfigError
+from lithops.testing import ComputeContract
 from lithops_aws.aws_ec2.provider import ROLE_NAME, SECURITY_GROUP, EC2VMs
 
 netns = pytest.importorskip("lithops_vm.testing.netns")
@@ -222,3 +223,49 @@ def test_consume_mode_needs_an_existing_instance(config: dict[str, Any]) -> None
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         with pytest.raises(BackendError, match="i-0123456789abcdef0 does not exist in region us-east-1"):
             fexec.call_async(_cube, 1)
+    config["aws_ec2"]["instance_id"] = None
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match="instance_id is not set"):
+            fexec.call_async(_cube, 1)
+
+
+def test_created_vms_need_s3_storage_for_the_code(config: dict[str, Any], tmp_path: Any, fleet: EC2Fleet) -> None:
+    config["lithops"]["storage"] = "localhost"
+    config["localhost"] = {"storage_root": str(tmp_path / "storage")}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match="use storage aws_s3"):
+            fexec.call_async(_cube, 1)
+    assert "RunInstances" not in fleet.requests  # refused before any VM was made
+
+
+@pytest.fixture(scope="class")
+def contract_fleet(moto_session: Any, network: Any) -> Any:
+    """One fleet for the whole contract class; moto is reset once, at its start."""
+    moto_session.reset()
+    layer = EC2Fleet(moto_session.url, network, profile_delay=0).start()
+    try:
+        yield layer
+    finally:
+        layer.close()
+
+
+class TestEC2Compute(ComputeContract):
+    """The compute contract through aws_ec2: a reuse-mode cluster of two VMs (namespace hosts) booted from user
+    data by the first executor and kept warm for the others.
+    """
+
+    @pytest.fixture
+    def config(self, contract_fleet: EC2Fleet, tmp_path_factory: Any) -> dict[str, Any]:
+        ec2 = _client("ec2", contract_fleet.url)
+        bucket = "lithops-ec2-contract"
+        if bucket not in [b["Name"] for b in _client("s3", contract_fleet.url).list_buckets()["Buckets"]]:
+            make_bucket(contract_fleet.url, bucket)
+        return {
+            "lithops": {"backend": "aws_ec2", "storage": "aws_s3"},
+            "aws": {"region": "us-east-1"},
+            "aws_ec2": {"endpoint": contract_fleet.url, "target_ami": ec2.describe_images()["Images"][0]["ImageId"],
+                        "max_workers": 2, "worker_processes": 2, "runtime": sys.executable,
+                        "install_dir": str(tmp_path_factory.getbasetemp() / "ec2-contract-install"),
+                        "start_timeout": 60, "soft_dismantle_timeout": 600},
+            "aws_s3": {"endpoint": contract_fleet.url, "storage_bucket": bucket},
+        }

@@ -20,7 +20,7 @@ import botocore.exceptions
 from lithops.errors import BackendError
 from lithops.standalone.backend import client_python
 from lithops.standalone.provider import VM, VMProvider
-from lithops_aws.session import aws_errors, error_code, make_client, region_of
+from lithops_aws.session import error_code, make_client, region_of, translate
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +77,18 @@ class EC2VMs(VMProvider):
         #: consume mode: the VM is the user's, so the agent is installed on it over SSH
         self.installs_over_ssh = self.mode == "consume"
 
+    def _error(self, exc: BaseException, what: str) -> BaseException:
+        """The Lithops error for a boto3 failure: a general one translated, any other a BackendError."""
+        new = translate(exc, what, self.endpoint)
+        return BackendError(f"{what} in {self.region} failed: {exc}") if new is exc else new
+
     @contextmanager
     def _calls(self, what: str) -> Iterator[None]:
-        """Boto3 failures inside as Lithops errors: general ones translated, any other a BackendError."""
-        with aws_errors(what, self.endpoint):
-            try:
-                yield
-            except botocore.exceptions.ClientError as exc:
-                raise BackendError(f"{what} in {self.region} failed: {exc}") from exc
+        """Boto3 failures inside as Lithops errors (:meth:`_error`)."""
+        try:
+            yield
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._error(exc, what) from exc
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _vm(self, instance: Mapping[str, Any]) -> VM:
@@ -156,12 +160,11 @@ class EC2VMs(VMProvider):
         wait = 1.0
         while True:
             try:
-                with aws_errors("EC2 RunInstances", self.endpoint):
-                    instances = self.ec2.run_instances(**args)["Instances"]
+                instances = self.ec2.run_instances(**args)["Instances"]
                 return [self._vm(i) for i in instances]
-            except botocore.exceptions.ClientError as exc:
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 if not _profile_not_visible(exc) or time.monotonic() + wait > deadline:
-                    raise BackendError(f"EC2 RunInstances in {self.region} failed: {exc}") from exc
+                    raise self._error(exc, "EC2 RunInstances") from exc
                 logger.info("Instance profile not visible to EC2 yet; trying again in %.0f s", wait)
                 time.sleep(wait)
                 wait = min(wait * 2, 8.0)
