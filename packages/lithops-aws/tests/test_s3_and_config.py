@@ -253,3 +253,24 @@ def test_backends_built_from_a_dict_get_their_schema_defaults(s3_section: dict[s
         LambdaBackend({**section, "invoke_pool_threads": 0}, {})
     ec2 = EC2Backend(section, {})
     assert (ec2.max_workers, ec2.mode) == (1, "reuse")
+
+
+def test_forward_keeps_the_size_a_head_answer_announces(s3_section: dict[str, Any], moto: MotoServer) -> None:
+    """A HEAD answer has no body: its Content-Length (the object's size) is the only size a proxy can pass on."""
+    from urllib.parse import urlsplit
+
+    from lithops_aws.testing.moto_server import forward
+
+    storage = S3Storage(s3_section)
+    bucket = storage.default_bucket()
+    storage.create_bucket(bucket)
+    storage.put_object(bucket, "sized", b"x" * 1234)
+    # moto reads the caller from the header (it checks no signature unless told to)
+    owner = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, "
+                              "SignedHeaders=host, Signature=0"}
+    status, headers, body = forward(urlsplit(moto.url), "HEAD", f"/{bucket}/sized", owner, b"")
+    assert status == 200 and body == b""
+    assert {k.lower(): v for k, v in headers.items()}.get("content-length") == "1234"
+    status, headers, body = forward(urlsplit(moto.url), "GET", f"/{bucket}/sized", owner, b"")
+    assert body == b"x" * 1234  # a GET's size is its body's: the proxy sends the length of what it sends
+    assert "content-length" not in {k.lower() for k in headers}

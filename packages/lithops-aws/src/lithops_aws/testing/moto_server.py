@@ -30,6 +30,9 @@ def free_port() -> int:
 def forward(moto: SplitResult, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send one request on to moto's server and return its ``(status, headers, body)``, with the headers that
     belong to one connection left out (for local services that sit in front of moto).
+
+    Content-Length is left out too, as the caller sends the length of the body it sends, except in the answer to
+    a HEAD: that has no body, and its Content-Length is the size of the object, to be sent on as it is.
     """
     conn = http.client.HTTPConnection(moto.hostname or "127.0.0.1", moto.port, timeout=60)
     try:
@@ -37,8 +40,9 @@ def forward(moto: SplitResult, method: str, path: str, headers: Any, body: bytes
         conn.request(method, path, body=body or None, headers=sent)
         resp = conn.getresponse()
         data = resp.read()
-        out = {k: v for k, v in resp.getheaders()
-               if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date")}
+        skip = {"transfer-encoding", "connection", "server", "date"} | (set() if method == "HEAD" else
+                                                                       {"content-length"})
+        out = {k: v for k, v in resp.getheaders() if k.lower() not in skip}
         return resp.status, out, data
     finally:
         conn.close()
