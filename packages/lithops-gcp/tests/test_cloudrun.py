@@ -13,7 +13,7 @@ from google.api_core import exceptions as api_exceptions
 
 import lithops
 from conftest import PROJECT, REGION, cloudrun_config, gcs_section, make_bucket, new_bucket
-from lithops.errors import BackendError
+from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
 from lithops_gcp.gcs.storage import GCSStorage
 
@@ -176,3 +176,11 @@ def test_building_without_a_container_tool_says_what_to_install(fake_run: Any, m
     section = dict(cloudrun_config(fake_run.url, class_bucket)["gcp_cloudrun"], project_name=PROJECT, region=REGION)
     with pytest.raises(BackendError, match="needs docker, podman or buildah"):
         CloudRunRuntimeBuilder(section).build("my-runtime:1")
+
+
+def test_wrong_credentials_file_fails_the_executor_with_the_fix(fake_run: Any, class_bucket: str,
+                                                                tmp_path: Any) -> None:
+    config = cloudrun_config(fake_run.url, class_bucket)
+    config["gcp"]["credentials_path"] = str(tmp_path / "key.json")
+    with pytest.raises(ConfigError, match=r"gcp\.credentials_path is .*key\.json, which is not a file"):
+        lithops.FunctionExecutor(config=config)
