@@ -3,6 +3,7 @@ entry point as a local process; storage on gcp-storage-emulator."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -184,3 +185,21 @@ def test_wrong_credentials_file_fails_the_executor_with_the_fix(fake_run: Any, c
     config["gcp"]["credentials_path"] = str(tmp_path / "key.json")
     with pytest.raises(ConfigError, match=r"gcp\.credentials_path is .*key\.json, which is not a file"):
         lithops.FunctionExecutor(config=config)
+
+
+def test_first_lithops_hello_after_set_up_works(fake_run: Any, tmp_path: Any) -> None:
+    """The known failure to beat: the first 'lithops hello -b gcp_cloudrun' deploys the service, waits until it is
+    Ready, and runs (no 404 after deploy)."""
+    import subprocess
+
+    import yaml
+
+    bucket = make_bucket(new_bucket("lithops-hello"))
+    config = cloudrun_config(fake_run.url, bucket, runtime_memory=384)  # a service not deployed yet
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, LITHOPS_CONFIG_FILE=str(path))
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "lithops"), "hello", "-b", "gcp_cloudrun",
+                           "-s", "gcp_storage"], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Hello" in proc.stdout + proc.stderr
