@@ -115,3 +115,10 @@ def test_missing_requirements_file_is_a_config_error(fake_functions: FakeCloudFu
     config = functions_config(fake_functions.url, class_bucket, trigger="https", runtime="/nonexistent/req.txt")
     with pytest.raises(lithops.errors.ConfigError, match=r"gcp_functions\.runtime is /nonexistent/req\.txt"):
         lithops.FunctionExecutor(config=config)
+
+
+def test_pubsub_timeout_over_the_limit_is_a_config_error(fake_functions: FakeCloudFunctions, class_bucket: str) -> None:
+    config = functions_config(fake_functions.url, class_bucket, runtime_timeout=600)
+    with pytest.raises(lithops.errors.ConfigError, match=r"runtime_timeout is 600; functions with the pub/sub "
+                                                         r"trigger run at most 540 seconds.*trigger: https"):
+        lithops.FunctionExecutor(config=config)

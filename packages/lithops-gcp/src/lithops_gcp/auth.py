@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import google.auth
 import google.auth.exceptions
@@ -23,7 +23,6 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 
 from lithops.errors import BackendError, ConfigError
 
-T = TypeVar("T")
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 #: The bearer token sent to local stand-ins, which have no identity to vouch for.
 ANONYMOUS_TOKEN = "anonymous"
@@ -176,7 +175,15 @@ def gcp_errors(what: str, endpoint: str | None = None) -> Iterator[None]:
         raise new from exc
 
 
-def call(what: str, endpoint: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` translating general Google failures (see :func:`gcp_errors`)."""
-    with gcp_errors(what, endpoint):
-        return fn(*args, **kwargs)
+@contextmanager
+def refused(what: str) -> Iterator[None]:
+    """A request Google refused for its content (400, 404, 409) as a :class:`BackendError` with Google's message,
+    which names the field or resource at fault (``what`` says which request it was).
+    """
+    try:
+        yield
+    except (api_exceptions.BadRequest, api_exceptions.NotFound, api_exceptions.Conflict,
+            api_exceptions.FailedPrecondition) as exc:
+        raise BackendError(f"{what}: {exc.message}. Check the region (gcp.region) and the section's "
+                           f"settings.") from None
+

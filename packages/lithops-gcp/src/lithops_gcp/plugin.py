@@ -125,6 +125,16 @@ def memory_fits_cpus(section: Mapping[str, Any]) -> list[str] | None:
     return problems or None
 
 
+def functions_problems(section: Mapping[str, Any]) -> list[str] | None:
+    """What Cloud Functions refuses in a ``gcp_functions`` section (no API call)."""
+    limit = 540 if section["trigger"] == "pub/sub" else 3600
+    if int(section["runtime_timeout"]) > limit:
+        return [f"runtime_timeout is {section['runtime_timeout']}; functions with the {section['trigger']} trigger "
+                f"run at most {limit} seconds. Lower it" + (", or use trigger: https (up to 3600 s)"
+                                                             if limit == 540 else "")]
+    return None
+
+
 @hookimpl
 def lithops_storage_backends() -> list[StorageBackendSpec]:
     """The ``gcp_storage`` storage backend (Google Cloud Storage)."""
@@ -159,6 +169,7 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             mode="serverless",
             backend="lithops_gcp.gcp_functions.backend:FunctionsBackend",
             config=FUNCTIONS_CONFIG,
+            validate=functions_problems,
             default_storage="gcp_storage",
             shared_sections=_SHARED,
             description="Cloud Functions (2nd gen) triggered through Pub/Sub or HTTPS",
@@ -175,6 +186,6 @@ def lithops_runtime_builders() -> list[RuntimeBuilderSpec]:
                            description="Cloud Run runtimes: container images pushed to Artifact Registry"),
         RuntimeBuilderSpec(name="gcp_functions",
                            backend="lithops_gcp.gcp_functions.runtime:FunctionsRuntimeBuilder",
-                           config=FUNCTIONS_CONFIG, shared_sections=_SHARED,
+                           config=FUNCTIONS_CONFIG, shared_sections=_SHARED, validate=functions_problems,
                            description="Cloud Functions runtimes: our handler and a requirements file"),
     ]

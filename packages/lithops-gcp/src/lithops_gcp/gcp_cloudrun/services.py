@@ -29,7 +29,7 @@ from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
 from lithops.config import backend_settings
 from lithops.errors import BackendError
 from lithops_gcp import __version__
-from lithops_gcp.auth import gcp_errors, load_credentials, project_of, region_of
+from lithops_gcp.auth import gcp_errors, load_credentials, project_of, refused, region_of
 from lithops_gcp.invoker import TokenCache, wait_answering
 from lithops_gcp.plugin import CLOUDRUN_CONFIG
 
@@ -174,14 +174,16 @@ class CloudRunServices:
             if current is None:
                 image = body["template"]["containers"][0]["image"]
                 logger.info("Creating Cloud Run service %s (image %s)", name, image)
-                operation = self.client.create_service(parent=self.parent, service_id=name.rsplit("/", 1)[-1],
-                                                       service=run_v2.Service(body), timeout=API_TIMEOUT)
+                with refused(f"Cloud Run refused to create service {name}"):
+                    operation = self.client.create_service(parent=self.parent, service_id=name.rsplit("/", 1)[-1],
+                                                           service=run_v2.Service(body), timeout=API_TIMEOUT)
                 self._finish(operation, name)
                 current = None
             elif current.labels.get(LABEL_SETTINGS) != body["labels"][LABEL_SETTINGS]:
                 logger.info("Updating Cloud Run service %s (its settings changed)", name)
-                operation = self.client.update_service(service=run_v2.Service(dict(body, name=name)),
-                                                       timeout=API_TIMEOUT)
+                with refused(f"Cloud Run refused to update service {name}"):
+                    operation = self.client.update_service(service=run_v2.Service(dict(body, name=name)),
+                                                           timeout=API_TIMEOUT)
                 self._finish(operation, name)
                 current = None
             service = self.wait_ready(name, current)

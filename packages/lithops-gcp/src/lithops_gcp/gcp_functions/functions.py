@@ -31,7 +31,7 @@ from lithops.config import backend_settings
 from lithops.errors import BackendError, ConfigError
 from lithops.standalone.bundle import build_bundle
 from lithops_gcp import __version__
-from lithops_gcp.auth import gcp_errors, load_credentials, project_of, region_of
+from lithops_gcp.auth import gcp_errors, load_credentials, project_of, refused, region_of
 from lithops_gcp.gcp_cloudrun.services import API_TIMEOUT
 from lithops_gcp.invoker import TokenCache
 from lithops_gcp.plugin import FUNCTIONS_CONFIG
@@ -219,12 +219,15 @@ class CloudFunctions:
                 body = self.function_body(fid, memory, self.upload_source(data), digest)
                 if current is None:
                     logger.info("Creating Cloud Function %s", name)
-                    operation = self.client.create_function(parent=self.parent, function_id=fid,
-                                                            function=functions_v2.Function(body), timeout=API_TIMEOUT)
+                    with refused(f"Cloud Functions refused to create {name}"):
+                        operation = self.client.create_function(parent=self.parent, function_id=fid,
+                                                                function=functions_v2.Function(body),
+                                                                timeout=API_TIMEOUT)
                 else:
                     logger.info("Updating Cloud Function %s (Lithops' code or the requirements changed)", name)
-                    operation = self.client.update_function(function=functions_v2.Function(dict(body, name=name)),
-                                                            timeout=API_TIMEOUT)
+                    with refused(f"Cloud Functions refused to update {name}"):
+                        operation = self.client.update_function(
+                            function=functions_v2.Function(dict(body, name=name)), timeout=API_TIMEOUT)
                 self._finish(operation, name)
             function = self.wait_active(name)
         return FunctionInfo(name, function.service_config.uri or function.url,
