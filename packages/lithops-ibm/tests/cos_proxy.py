@@ -3,13 +3,13 @@ has not expired, as COS answers requests authorised with IAM tokens; the rest is
 
 from __future__ import annotations
 
-import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from lithops.backends.helpers import request_body
+from lithops_aws.testing.moto_server import forward
 from lithops_ibm.testing.iam import FakeIAM
 
 _DENIED = ("<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access Denied: "
@@ -50,7 +50,7 @@ class BearerCOS:
                     # told the caller is the account's owner, in the header shape it reads the caller from
                     sent = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
                     sent["Authorization"] = _OWNER
-                    status, headers, out = proxy.relay(self.command, self.path, sent, data)
+                    status, headers, out = forward(proxy.moto, self.command, self.path, sent, data)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -65,20 +65,6 @@ class BearerCOS:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def relay(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Send a request on to moto; its status, headers (a HEAD's Content-Length kept) and body."""
-        conn = http.client.HTTPConnection(self.moto.hostname or "127.0.0.1", self.moto.port, timeout=60)
-        try:
-            conn.request(method, path, body=body or None,
-                         headers={k: v for k, v in headers.items() if k.lower() not in ("host", "connection")})
-            resp = conn.getresponse()
-            data = resp.read()
-            skip = ("transfer-encoding", "connection", "server", "date") + (() if method == "HEAD" else
-                                                                             ("content-length",))
-            return resp.status, {k: v for k, v in resp.getheaders() if k.lower() not in skip}, data
-        finally:
-            conn.close()
 
     def __enter__(self) -> BearerCOS:
         threading.Thread(target=self._server.serve_forever, name="bearer-cos", daemon=True).start()
