@@ -7,7 +7,9 @@ metadata service for the instance id and starts the agent, which works through m
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -105,6 +107,29 @@ def test_create_mode_boots_the_agent_from_user_data_and_terminates_the_vms(confi
         assert "instance-role" not in user_data and "169.254.169.254" in user_data
     states = {i["State"]["Name"] for i in _instances(ec2, InstanceIds=instances)}
     assert states <= {"shutting-down", "terminated"}
+
+
+def test_a_vm_whose_python_differs_fails_the_job_naming_both_versions(config: dict[str, Any], fleet: EC2Fleet,
+                                                                     tmp_path: Any) -> None:
+    """The image's Python is 3.12 and the client's 3.11: nobody reads user data's exit code, so the agent starts
+    anyway and reports the mismatch in its heartbeat; the job fails at once with both versions, not at start_timeout.
+    """
+    other = next((f"/root/.pyenv/versions/{v}/bin/python3" for v in ("3.12.1", "3.13.0", "3.10.13")
+                  if v[:4] != "{}.{}".format(*sys.version_info[:2]) and os.path.exists(f"/root/.pyenv/versions/{v}")),
+                 None)
+    if other is None:
+        pytest.skip("no Python of another version on this machine")
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    runtime = tmp_path / "other-python"  # that Python, with this one's pure-Python boto3 to report through S3
+    runtime.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{site}" exec {other} "$@"\n')
+    runtime.chmod(0o755)
+    config["aws_ec2"].update(max_workers=1, runtime=str(runtime), start_timeout=120)
+    started = time.monotonic()
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"runs Python 3\.\d+ but the client runs Python 3\.\d+") as caught:
+            fexec.call_async(_cube, 1)
+    assert "{}.{}".format(*sys.version_info[:2]) in str(caught.value)
+    assert time.monotonic() - started < 100
 
 
 def test_run_instances_waits_for_a_new_instance_profile(fleet: EC2Fleet, config: dict[str, Any]) -> None:
