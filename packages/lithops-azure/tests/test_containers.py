@@ -4,6 +4,7 @@ operations, strict checks), calls delivered through an Azurite queue to our repl
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -184,3 +185,23 @@ def test_storage_down_is_a_clear_error(arm: Any, azurite: Any, shared_bucket: st
         with lithops.FunctionExecutor(config=config) as fexec:
             fexec.call_async(_double, 1).result()
     assert time.monotonic() - start < 60
+
+
+def test_lithops_hello_first_try(arm: Any, azurite: Any, container_apps: Any, shared_bucket: str,
+                                 tmp_path: Any) -> None:
+    """`lithops hello -b azure_containers` from a config file, in a new process: the first run deploys and answers."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = containers_config(arm, azurite, shared_bucket, runtime="lithops-hello:1")
+    del config["lithops"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cli = os.path.join(os.path.dirname(sys.executable), "lithops")  # the command of this environment
+    proc = subprocess.run([cli, "hello", "-b", "azure_containers"],
+                          env={**os.environ, "LITHOPS_CONFIG_FILE": str(path)}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Hello" in proc.stdout + proc.stderr

@@ -1,11 +1,12 @@
 """A local stand-in of the Azure Functions host and of the Functions platform, for tests.
 
-The host (``python -m lithops_azure.testing.functions_host APP_DIR PORT KEY``, environment = the app's settings)
-loads the deployed app's ``function_app.py`` (Python v2 programming model) and serves its functions as the real
-host does: HTTP triggers on ``/api/<route>`` behind a function key (``x-functions-key`` header or ``code`` query),
-with ``azure.functions.HttpRequest``/``HttpResponse``; queue triggers taking messages from the app's queue with an
-``azure.functions`` ``QueueMessage`` (``dequeue_count`` included), deleting them on success, making them visible again
-on failure and moving them to ``<queue>-poison`` after ``maxDequeueCount`` deliveries (host.json).
+The host (``python -m lithops_azure.testing.functions_host APP_DIR PORT KEY INSTANCES``, environment = the app's
+settings) loads the deployed app's ``function_app.py`` (Python v2 programming model) and serves its functions as
+the real host does: HTTP triggers on ``/api/<route>`` behind a function key (``x-functions-key`` header or
+``code`` query), with ``azure.functions.HttpRequest``/``HttpResponse``; queue triggers taking messages from the
+app's queue with an ``azure.functions`` ``QueueMessage`` (``dequeue_count`` included), deleting them on success,
+making them visible again on failure and moving them to ``<queue>-poison`` after ``maxDequeueCount`` deliveries
+(host.json).
 
 :class:`LocalFunctions` serves the fake Resource Manager's One Deploy and host keys: it downloads the package from
 its ``packageUri`` (Azurite), unpacks it and starts a host for the app on a local port, which becomes the app's
@@ -43,8 +44,8 @@ def _settings(site: dict[str, Any]) -> dict[str, str]:
 class LocalFunctions:
     """The Functions platform of the fake Resource Manager: a host process per deployed app."""
 
-    def __init__(self, arm: FakeArm, log_dir: str | None = None) -> None:
-        self.arm, self.log_dir = arm, log_dir
+    def __init__(self, arm: FakeArm, log_dir: str | None = None, instances: int = 3) -> None:
+        self.arm, self.log_dir, self.instances = arm, log_dir, instances
         self.hosts: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -88,8 +89,8 @@ class LocalFunctions:
         env = dict(os.environ, **_settings(site))
         log = (open(os.path.join(self.log_dir, f"{name}.log"), "ab") if self.log_dir
                else subprocess.DEVNULL)
-        proc = subprocess.Popen([sys.executable, "-m", "lithops_azure.testing.functions_host", folder, str(port), key],
-                                env=env, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "lithops_azure.testing.functions_host", folder, str(port), key,
+                                 str(self.instances)], env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -198,8 +199,8 @@ def poll_queue(fn: Any, queue_name: str, max_dequeue: int, visibility: int) -> N
         queue.delete_message(message.id, message.pop_receipt)
 
 
-def main(folder: str, port: int, key: str) -> None:
-    """Load the app in ``folder`` and serve its functions until killed."""
+def main(folder: str, port: int, key: str, instances: int) -> None:
+    """Load the app in ``folder`` and serve its functions until killed (``instances`` queue listeners)."""
     sys.path.insert(0, folder)
     app = importlib.import_module("function_app").app
     with open(os.path.join(folder, "host.json")) as f:
@@ -212,12 +213,13 @@ def main(folder: str, port: int, key: str) -> None:
             if spec["type"] == "httpTrigger":
                 routes[spec.get("route") or function.get_function_name()] = function.get_user_function()
             elif spec["type"] == "queueTrigger":
-                threading.Thread(target=poll_queue, daemon=True,
-                                 args=(function.get_user_function(), _resolve(spec["queueName"]),
-                                       int(queues.get("maxDequeueCount", 5)),
-                                       int(os.environ.get("LITHOPS_RUNTIME_TIMEOUT") or 300) + 30)).start()
+                for _ in range(instances):  # as many instances of the app, each taking one message at a time
+                    threading.Thread(target=poll_queue, daemon=True,
+                                     args=(function.get_user_function(), _resolve(spec["queueName"]),
+                                           int(queues.get("maxDequeueCount", 5)),
+                                           int(os.environ.get("LITHOPS_RUNTIME_TIMEOUT") or 300) + 30)).start()
     serve_http(routes, port, key).serve_forever()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
