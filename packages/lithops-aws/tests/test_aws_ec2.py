@@ -199,6 +199,8 @@ def test_port_22_is_opened_only_to_ssh_allowed_cidr(fleet: EC2Fleet, config: dic
     provider = EC2VMs({**section, "ssh_allowed_cidr": "198.51.100.0/24"}, "lithops-workers")
     provider.delete(provider.create(1))
     assert ingress() == [(22, "198.51.100.0/24")]
+    with pytest.raises(BackendError, match="to a subnet of that VPC"):
+        EC2VMs({**section, "vpc_id": "vpc-12345678"}, "lithops-workers").create(1)
     config["aws_ec2"]["ssh_allowed_cidr"] = "everyone"
     with pytest.raises(ConfigError, match="ssh_allowed_cidr"):
         lithops.FunctionExecutor(config=config, log_level=None)

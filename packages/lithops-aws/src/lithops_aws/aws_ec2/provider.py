@@ -131,6 +131,10 @@ class EC2VMs(VMProvider):
         """Run ``count`` instances of ``worker_instance_type`` (spot ones when ``spot``) booting with
         ``user_data``.
         """
+        if self.config.get("vpc_id") and not self.config.get("public_subnet_id"):
+            raise BackendError(f"aws_ec2.vpc_id is {self.config['vpc_id']} but public_subnet_id is not set: without a "
+                               f"subnet EC2 puts VMs in the default VPC. Set aws_ec2.public_subnet_id to a subnet of "
+                               f"that VPC.")
         all_tags = {"Name": f"lithops-worker-{self.cluster}", "lithops_cluster": self.cluster, **(tags or {}),
                     **{str(k): str(v) for k, v in (self.config.get("user_tags") or {}).items()}}
         delete = self.mode == "create" and self.config.get("delete_on_dismantle", True)
