@@ -4,6 +4,7 @@ entry point as a local process; storage on gcp-storage-emulator."""
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 from typing import Any
@@ -203,3 +204,23 @@ def test_first_lithops_hello_after_set_up_works(fake_run: Any, tmp_path: Any) ->
                            "-s", "gcp_storage"], env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Hello" in proc.stdout + proc.stderr
+
+
+def test_refused_identity_token_fails_the_calls_with_the_role_to_grant(fake_run: Any, class_bucket: str) -> None:
+    """A service that refuses the caller (401) fails the payload's calls at once, naming roles/run.invoker."""
+    from lithops_gcp.invoker import HttpInvoker, TokenCache
+
+    class NoToken(TokenCache):  # a caller whose token the service refuses (the fake refuses an empty one)
+        def get(self, audience: str) -> str:
+            return ""
+
+    reported: list[Any] = []
+    invoker = HttpInvoker("Cloud Run", NoToken(None), 1, 30)  # type: ignore[arg-type]
+    payload = {"executor_id": "e", "job_id": "j", "call_ids": ["00000"]}
+    invoker.submit("e-j", fake_run.worker_url("any"), payload, reported.append)
+    deadline = time.monotonic() + 30
+    while not reported and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reported, "the calls were not reported failed"
+    error, _ = pickle.loads(reported[0].exception)
+    assert "answered 401" in str(error) and "roles/run.invoker" in str(error)

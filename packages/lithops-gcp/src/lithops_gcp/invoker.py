@@ -126,12 +126,21 @@ class HttpInvoker:
         if response.status_code == 200:
             return
         report_failed(report, payload, BackendError(
-            f"{self.what} answered {response.status_code} to the invocation at {url}: {_error_text(response)}"))
+            f"{self.what} answered {response.status_code} to the invocation at {url}: {_error_text(response)}"
+            f"{_advice(response.status_code)}"))
 
     def shutdown(self) -> None:
         """Stop taking new requests (those open go on)."""
         self.closed = True
         self.threads.shutdown()
+
+
+def _advice(status: int) -> str:
+    """What to do about an HTTP status an invocation got, as a sentence to append (or nothing)."""
+    if status in (401, 403):
+        return (". The caller's identity token was refused: grant the identity Lithops runs as roles/run.invoker on "
+                "the service (docs/backends/gcp.md, set-up step 4)")
+    return ""
 
 
 def _error_text(response: requests.Response) -> str:
@@ -158,7 +167,7 @@ def wait_answering(post: Callable[[], requests.Response], what: str, timeout: fl
                 return dict(response.json())
             problem = f"{response.status_code}: {_error_text(response)}"
             if response.status_code not in RETRY_STATUSES | {404}:
-                raise BackendError(f"{what} answered {problem}")
+                raise BackendError(f"{what} answered {problem}{_advice(response.status_code)}")
         except requests.exceptions.ConnectionError as exc:
             problem = str(exc)
         if time.monotonic() > end:
