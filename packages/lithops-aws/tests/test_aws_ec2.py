@@ -91,6 +91,7 @@ def _heartbeat(fexec: Any, instance: str) -> dict[str, Any]:
 def test_create_mode_boots_the_agent_from_user_data_and_terminates_the_vms(config: dict[str, Any],
                                                                           fleet: EC2Fleet) -> None:
     ec2 = _client("ec2", fleet.url)
+    config["aws"].update(access_key_id="CLIENTKEYID", secret_access_key="client-secret")  # never in user data
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.mode == "standalone"
         assert fexec.map(_cube, range(8)).get_result() == [x ** 3 for x in range(8)]
@@ -103,8 +104,11 @@ def test_create_mode_boots_the_agent_from_user_data_and_terminates_the_vms(confi
         found = _instances(ec2, InstanceIds=instances)
         assert {i["InstanceType"] for i in found} == {"t3.large"}
         assert found[0]["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{ROLE_NAME}")
-        user_data = fleet.user_data[instances[0]]
-        assert "instance-role" not in user_data and "169.254.169.254" in user_data
+        assert "169.254.169.254" in fleet.user_data[instances[0]]
+        with open(f"{config['aws_ec2']['install_dir']}/agents/{instances[0]}/config.json", encoding="utf-8") as f:
+            agent_config = f.read()  # written by the user data
+        assert "client-secret" not in agent_config and "CLIENTKEYID" not in agent_config
+        assert instances[0] in agent_config  # the id from the metadata service took the placeholder's place
     states = {i["State"]["Name"] for i in _instances(ec2, InstanceIds=instances)}
     assert states <= {"shutting-down", "terminated"}
 
