@@ -122,3 +122,16 @@ def test_pubsub_timeout_over_the_limit_is_a_config_error(fake_functions: FakeClo
     with pytest.raises(lithops.errors.ConfigError, match=r"runtime_timeout is 600; functions with the pub/sub "
                                                          r"trigger run at most 540 seconds.*trigger: https"):
         lithops.FunctionExecutor(config=config)
+
+
+def test_disabled_api_error_names_the_api_to_enable(fake_functions: FakeCloudFunctions, class_bucket: str) -> None:
+    fake_functions.api_enabled = False
+    try:
+        with lithops.FunctionExecutor(config=functions_config(fake_functions.url, class_bucket, trigger="https",
+                                                              runtime_memory=1024)) as fexec:
+            with pytest.raises(BackendError, match=r"Cloud Functions API has not been used in project .* Enable it "
+                                                   r"by visiting https://console.developers.google.com/apis/api/"
+                                                   r"cloudfunctions.googleapis.com"):
+                fexec.call_async(lambda x: x, 1)
+    finally:
+        fake_functions.api_enabled = True
