@@ -1,5 +1,5 @@
-"""Fixtures of the lithops-ibm tests: moto's S3 server (started through lithops-aws's test helper, a test-only
-dependency of this package), a local IAM token service, COS's bearer-token check in front of moto, and the local
+"""Fixtures of the lithops-ibm tests: moto's S3 server (started through lithops-aws's test helper; moto is a
+test-only dependency), a local IAM token service, COS's bearer-token check in front of moto, and the local
 Code Engine API. No IBM Cloud account or network is needed."""
 
 from __future__ import annotations
