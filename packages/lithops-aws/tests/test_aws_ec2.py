@@ -285,6 +285,10 @@ class TestEC2Compute(ComputeContract):
     data by the first executor and kept warm for the others.
     """
 
+    # every S3 request of the workers goes through the EC2 layer to moto, on a machine the tests share: 300 calls
+    # take about a minute there
+    call_timeout = 180.0
+
     @pytest.fixture
     def config(self, contract_fleet: EC2Fleet, tmp_path_factory: Any) -> dict[str, Any]:
         ec2 = _client("ec2", contract_fleet.url)
