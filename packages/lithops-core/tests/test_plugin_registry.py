@@ -118,3 +118,13 @@ def test_every_hook_error_of_a_plugin_is_kept():
     error = registry.plugins["lithops-twobad"].error
     assert "compute hook exploded" in error and "storage hook exited" in error, error
     assert registry.names("compute") == ["fakecloud"]
+
+
+def test_a_known_backend_its_installed_package_lacks_is_not_called_missing():
+    registry = _registry(_ep("lithops-gcp", "good_plugin"))  # an installed lithops-gcp without gcp_compute_engine
+    with pytest.raises(BackendNotFoundError) as info:
+        registry.find("compute", "gcp_compute_engine")
+    message = str(info.value)
+    assert "not installed" not in message
+    assert "lithops-gcp" in message and "does not provide" in message and "fakecloud" in message
+    assert "pip install --upgrade lithops-gcp" in message

@@ -317,6 +317,15 @@ class PluginRegistry:
                     f"{plugin.package} {plugin.version} is installed but failed to load: {plugin.error}. "
                     f"Reinstall it with its dependencies: pip install --force-reinstall {plugin.package}"
                 )
+        present = [p for p in self.plugins.values() if package and p.package == package and not p.error]
+        if present:
+            plugin = present[0]
+            provides = sorted({r.spec.name for p in present for r in p.backends if r.kind == kind})
+            raise BackendNotFoundError(
+                f"{label} {name!r} belongs to {package}, but the {package} {plugin.version} installed here does "
+                f"not provide it (it provides: {', '.join(provides) or 'none'}). A later version may: "
+                f"pip install --upgrade {package}"
+            )
         if package:
             raise BackendNotInstalledError(
                 f"{label} {name!r} is provided by {package}, which is not installed.\n    pip install {package}"
