@@ -21,7 +21,7 @@ STORAGE_SDKS: dict[str, list[str]] = {
     "aws_s3": ["boto3>=1.28.57"],
     "gcp_storage": ["google-cloud-storage"],
     "azure_storage": ["azure-storage-blob"],
-    "ibm_cos": ["ibm-cos-sdk"],
+    "ibm_cos": ["boto3>=1.28.57", "ibm-cloud-sdk-core>=3.16"],
 }
 #: Top-level modules of the plugins that provide those storage backends (shipped in the image's code).
 STORAGE_MODULES: dict[str, str] = {"aws_s3": "lithops_aws", "gcp_storage": "lithops_gcp",
