@@ -78,3 +78,23 @@ def test_deploy_error_carries_azures_message(arm: Any, azurite: Any, shared_buck
         with pytest.raises(BackendError, match=r"MissingSubscriptionRegistration.*az provider register --namespace "
                                                r"Microsoft\.Web"):
             fexec.call_async(_double, 1)
+
+
+def test_https_app_down_fails_the_calls_at_once(arm: Any, azurite: Any, functions_platform: Any,
+                                                shared_bucket: str) -> None:
+    """An HTTPS invocation the app cannot take (its host is gone) fails its calls at once, naming the URL."""
+    import time
+
+    from lithops.errors import LithopsError
+    from lithops_azure.functions.apps import FunctionApps
+
+    config = functions_config(arm, azurite, shared_bucket, trigger="https", runtime="down")
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.call_async(_double, 2).result() == 4
+        _, app = FunctionApps({**config["azure"], **config["azure_storage"], **config["azure_functions"],
+                               "max_deliveries": 5, "runtime_timeout": 60}).names(2048)
+        functions_platform._deleted("Microsoft.Web/sites", {"name": app})  # the app's host stops
+        start = time.monotonic()
+        with pytest.raises(LithopsError, match=r"HTTPS invocation of http://127\.0\.0\.1:\d+/api/lithops failed"):
+            fexec.call_async(_double, 3).result()
+        assert time.monotonic() - start < 30

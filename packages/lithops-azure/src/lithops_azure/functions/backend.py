@@ -50,6 +50,7 @@ class FunctionsBackend(ComputeBackend):
         self._http: DaemonThreads | None = None
         self._session = requests.Session()
         self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}
 
     def invoke(self, job: JobRequest, report: StatusReporter) -> None:
         """Deliver one payload per group of calls (deploying the app first when missing)."""
@@ -60,7 +61,10 @@ class FunctionsBackend(ComputeBackend):
         processes = int(self.config["worker_processes"])
         groups = job.call_groups(self.max_workers)
         if self.https:
-            url, key = self.apps.invoke_url(site), self.apps.function_key(name)
+            url = self.apps.invoke_url(site)
+            if name not in self._keys:  # read once per app and client
+                self._keys[name] = self.apps.function_key(name)
+            key = self._keys[name]
             with self._lock:
                 if self._http is None:
                     self._http = DaemonThreads(self.max_workers, name="lithops-azure-https")
