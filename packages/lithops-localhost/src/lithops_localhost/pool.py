@@ -34,6 +34,7 @@ import weakref
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
+from typing import Any
 
 from lithops.backends.compute import StatusReporter
 from lithops.backends.helpers import describe_exit, write_all
@@ -442,13 +443,15 @@ class LocalPool:
                 self._fail(state, index, error)
         self._fail_queued(error)
 
-    def _on_results(self, w: _Worker, statuses: list[CallStatus]) -> None:
+    def _on_results(self, w: _Worker, statuses: list[tuple[Any, ...]]) -> None:
+        """Statuses (their wire fields) of the calls the worker holds, in the order it got them."""
         w.last_progress = time.monotonic()
         w.received += len(statuses)
-        for status in statuses:
+        for fields in statuses:
             state, _ = w.outstanding.popleft()
             state.start_failures = 0
-            self._finish(state, status)
+            req = state.request
+            self._finish(state, CallStatus.from_wire_fields(req.executor_id, req.job_id, fields))
 
     def _finish(self, state: _Job, status: CallStatus) -> None:
         state.unfinished -= 1

@@ -2,8 +2,9 @@
 
 Started by :mod:`lithops_localhost.pool` as ``python -m lithops_localhost.worker_main FD PROGRESS_FD PARENT_PID``.
 Messages are pickled tuples: ``("job", job_key, meta, function)``, ``("calls", job_key, [(call_id, data), ...])``,
-``("forget", job_key)`` and ``("stop",)`` in; ``("results", [CallStatus, ...])`` and, from a worker a call left
-in a state it cannot undo, ``("retire", reason)`` out (the worker then exits and the pool starts another).
+``("forget", job_key)`` and ``("stop",)`` in; ``("results", [fields, ...])`` (each status's
+``CallStatus.wire_fields()``, in the order the calls came) and, from a worker a call left in a state it cannot
+undo, ``("retire", reason)`` out (the worker then exits and the pool starts another).
 PROGRESS_FD is an 8-byte file, mapped by both sides, where the worker counts the calls it has started.
 
 Only light standard modules are imported at the top: the first thing the process does is to make sure it dies
@@ -56,7 +57,7 @@ class Outbox:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        self._items: list[CallStatus] = []
+        self._items: list[tuple[Any, ...]] = []  # the statuses' wire fields
         self._since = 0.0
         self._pending = threading.Event()
         threading.Thread(target=self._flush_late, name="lithops-outbox", daemon=True).start()
@@ -66,7 +67,7 @@ class Outbox:
         with self._lock:
             if not self._items:
                 self._since = time.monotonic()
-            self._items.append(status)
+            self._items.append(status.wire_fields())
             if urgent or time.monotonic() - self._since > FLUSH_SEC:
                 self._send()
             else:

@@ -102,6 +102,19 @@ class CallStatus:
         """``<executor_id>-<job_id>``."""
         return job_key(self.executor_id, self.job_id)
 
+    def wire_fields(self) -> tuple[Any, ...]:
+        """The status without its job's ids, as a tuple of plain values, for a transport that knows which job each
+        status belongs to: pickled and unpickled several times faster than the object. :meth:`from_wire_fields`
+        makes the status again.
+        """
+        return (self.call_id, self.success, self.output, self.output_key, self.exception, self.stats, self.logs,
+                self.logs_key)
+
+    @classmethod
+    def from_wire_fields(cls, executor_id: str, job_id: str, fields: tuple[Any, ...]) -> CallStatus:
+        """The status of a call of job ``executor_id``/``job_id`` from its :meth:`wire_fields`."""
+        return cls(executor_id, job_id, *fields)
+
     def to_json(self) -> str:
         """The ``status.json`` document (exception bytes as base64, output by key)."""
         doc = {
