@@ -76,6 +76,6 @@ def test_a_required_keyword_only_parameter_is_still_required() -> None:
     def f(x: Any, *, k: int) -> Any:
         return x
 
-    with pytest.raises(TypeError, match="call 0 of .*missing a required argument: 'k'"):
+    with pytest.raises(TypeError, match=r"call 0 of .*missing a required argument: 'k'"):
         bound(f, [1])
     assert bound(f, [{"x": 1, "k": 2}]) == [((), {"x": 1, "k": 2})]
