@@ -204,6 +204,19 @@ def test_a_failed_array_child_fails_its_calls_with_batch_reason(config: dict[str
         assert [f.result(timeout=30) for f in (futures[0], futures[1], futures[4], futures[5])] == [0, 1, 16, 25]
 
 
+def test_a_job_submitted_after_close_is_watched(config: dict[str, Any], moto: Any, strict: StrictAWS) -> None:
+    """close() stops the watcher of the jobs so far; a job submitted later gets a watcher of its own."""
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        fexec.compute.close()
+        futures = fexec.map(_square, range(2))
+        job_id = fexec.compute.batch_job_id(f"{fexec.executor_id}-M000")
+        strict.set_job(f"{job_id}:1", "FAILED", "Task failed to start", container_reason="CannotPullContainerError")
+        with pytest.raises(WorkerDiedError, match=r"\(child 1\) of .*-M000 failed: Task failed to start"):
+            futures[1].result(timeout=30)
+        _run_children(moto.url, job_id, 1)
+        assert futures[0].result(timeout=30) == 0
+
+
 def test_an_invalid_compute_environment_fails_waiting_jobs(config: dict[str, Any], strict: StrictAWS) -> None:
     config["aws_batch"]["namespace"] = "invalid-env"
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
-from lithops.backends.helpers import failed_status
+from lithops.backends.array_jobs import ArrayJobs, ArrayRun, poll_interval
+from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.payloads import put_payload
-from lithops.errors import BackendError, ConfigError, WorkerDiedError
+from lithops.errors import BackendError, ConfigError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
@@ -66,29 +66,6 @@ def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
-def unwritten_calls(storage: Any, executor_id: str, job_id: str, call_ids: list[str]) -> list[str]:
-    """The calls among ``call_ids`` whose status document is not in storage."""
-    from lithops.storage.utils import StorageNoSuchKeyError
-    from lithops.worker.handler import status_key
-
-    missing = []
-    for call_id in call_ids:
-        try:
-            storage.storage_handler.head_object(storage.bucket, status_key(executor_id, job_id, call_id))
-        except StorageNoSuchKeyError:
-            missing.append(call_id)
-    return missing
-
-
-class _Watched:
-    """A submitted Batch job and the calls each of its array children runs."""
-
-    def __init__(self, job: JobRequest, batch_id: str, groups: list[list[str]], report: StatusReporter) -> None:
-        self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
-        self.batch_id, self.groups, self.report = batch_id, groups, report
-        self.failed: set[int] = set()
-
-
 class BatchBackend(ComputeBackend):
     """Runs calls as AWS Batch array jobs.
 
@@ -124,14 +101,8 @@ class BatchBackend(ComputeBackend):
         self._queue: str | None = None
         self._definitions: dict[tuple[str, int], str] = {}
         self._images: set[str] = set()
-        self._jobs: dict[str, str] = {}
-        self._watched: dict[str, _Watched] = {}
-        self._watch_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
-        self._closed = threading.Event()
-        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval")
-                         or self.status_interval or DEFAULT_STATUS_INTERVAL)
-        self.watch_interval = max(self.MIN_WATCH_INTERVAL, interval)
+        #: The submitted Batch jobs (the run names are Batch job ids), watched by DescribeJobs polls.
+        self.runs = ArrayJobs(self, poll_interval(self, self.MIN_WATCH_INTERVAL), "lithops-batch-watch")
 
     # -- names -----------------------------------------------------------------------------------------------
     @property
@@ -381,64 +352,38 @@ class BatchBackend(ComputeBackend):
             args["arrayProperties"] = {"size": len(payloads)}
         with aws_errors(f"Batch SubmitJob of {job.job_key}", self.endpoint):
             job_id = str(self.batch.submit_job(**args)["jobId"])
-        self._jobs[job.job_key] = job_id
-        self._watch(_Watched(job, job_id, groups, report))
+        self.runs.watch(ArrayRun(job.executor_id, job.job_id, job_id, groups, report))
         logger.debug("ExecutorID %s | JobID %s - Batch job %s with %d children", job.executor_id, job.job_id,
                      job_id, len(payloads))
 
-    # -- watching the submitted jobs -------------------------------------------------------------------------
-    def _watch(self, watched: _Watched) -> None:
-        with self._watch_lock:
-            self._watched[watched.batch_id] = watched
-            if self._watcher is None or not self._watcher.is_alive():
-                self._watcher = threading.Thread(target=self._watch_loop, name="lithops-batch-watch", daemon=True)
-                self._watcher.start()
-
-    def _watch_loop(self) -> None:
-        while not self._closed.wait(self.watch_interval):
-            with self._watch_lock:
-                if not self._watched:
-                    self._watcher = None
-                    return
-            try:
-                self.poll_jobs()
-            except Exception as exc:  # a failed poll is tried again at the next interval
-                logger.debug("Batch DescribeJobs poll failed: %s", exc)
-
-    def poll_jobs(self) -> None:
-        """One look at every watched job: calls of failed jobs or children, and of jobs whose compute
-        environment or queue cannot run them, are reported failed with Batch's own reason.
+    # -- watching the submitted jobs (lithops.backends.array_jobs) -------------------------------------------
+    def poll_runs(self, runs: list[ArrayRun]) -> None:
+        """One look at the watched jobs: calls of failed jobs or children, and of jobs whose compute environment
+        or queue cannot run them, are failed with Batch's own reason.
         """
-        with self._watch_lock:
-            watched = dict(self._watched)
-        ids = list(watched)
+        by_id = {run.name: run for run in runs}
+        ids = list(by_id)
         jobs: list[dict[str, Any]] = []
         for i in range(0, len(ids), 100):
             jobs += self.batch.describe_jobs(jobs=ids[i:i + 100])["jobs"]
         waiting = []
         for desc in jobs:
-            item = watched[desc["jobId"]]
+            run = by_id[desc["jobId"]]
             status = desc.get("status")
             # an array job stays RUNNING until every child ends; its statusSummary counts failed children sooner
             summary = (desc.get("arrayProperties") or {}).get("statusSummary") or {}
-            if status == "FAILED" or int(summary.get("FAILED") or 0) > len(item.failed):
-                self._fail_children(item, desc)
+            if status == "FAILED" or int(summary.get("FAILED") or 0) > len(run.failed):
+                self._fail_children(run, desc)
             if status in ("SUCCEEDED", "FAILED"):
-                with self._watch_lock:
-                    self._watched.pop(item.batch_id, None)
+                self.runs.finish(run)
             elif status in ("SUBMITTED", "PENDING", "RUNNABLE"):
-                waiting.append(item)
+                waiting.append(run)
         if waiting:
             reason = self._blocked_reason()
             if reason:
-                for item in waiting:
-                    self._fail(item, range(len(item.groups)), reason)
-                    with self._watch_lock:
-                        self._watched.pop(item.batch_id, None)
-                    try:
-                        self.batch.terminate_job(jobId=item.batch_id, reason=reason[:200])
-                    except Exception as exc:  # best effort: the calls have failed already
-                        logger.debug("could not terminate Batch job %s: %s", item.batch_id, exc)
+                for run in waiting:
+                    self.runs.fail(run, range(len(run.groups)), reason)
+                    self.runs.stop(run, reason)
 
     def _blocked_reason(self) -> str | None:
         """Why the queue cannot run jobs (its compute environment INVALID or DISABLED), or None."""
@@ -452,50 +397,37 @@ class BatchBackend(ComputeBackend):
                     f"{ce.get('statusReason') or 'no reason given'}")
         return None
 
-    def _fail_children(self, item: _Watched, desc: Mapping[str, Any]) -> None:
-        if len(item.groups) == 1:
-            self._fail(item, [0], _reason(desc))
+    def _fail_children(self, run: ArrayRun, desc: Mapping[str, Any]) -> None:
+        if len(run.groups) == 1:
+            self.runs.fail(run, [0], _reason(desc))
             return
-        pages = self.batch.get_paginator("list_jobs").paginate(arrayJobId=item.batch_id, jobStatus="FAILED")
+        pages = self.batch.get_paginator("list_jobs").paginate(arrayJobId=run.name, jobStatus="FAILED")
         for page in pages:
             for child in page.get("jobSummaryList", []):
                 index = int((child.get("arrayProperties") or {}).get("index", child["jobId"].rsplit(":", 1)[-1]))
-                self._fail(item, [index], _reason(child))
+                self.runs.fail(run, [index], _reason(child))
 
-    def _fail(self, item: _Watched, indexes: Any, reason: str) -> None:
-        """Report the calls of these children that wrote no status as failed with Batch's reason."""
-        storage, _ = self.job_storage()
-        for index in indexes:
-            if index in item.failed or index >= len(item.groups):
-                continue
-            item.failed.add(index)
-            missing = unwritten_calls(storage, item.executor_id, item.job_id, item.groups[index])
-            error = WorkerDiedError(
-                f"AWS Batch job {item.batch_id}{'' if len(item.groups) == 1 else f' (child {index})'} of "
-                f"{item.job_key} failed: {reason}"
-            )
-            for call_id in missing:
-                item.report(failed_status(item.executor_id, item.job_id, call_id, error))
+    def index_failure(self, run: ArrayRun, index: int, reason: str) -> str:
+        """The error of the calls of a failed child that wrote no status."""
+        child = "" if len(run.groups) == 1 else f" (child {index})"
+        return f"AWS Batch job {run.name}{child} of {run.job_key} failed: {reason}"
+
+    def stop_run(self, run: ArrayRun, reason: str) -> None:
+        """Terminate a Batch job (its children that run stop, the others never start)."""
+        self.batch.terminate_job(jobId=run.name, reason=reason[:200])
 
     def batch_job_id(self, job_key: str) -> str | None:
         """The Batch job id of a Lithops job submitted by this backend."""
-        return self._jobs.get(job_key)
+        run = self.runs.run(job_key)
+        return None if run is None else run.name
 
     def cancel(self, job_keys: Collection[str]) -> None:
         """Terminate the array jobs of these Lithops jobs."""
-        for key in job_keys:
-            job_id = self._jobs.get(key)
-            if job_id is not None:
-                with self._watch_lock:
-                    self._watched.pop(job_id, None)
-                try:
-                    self.batch.terminate_job(jobId=job_id, reason="cancelled by Lithops")
-                except Exception as exc:  # best effort
-                    logger.warning("could not terminate Batch job %s: %s", job_id, exc)
+        self.runs.cancel(job_keys)
 
     def close(self) -> None:
-        """Stop watching the submitted jobs."""
-        self._closed.set()
+        """Stop watching the submitted jobs (a job submitted later is watched again)."""
+        self.runs.close()
 
     @property
     def max_workers(self) -> int:

@@ -5,8 +5,9 @@ credentials are set, and one job per runtime (image, vCPUs, memory, timeout, var
 ``python3 -m lithops_ibm.code_engine.entry_point``. The worker payloads of a Lithops job are written to storage as
 one JSON list; a job run with that many array indices runs them, index ``i`` (``JOB_INDEX``) payload ``i``.
 Before the first job run of a runtime, a one-index run writes the image's runtime metadata to storage, so a runtime
-whose Python is not the client's is refused before any work is sent. A watcher reads each job run's status and
-fails at once the calls of indices that failed without writing a status (image pull errors, crashes).
+whose Python is not the client's is refused before any work is sent. A watcher
+(``lithops.backends.array_jobs``) reads each job run's status and fails at once the calls of indices that failed
+without writing a status (image pull errors, crashes).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
-from lithops.backends.helpers import failed_status
+from lithops.backends.array_jobs import ArrayJobs, ArrayRun, poll_interval
+from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.payloads import put_payload
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
-from lithops.errors import BackendError, ConfigError, WorkerDiedError
+from lithops.errors import BackendError, ConfigError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
@@ -53,28 +54,6 @@ def default_runtime_name(config: Mapping[str, Any]) -> str:
 def clean_name(text: str, limit: int = 63) -> str:
     """``text`` as a Code Engine resource name: lower-case letters, digits and '-', at most ``limit`` long."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower())[:limit].strip("-")
-
-
-def unwritten_calls(storage: Any, executor_id: str, job_id: str, call_ids: list[str]) -> list[str]:
-    """The calls among ``call_ids`` whose status document is not in storage."""
-    from lithops.worker.handler import status_key
-
-    missing = []
-    for call_id in call_ids:
-        try:
-            storage.storage_handler.head_object(storage.bucket, status_key(executor_id, job_id, call_id))
-        except StorageNoSuchKeyError:
-            missing.append(call_id)
-    return missing
-
-
-class _Watched:
-    """A submitted job run and the calls each of its indices runs."""
-
-    def __init__(self, job: JobRequest, run_name: str, groups: list[list[str]], report: StatusReporter) -> None:
-        self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
-        self.run_name, self.groups, self.report = run_name, groups, report
-        self.failed: set[int] = set()
 
 
 class CodeEngineBackend(ComputeBackend):
@@ -117,14 +96,8 @@ class CodeEngineBackend(ComputeBackend):
         self._project_id: str | None = None
         self._jobs: set[str] = set()
         self._checked: set[str] = set()
-        self._runs: dict[str, str] = {}
-        self._watched: dict[str, _Watched] = {}
-        self._watch_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
-        self._closed = threading.Event()
-        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval")
-                         or self.status_interval or DEFAULT_STATUS_INTERVAL)
-        self.watch_interval = max(self.MIN_WATCH_INTERVAL, interval)
+        #: The submitted job runs, watched by reading their status.
+        self.runs = ArrayJobs(self, poll_interval(self, self.MIN_WATCH_INTERVAL), "lithops-ce-watch")
 
     def request(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """One API request; its JSON answer, or a Lithops error that carries Code Engine's message."""
@@ -307,86 +280,50 @@ class CodeEngineBackend(ComputeBackend):
                    run_env_variables=[{"type": "literal", "name": "LITHOPS_CE_PAYLOADS", "value": reference["key"]},
                                       {"type": "literal", "name": "LITHOPS_CE_STORAGE",
                                        "value": json.dumps(reference["storage"])}])
-        self._runs[job.job_key] = run_name
-        self._watch(_Watched(job, run_name, groups, report))
+        self.runs.watch(ArrayRun(job.executor_id, job.job_id, run_name, groups, report))
         logger.debug("ExecutorID %s | JobID %s - Code Engine job run %s with %d indices", job.executor_id,
                      job.job_id, run_name, len(payloads))
 
-    # -- watching the submitted job runs ---------------------------------------------------------------------
-    def _watch(self, watched: _Watched) -> None:
-        with self._watch_lock:
-            self._watched[watched.run_name] = watched
-            if self._watcher is None or not self._watcher.is_alive():
-                self._closed = threading.Event()  # a watcher of its own: close() stops only the running one
-                self._watcher = threading.Thread(target=self._watch_loop, args=(self._closed,),
-                                                 name="lithops-ce-watch", daemon=True)
-                self._watcher.start()
-
-    def _watch_loop(self, closed: threading.Event) -> None:
-        while not closed.wait(self.watch_interval):
-            with self._watch_lock:
-                if not self._watched:
-                    self._watcher = None
-                    return
-            try:
-                self.poll_runs()
-            except Exception as exc:  # a failed poll is tried again at the next interval
-                logger.debug("Code Engine job run poll failed: %s", exc)
-
-    def poll_runs(self) -> None:
-        """One read of every watched job run: the calls of failed indices that wrote no status are reported failed
-        with Code Engine's reason; finished runs are no longer watched.
+    # -- watching the submitted job runs (lithops.backends.array_jobs) ---------------------------------------
+    def poll_runs(self, runs: list[ArrayRun]) -> None:
+        """One read of every watched job run: the calls of failed indices that wrote no status are failed with Code
+        Engine's reason; finished runs are no longer watched.
         """
-        with self._watch_lock:
-            watched = list(self._watched.values())
         from ibm_cloud_sdk_core import ApiException
 
         project_id = self.ensure_project()
-        for item in watched:
+        for run in runs:
             try:
-                run = self.api.get_job_run(project_id=project_id, name=item.run_name).get_result()
+                found = self.api.get_job_run(project_id=project_id, name=run.name).get_result()
             except ApiException as exc:
                 if exc.status_code != 404:
                     raise
-                run = {"status": "failed", "status_details": {"failed_indices": f"0-{len(item.groups) - 1}"}}
                 reason = f"the job run no longer exists in the project ({describe(exc)})"
-                run["status_details"]["indices_details"] = {str(i): {"reason": reason} for i in range(len(item.groups))}
-            failed = _parse_indices((run.get("status_details") or {}).get("failed_indices") or "")
-            for index in sorted(failed - item.failed):
-                self._fail(item, index, _reason(run, index))
-            if run.get("status") in ("completed", "failed"):
-                with self._watch_lock:
-                    self._watched.pop(item.run_name, None)
+                self.runs.fail(run, range(len(run.groups)), reason)
+                self.runs.finish(run)
+                continue
+            failed = _parse_indices((found.get("status_details") or {}).get("failed_indices") or "")
+            for index in sorted(failed - run.failed):
+                self.runs.fail(run, [index], _reason(found, index))
+            if found.get("status") in ("completed", "failed"):
+                self.runs.finish(run)
 
-    def _fail(self, item: _Watched, index: int, reason: str) -> None:
-        item.failed.add(index)
-        if index >= len(item.groups):
-            return
-        storage, _ = self.job_storage()
-        error = WorkerDiedError(f"Code Engine job run {item.run_name} (index {index}) of {item.job_key} failed: "
-                                f"{reason}")
-        for call_id in unwritten_calls(storage, item.executor_id, item.job_id, item.groups[index]):
-            item.report(failed_status(item.executor_id, item.job_id, call_id, error))
+    def index_failure(self, run: ArrayRun, index: int, reason: str) -> str:
+        """The error of the calls of a failed index that wrote no status."""
+        return f"Code Engine job run {run.name} (index {index}) of {run.job_key} failed: {reason}"
+
+    def stop_run(self, run: ArrayRun, reason: str) -> None:
+        """Delete a job run (running instances stop, pending ones never start)."""
+        if self._project_id is not None:
+            self.api.delete_job_run(project_id=self._project_id, name=run.name)
 
     def cancel(self, job_keys: Collection[str]) -> None:
         """Delete the job runs of these Lithops jobs (running instances stop, pending ones never start)."""
-        project_id = self._project_id
-        for key in job_keys:
-            name = self._runs.pop(key, None)
-            if name is None or project_id is None:
-                continue
-            with self._watch_lock:
-                self._watched.pop(name, None)
-            try:
-                self.api.delete_job_run(project_id=project_id, name=name)
-            except Exception as exc:  # best effort
-                logger.warning("could not delete Code Engine job run %s: %s", name, exc)
+        self.runs.cancel(job_keys)
 
     def close(self) -> None:
         """Stop watching the submitted job runs (a later invoke watches its own again)."""
-        with self._watch_lock:
-            self._closed.set()
-            self._watcher = None
+        self.runs.close()
 
 
 def _parse_indices(spec: str) -> set[int]:

@@ -23,11 +23,12 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from lithops.backends.compute import DEFAULT_STATUS_INTERVAL, ComputeBackend, StatusReporter
-from lithops.backends.helpers import body_bytes, failed_status
+from lithops.backends.array_jobs import ArrayJobs, ArrayRun, poll_interval
+from lithops.backends.compute import ComputeBackend, StatusReporter
+from lithops.backends.helpers import body_bytes
 from lithops.backends.payloads import put_payload
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
-from lithops.errors import BackendError, WorkerDiedError
+from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
 from lithops.storage.job_storage import JobStorage
@@ -44,7 +45,7 @@ from lithops_kubernetes.kube import (
     worker_processes,
 )
 from lithops_kubernetes.plugin import K8S_CONFIG, warn_unused
-from lithops_kubernetes.pods import calls_without_status, describe_pod, security_context, unschedulable
+from lithops_kubernetes.pods import describe_pod, security_context, unschedulable
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +71,6 @@ def default_runtime_name(section: Mapping[str, Any]) -> str:
     user = section.get("docker_user") or "lithops"
     return (f"{section['docker_server']}/{user}/lithops-k8s-default-v{CLIENT_PYTHON.replace('.', '')}:"
             f"{__version__}")
-
-
-class _Watched:
-    """A submitted Job and the calls each of its indexes runs."""
-
-    def __init__(self, job: JobRequest, name: str, groups: list[list[str]], report: StatusReporter) -> None:
-        self.executor_id, self.job_id, self.job_key = job.executor_id, job.job_id, job.job_key
-        self.name, self.groups, self.report = name, groups, report
-        self.failed: set[int] = set()
-        self.warned = False  # about pods the scheduler finds no node for
 
 
 class K8sBackend(ComputeBackend):
@@ -108,14 +99,10 @@ class K8sBackend(ComputeBackend):
         self._lock = threading.Lock()
         self._checked: dict[str, dict[str, Any]] = {}
         self._server_checked = False
-        self._watched: dict[str, _Watched] = {}
         self._executors: set[str] = set()
-        self._watch_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
-        self._stop_watching = threading.Event()
-        interval = float((lithops_config.get("lithops") or {}).get("monitoring_interval")
-                         or self.status_interval or DEFAULT_STATUS_INTERVAL)
-        self.watch_interval = max(self.MIN_WATCH_INTERVAL, interval)
+        self._executors_lock = threading.Lock()
+        #: The submitted Jobs, watched by listing the executors' Jobs and pods.
+        self.runs = ArrayJobs(self, poll_interval(self, self.MIN_WATCH_INTERVAL), "lithops-k8s-watch")
 
     # -- names and manifests ---------------------------------------------------------------------------------
     def runtime_name(self) -> str:
@@ -321,42 +308,19 @@ class K8sBackend(ComputeBackend):
         labels = self.labels(job.executor_id, job.job_id, self.runtime_name())
         env = {"LITHOPS_K8S_PAYLOADS": reference["key"], "LITHOPS_K8S_STORAGE": json.dumps(reference["storage"])}
         manifest = self.job_manifest(name, labels, len(groups), min(len(groups), self.max_workers), env)
-        with self._watch_lock:
+        with self._executors_lock:
             self._executors.add(job.executor_id)
         self._create_job(manifest, f"creating Job {name} for {job.job_key}")
-        self._watch(_Watched(job, name, groups, report))
+        self.runs.watch(ArrayRun(job.executor_id, job.job_id, name, groups, report))
         logger.debug("ExecutorID %s | JobID %s - Job %s with %d indexes", job.executor_id, job.job_id, name,
                      len(groups))
 
-    def _watch(self, watched: _Watched) -> None:
-        with self._watch_lock:
-            self._watched[watched.job_key] = watched
-            if self._watcher is None or not self._watcher.is_alive():
-                self._stop_watching = threading.Event()
-                self._watcher = threading.Thread(target=self._watch_loop, args=(self._stop_watching,),
-                                                 name="lithops-k8s-watch", daemon=True)
-                self._watcher.start()
-
-    def _watch_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.watch_interval):
-            with self._watch_lock:
-                if not self._watched:
-                    self._watcher = None
-                    return
-            try:
-                self.poll()
-            except Exception as exc:  # a failed poll is tried again at the next interval
-                logger.debug("k8s poll failed: %s", exc)
-
-    def poll(self) -> None:
-        """One look at the executor's Jobs and pods (two list requests): fail the calls of pods that failed or
+    # -- watching the submitted Jobs (lithops.backends.array_jobs) -------------------------------------------
+    def poll_runs(self, runs: list[ArrayRun]) -> None:
+        """One look at the executors' Jobs and pods (two list requests): fail the calls of pods that failed or
         cannot start, and of Jobs whose pods the cluster refuses to create; forget finished Jobs.
         """
-        with self._watch_lock:
-            watched = dict(self._watched)
-            selector = f"{EXECUTOR_LABEL} in ({','.join(sorted(self._executors))})"
-        if not watched:
-            return
+        selector = f"{EXECUTOR_LABEL} in ({','.join(sorted({run.executor_id for run in runs}))})"
         batch, core = self.cluster.batch, self.cluster.core
         jobs = {j.metadata.name: j for j in self.cluster.call("listing Jobs", batch.list_namespaced_job,
                                                               self.namespace, label_selector=selector).items}
@@ -365,75 +329,52 @@ class K8sBackend(ComputeBackend):
         by_job: dict[str, list[Any]] = {}
         for pod in pods:
             by_job.setdefault((pod.metadata.labels or {}).get("job-name", ""), []).append(pod)
-        for item in watched.values():
-            k8s_job = jobs.get(item.name)
+        for run in runs:
+            every = range(len(run.groups))
+            k8s_job = jobs.get(run.name)
             if k8s_job is None:
-                self._fail(item, range(len(item.groups)), f"Job {item.name} was deleted before its calls finished")
-                self._forget(item)
+                self.runs.fail(run, every, f"Job {run.name} was deleted before its calls finished")
+                self.runs.finish(run)
                 continue
-            mine = by_job.get(item.name, [])
+            mine = by_job.get(run.name, [])
             for pod in mine:
                 problem = describe_pod(pod)
                 if problem is None:
-                    if not item.warned and self._report_unschedulable(item.name, pod):
-                        item.warned = True
+                    if not run.warned and self._report_unschedulable(run.name, pod):
+                        run.warned = True
                     continue
                 index = int((pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index", 0))
                 if pod.status.phase == "Failed":
-                    self._fail(item, [index], _with_hint(problem))
+                    self.runs.fail(run, [index], _with_hint(problem))
                 else:  # it can never start, nor can its siblings: fail the whole Job now
-                    self._fail(item, range(len(item.groups)), self._runtime_problem(self.runtime_name(), problem))
-                    self._stop(item)
+                    reason = self._runtime_problem(self.runtime_name(), problem)
+                    self.runs.fail(run, every, reason)
+                    self.runs.stop(run, reason)
                     break
             else:
                 conditions = {c.type: c for c in (k8s_job.status.conditions or []) if c.status == "True"}
                 if "Complete" in conditions or "Failed" in conditions:
                     if "Failed" in conditions and conditions["Failed"].reason != "FailedIndexes":
-                        self._fail(item, range(len(item.groups)),
-                                   f"Job {item.name} failed: {conditions['Failed'].reason}: "
-                                   f"{conditions['Failed'].message}")
-                    self._forget(item)
+                        self.runs.fail(run, every, f"Job {run.name} failed: {conditions['Failed'].reason}: "
+                                                   f"{conditions['Failed'].message}")
+                    self.runs.finish(run)
                 elif not mine and not (k8s_job.status.active or k8s_job.status.succeeded or k8s_job.status.failed):
-                    refusal = self.creation_refusal(item.name)
+                    refusal = self.creation_refusal(run.name)
                     if refusal:
-                        self._fail(item, range(len(item.groups)), f"Job {item.name}: {refusal}")
-                        self._stop(item)
+                        self.runs.fail(run, every, f"Job {run.name}: {refusal}")
+                        self.runs.stop(run, refusal)
 
-    def _forget(self, item: _Watched) -> None:
-        with self._watch_lock:
-            self._watched.pop(item.job_key, None)
+    def index_failure(self, run: ArrayRun, index: int, reason: str) -> str:
+        """The error of the calls of a failed index that wrote no status."""
+        return f"Kubernetes Job {run.name} (index {index}) of {run.job_key}: {reason}"
 
-    def _stop(self, item: _Watched) -> None:
-        self._forget(item)
-        try:
-            self.delete_jobs(f"{EXECUTOR_LABEL}={item.executor_id},{JOB_LABEL}={item.job_id}")
-        except BackendError as exc:  # best effort: its calls have failed already
-            logger.debug("could not delete Job %s: %s", item.name, exc)
-
-    def _fail(self, item: _Watched, indexes: Any, reason: str) -> None:
-        """Report the calls of these indexes that wrote no status as failed with Kubernetes' reason."""
-        todo = [i for i in indexes if i not in item.failed and i < len(item.groups)]
-        if not todo:
-            return
-        item.failed.update(todo)
-        storage, _ = self.job_storage()
-        missing = set(calls_without_status(storage, item.executor_id, item.job_id,
-                                           [c for i in todo for c in item.groups[i]]))
-        for index in todo:
-            error = WorkerDiedError(f"Kubernetes Job {item.name} (index {index}) of {item.job_key}: {reason}")
-            for call_id in item.groups[index]:
-                if call_id in missing:
-                    item.report(failed_status(item.executor_id, item.job_id, call_id, error))
+    def stop_run(self, run: ArrayRun, reason: str) -> None:
+        """Delete a Job and its pods (indexes not started never start)."""
+        self.delete_jobs(f"{EXECUTOR_LABEL}={run.executor_id},{JOB_LABEL}={run.job_id}")
 
     def cancel(self, job_keys: Collection[str]) -> None:
         """Delete the Jobs of these Lithops jobs (their pods stop; indexes not started never start)."""
-        with self._watch_lock:
-            items = [self._watched.pop(k) for k in job_keys if k in self._watched]
-        for item in items:
-            try:
-                self.delete_jobs(f"{EXECUTOR_LABEL}={item.executor_id},{JOB_LABEL}={item.job_id}")
-            except BackendError as exc:
-                logger.warning("could not delete Job %s: %s", item.name, exc)
+        self.runs.cancel(job_keys)
 
     def clean_leftovers(self) -> list[str]:
         """Delete every Lithops Job (and its pods) in the namespace: what clients that died before ``close()``
@@ -450,11 +391,9 @@ class K8sBackend(ComputeBackend):
 
     def close(self) -> None:
         """Stop watching and delete this executor's Jobs and pods."""
-        with self._watch_lock:
-            self._stop_watching.set()
+        self.runs.close()
+        with self._executors_lock:
             executors, self._executors = sorted(self._executors), set()
-            self._watched.clear()
-            self._watcher = None
         if executors:
             try:
                 self.delete_jobs(f"{EXECUTOR_LABEL} in ({','.join(executors)})")
