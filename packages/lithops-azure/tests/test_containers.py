@@ -99,7 +99,7 @@ def test_poison_message_moves_aside_and_replicas_go_on(arm: Any, azurite: Any, c
     config = containers_config(arm, azurite, shared_bucket)
     with lithops.FunctionExecutor(config=config) as fexec:
         fexec.call_async(_double, 1).result()
-        queue_name = next(iter(container_apps.running))
+        queue_name = _app_of(arm, "lithops-test:1")["name"]
         queues = queue_service(config["azure_storage"])
         queue_client(queues, queue_name).send_message(b"not a payload")
         deadline = time.monotonic() + 30

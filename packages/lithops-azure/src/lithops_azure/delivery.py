@@ -117,15 +117,18 @@ class PoisonWatcher:
                 logger.debug("could not read the poison queue: %s", exc)
 
     def _handle(self, message: Any) -> None:
+        if not self._report(message):  # another client's (or no Lithops) message: visible again at once
+            self.queue.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+
+    def _report(self, message: Any) -> bool:
+        """Fail the calls of a poison message of this client's jobs and delete it; False if it is not ours."""
         from lithops_azure.worker import PoisonMessage, load_payload
 
         content = bytes(message.content)
         try:
             wrapped = json.loads(content)
         except ValueError:
-            return
-        if isinstance(wrapped, dict) and wrapped.get("reported"):
-            return  # the worker failed the calls itself
+            return False
         if isinstance(wrapped, dict) and "lithops_poison" in wrapped:
             reason, body = str(wrapped["lithops_poison"]), str(wrapped.get("message", "")).encode()
         else:
@@ -135,13 +138,15 @@ class PoisonWatcher:
         try:
             payload = load_payload(body)
         except (PoisonMessage, Exception):
-            return
+            return False
         with self._lock:
             report = self.jobs.get(job_key(str(payload["executor_id"]), str(payload["job_id"])))
         if report is None:
-            return
-        report_failed(report, payload, WorkerDiedError(reason))
+            return False
+        if not (isinstance(wrapped, dict) and wrapped.get("reported")):  # else the worker failed the calls itself
+            report_failed(report, payload, WorkerDiedError(reason))
         self.queue.delete_message(message.id, message.pop_receipt)
+        return True
 
     def close(self) -> None:
         """Stop watching."""
