@@ -238,3 +238,21 @@ def test_poll_interval_follows_the_config_with_a_floor() -> None:
     assert poll_interval(backend, 0.25) == 0.75
     backend.status_interval = None
     assert poll_interval(backend, 0.25) == 2.0
+
+
+def test_an_index_whose_statuses_could_not_be_read_is_failed_at_a_later_poll(platform: Platform) -> None:
+    run, reports = new_run("run-u", [["00000"]])
+    original = platform.job_storage
+    calls = []
+
+    def storage_down_once() -> tuple[Storage, str]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("storage unreachable")
+        return original()
+
+    platform.job_storage = storage_down_once  # type: ignore[method-assign]
+    platform.failures["run-u"] = {0: "crashed"}
+    platform.jobs.watch(run)
+    assert reports.wait_for(1)[0].call_id == "00000"
+    assert len(calls) == 2

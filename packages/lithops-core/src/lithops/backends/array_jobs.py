@@ -168,17 +168,19 @@ class ArrayJobs:
     def fail(self, run: ArrayRun, indexes: Iterable[int], reason: str) -> None:
         """Fail the calls of these indices of a watched run that have no status in storage, with the platform's
         ``reason`` (worded by :meth:`ArrayPlatform.index_failure`). Indices failed before, or that ``run`` does not
-        have, are passed over, and so is a run no longer watched (cancelled, or forgotten by :meth:`close`).
+        have, are passed over, and so is a run no longer watched (cancelled, or forgotten by :meth:`close`). When
+        storage cannot be read, the error passes and the indices are failed at a later call.
         """
         with self._lock:
             if self._watched.get(run.job_key) is not run:
                 return
             todo = sorted({i for i in indexes if 0 <= i < len(run.groups)} - run.failed)
-            run.failed.update(todo)
         if not todo:
             return
         storage, _ = self.platform.job_storage()
         missing = set(unwritten_calls(storage, run.executor_id, run.job_id, [c for i in todo for c in run.groups[i]]))
+        with self._lock:
+            run.failed.update(todo)
         for index in todo:
             error = WorkerDiedError(self.platform.index_failure(run, index, reason))
             for call_id in run.groups[index]:
