@@ -12,8 +12,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from lithops.backends.helpers import write_all
@@ -24,6 +22,14 @@ from lithops.job.status import CallStatus, RemoteError, encode_exception
 from lithops.local_state import move_call_log, open_call_log, running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
 from lithops.worker.context import in_process_call
+from lithops.worker.isolation import CallEnvironment
+
+try:  # signal's own functions without its wrappers, which try to make an enum of every handler (microseconds)
+    from _signal import getsignal as _getsignal
+    from _signal import signal as _setsignal
+except ImportError:  # another Python implementation
+    from signal import getsignal as _getsignal
+    from signal import signal as _setsignal
 
 try:
     import resource
@@ -43,38 +49,49 @@ class _CallTimeout(BaseException):
     """
 
 
-@contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    usable = seconds and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    if not usable:
-        yield
-        return
+#: Whether a SIGALRM now is a call's time running out (set only while a call's timer is armed).
+_alarm_armed = False
 
-    def on_alarm(signum: int, frame: Any) -> None:
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _alarm_armed:
         raise _CallTimeout()
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
+
+class _TimeLimit:
+    """Stops a call after ``seconds`` (None or 0: no limit) with a real-time timer, in the main thread of a
+    process. The handler is installed for the call and the previous one put back after it, except in a process
+    that only runs calls (:func:`keep_output_captured`), where it stays installed between calls (an alarm outside
+    a call is ignored) and is put back only if a call replaced it.
+    """
+
+    __slots__ = ("_armed", "_previous", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = float(seconds) if seconds and hasattr(signal, "setitimer") else None
+        self._armed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> None:
+        global _alarm_armed
+        if self.seconds is None or threading.current_thread() is not threading.main_thread():
+            return
+        current = _getsignal(signal.SIGALRM)
+        self._previous = _on_alarm if _CAPTURE.sticky else current
+        if current is not _on_alarm:
+            _setsignal(signal.SIGALRM, _on_alarm)
+        self._armed = _alarm_armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        global _alarm_armed
+        if not self._armed:
+            return
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        self._armed = _alarm_armed = False
+        if self._previous is not None and _getsignal(signal.SIGALRM) is not self._previous:
+            _setsignal(signal.SIGALRM, self._previous)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])  # in case the function blocked it
-
-
-@contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _libc_fflush() -> Any:
@@ -320,6 +337,21 @@ class _CapturedCall:
             self.status.logs = _CAPTURE.stop(self.runner.log_dir, self.call_id)
 
 
+class _WorkerEnvironment(CallEnvironment):
+    """A job's environment variables around each of its calls, left set between them in a process that only runs
+    calls (:func:`keep_output_captured`; its :class:`~lithops.worker.isolation.ProcessState` puts them back when
+    anything changed).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        self.apply()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove(keep=_CAPTURE.sticky)
+
+
 class FollowedFutures:
     """What a worker returns when the function returned futures: their results, which the client expands
     into one done future each (so ``get_result`` follows them, as in Lithops).
@@ -351,12 +383,16 @@ class _ProcessUsage:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
     @staticmethod
-    def peak_memory() -> int | None:
-        """Peak resident memory of this process in bytes (None where the platform cannot tell)."""
+    def now() -> tuple[float, float, int | None]:
+        """CPU seconds this process has used (user, system) and its peak resident memory in bytes (None where
+        the platform cannot tell), in one system call.
+        """
         if resource is None:
-            return None
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak if sys.platform == "darwin" else peak * 1024)
+            times = os.times()
+            return times.user, times.system, None
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak = usage.ru_maxrss
+        return usage.ru_utime, usage.ru_stime, peak if sys.platform == "darwin" else peak * 1024
 
     def memory(self) -> tuple[int, int] | None:
         """``(rss, vms)`` of this process in bytes, from ``/proc`` (Linux); None elsewhere."""
@@ -423,6 +459,8 @@ class CallRunner:
         self._function = function
         self._func: Any = None
         self._storage: Any = None
+        self._environment = _WorkerEnvironment(self.env)
+        self._time_limit = _TimeLimit(None if in_process else self.timeout)
 
     def _get_storage(self) -> Any:
         if self._storage is None:
@@ -457,9 +495,6 @@ class CallRunner:
         _USAGE.calls += 1
         stats["worker_calls"] = _USAGE.calls
         stats["worker_cold_start"] = _USAGE.calls == 1
-        peak = _USAGE.peak_memory()
-        if peak is not None:
-            stats["worker_peak_memory_start"] = peak
         status = CallStatus(self.executor_id, self.job_id, call_id, success=False, stats=stats)
         try:
             with self._call_context(), _CapturedCall(self, call_id, status):
@@ -473,14 +508,16 @@ class CallRunner:
                     kwargs["id"] = int(call_id)
                 if "storage" in self.inject and "storage" not in kwargs:
                     kwargs["storage"] = self._get_storage()
-                cpu = os.times()
+                before = _USAGE.now()
+                if before[2] is not None:
+                    stats["worker_peak_memory_start"] = before[2]
                 stats["worker_func_start_tstamp"] = time.time()
                 try:
-                    with _time_limit(None if self.in_process else self.timeout):
+                    with self._time_limit:
                         value = self._func(*args, **kwargs)
                 finally:
                     stats["worker_func_end_tstamp"] = time.time()
-                    self._usage_stats(stats, cpu)
+                    self._usage_stats(stats, before)
                 value = _follow_futures(value)
                 if isinstance(value, FollowedFutures):
                     stats["new_futures"] = len(value.results)  # tells the client to expand the results
@@ -508,24 +545,25 @@ class CallRunner:
         stats["worker_exec_time"] = stats["worker_end_tstamp"] - stats["worker_start_tstamp"]
         if "worker_func_start_tstamp" in stats and "worker_func_end_tstamp" in stats:
             stats["worker_func_exec_time"] = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]
-        peak = _USAGE.peak_memory()
+        peak = _USAGE.now()[2]
         if peak is not None:
             stats["worker_peak_memory_end"] = peak
+            stats.setdefault("worker_peak_memory_start", peak)  # the function was not reached
         return status
 
     def _call_context(self) -> Any:
         """Where the call learns that it runs in a worker, and its config: the process environment (with
         ``extra_env``) in a worker process, the calling context in the client's process.
         """
-        return in_process_call(self.config) if self.in_process else _environment(self.env)
+        return in_process_call(self.config) if self.in_process else self._environment
 
     @staticmethod
-    def _usage_stats(stats: dict[str, Any], before: os.times_result) -> None:
+    def _usage_stats(stats: dict[str, Any], before: tuple[float, float, int | None]) -> None:
         """CPU time the function used (this process's, user and system), as seconds and as a percentage of one
         CPU over its run; the process's memory right after it.
         """
-        after = os.times()
-        user, system = max(0.0, after.user - before.user), max(0.0, after.system - before.system)
+        after = _USAGE.now()
+        user, system = max(0.0, after[0] - before[0]), max(0.0, after[1] - before[1])
         stats["worker_func_cpu_user_time"] = user
         stats["worker_func_cpu_system_time"] = system
         wall = stats["worker_func_end_tstamp"] - stats["worker_func_start_tstamp"]

@@ -6,6 +6,11 @@ variables, the umask, ``sys.path`` and the standard stream objects are then as t
 back (a standard stream the call closed, a working directory that no longer exists, threads the call started and
 left running) is reported, and the process should let itself be replaced. Checking costs a couple of
 microseconds per call.
+
+The variables a job's calls run with are a :class:`CallEnvironment`, set around each call. A process that only runs
+calls leaves them set between the calls of one job (:meth:`CallEnvironment.remove` with ``keep=True``), so the
+next call of that job finds them in place and sets nothing; :meth:`ProcessState.restore` counts them as part of
+the state it expects, and if a call changed anything at all, puts everything back and drops them.
 """
 
 from __future__ import annotations
@@ -24,12 +29,71 @@ KERNEL_THREAD_PREFIX = "lithops-"
 THREAD_GRACE_SEC = 0.05
 
 
-def _environ_data() -> Any:
-    """The environment's underlying mapping (CPython keeps the encoded strings in ``os.environ._data``), copied
-    and compared far quicker than ``dict(os.environ)``; a plain copy where it does not exist.
+def _environ_live() -> dict[Any, Any]:
+    """The environment's underlying mapping (CPython keeps the encoded strings in ``os.environ._data``), compared
+    far quicker than ``dict(os.environ)`` (the same objects compare by identity); a plain copy where it does not
+    exist.
     """
     data = getattr(os.environ, "_data", None)
-    return dict(data) if isinstance(data, dict) else dict(os.environ)
+    return data if isinstance(data, dict) else dict(os.environ)
+
+
+def _environ_data() -> dict[Any, Any]:
+    """A copy of :func:`_environ_live`, to compare the environment with later."""
+    return dict(_environ_live())
+
+
+#: The call environment left set between calls (see :meth:`CallEnvironment.remove`), or None.
+_kept: CallEnvironment | None = None
+
+
+class CallEnvironment:
+    """Environment variables set while a call runs, and put back as they were after it.
+
+    Args:
+        env: the variables and their values.
+    """
+
+    __slots__ = ("_after", "_saved", "env")
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = dict(env)
+        self._saved: dict[str, str | None] = {}  # the values the variables had before apply
+        self._after: dict[Any, Any] | None = None  # the environment right after apply
+
+    def apply(self) -> None:
+        """Set the variables. Nothing to do when they were kept since this environment's last call and nothing
+        changed the environment since (one dict comparison).
+        """
+        global _kept
+        if _kept is self and _environ_live() == self._after:
+            return
+        if _kept is not None:
+            _kept.remove()
+        environ = os.environ
+        self._saved = {key: environ.get(key) for key in self.env}
+        for key, value in self.env.items():
+            if self._saved[key] != value:
+                environ[key] = value
+        self._after = _environ_data()
+
+    def remove(self, keep: bool = False) -> None:
+        """Put the variables back as they were before :meth:`apply`. With ``keep`` (a process that does nothing
+        but run calls), leave them set for the next call of the same environment: the next :meth:`apply` of
+        another one, or :meth:`ProcessState.restore` when anything changed, puts them back.
+        """
+        global _kept
+        if keep:
+            _kept = self
+            return
+        if _kept is self:
+            _kept = None
+        environ = os.environ
+        for key, value in self._saved.items():
+            if value is None:
+                environ.pop(key, None)
+            elif environ.get(key) != value:
+                environ[key] = value
 
 
 class ProcessState:
@@ -57,9 +121,21 @@ class ProcessState:
                 thread.join(max(0.0, deadline - time.monotonic()))
         return [t for t in left if t.is_alive()]
 
-    def _environ_changed(self) -> bool:
-        data = getattr(os.environ, "_data", None)
-        return (data if isinstance(data, dict) else dict(os.environ)) != self._environ_data
+    def _restore_environ(self) -> None:
+        """Put the environment back as it was, unless it is that plus a call environment kept unchanged."""
+        global _kept
+        live = _environ_live()
+        if _kept is not None:
+            if live == _kept._after:
+                return
+            _kept = None  # changed: everything is put back below, the kept variables too
+        if live == self._environ_data:
+            return
+        for key in set(os.environ) - set(self.environ):
+            del os.environ[key]
+        for key, value in self.environ.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
     def restore(self) -> str | None:
         """Put everything back; return why this process cannot be trusted with more calls, or None."""
@@ -72,12 +148,7 @@ class ProcessState:
                 os.chdir(self.cwd)
             except OSError as exc:
                 return f"left the working directory {self.cwd} unusable ({exc.strerror})"
-        if self._environ_changed():
-            for key in set(os.environ) - set(self.environ):
-                del os.environ[key]
-            for key, value in self.environ.items():
-                if os.environ.get(key) != value:
-                    os.environ[key] = value
+        self._restore_environ()
         os.umask(self.umask)
         if sys.path != self.path:
             sys.path[:] = self.path
