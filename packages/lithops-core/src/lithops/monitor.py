@@ -145,7 +145,7 @@ class JobMonitor:
         self.interval = interval
         self.source = source
         self._lock = threading.Lock()  # guards the dictionaries and sets below; never held while taking a future's
-        self._futures: dict[tuple[str, str], ResponseFuture] = {}
+        self._futures: dict[tuple[str, str], ResponseFuture] = {}  # of the calls not finished yet
         self._polled: dict[str, _PolledJob] = {}
         self._poller: threading.Thread | None = None
         self._stop = threading.Event()
@@ -223,7 +223,8 @@ class JobMonitor:
                 polled.missing.discard(status.call_id)
                 if not polled.missing:
                     del self._polled[status.job_key]
-            future = self._futures.get((status.job_id, status.call_id))
+            # The call's outcome is here: nothing looks its future up again (a repeated status is ignored).
+            future = self._futures.pop((status.job_id, status.call_id), None)
         if future is None:
             return
         try:
@@ -238,6 +239,9 @@ class JobMonitor:
 
     def fail(self, futures: list[ResponseFuture], exc: BaseException) -> None:
         """Fail these calls with ``exc`` unless they already finished."""
+        with self._lock:  # finished either way: their statuses, if they come, are ignored
+            for f in futures:
+                self._futures.pop((f.job_id, f.call_id), None)
         for f in futures:
             if f.set_exception(exc) and self._must_publish(f):
                 self._published(CallStatus(f.executor_id, f.job_id, f.call_id, success=False,
@@ -349,7 +353,7 @@ class JobMonitor:
             never = polled.never_started(busy, progress)
         if never:
             with self._lock:
-                lost = [self._futures[(polled.job_id, cid)] for cid in never]
+                lost = self._unfinished(polled.job_id, never)
             shown = ", ".join(never[:5]) + (", ..." if len(never) > 5 else "")
             self.fail(lost, BackendError(
                 f"{len(never)} call(s) of job {polled.job_key} ({shown}) were never started by compute backend "
@@ -359,7 +363,7 @@ class JobMonitor:
             polled.missing.clear()
         if polled.missing and time.time() > polled.deadline:
             with self._lock:
-                lost = [self._futures[(polled.job_id, cid)] for cid in sorted(polled.missing)]
+                lost = self._unfinished(polled.job_id, sorted(polled.missing))
             self.fail(lost, WorkerDiedError(
                 f"no status from {len(lost)} call(s) of job {polled.job_key} within the execution timeout "
                 f"({polled.execution_timeout:g} s) plus {STATUS_GRACE_SEC} s of the job's last progress: "
@@ -369,6 +373,11 @@ class JobMonitor:
         if not polled.missing:
             with self._lock:
                 self._polled.pop(polled.job_key, None)
+
+    def _unfinished(self, job_id: str, call_ids: list[str]) -> list[ResponseFuture]:
+        """The futures of these calls that have not finished (finished ones are no longer held; lock held)."""
+        found = (self._futures.get((job_id, cid)) for cid in call_ids)
+        return [f for f in found if f is not None]
 
     def close(self) -> None:
         """Stop the dependent-job thread; polling stops once every watched job has reported."""
