@@ -284,7 +284,8 @@ class ComputeContract(ContractSuite):
         workers = fexec.compute.max_workers
         if workers > 16:
             pytest.skip(f"max_workers is {workers}: set at most 16 in the contract config so calls queue")
-        prefix, pause = f"lithops.contract/cancel-{uuid.uuid4().hex[:8]}", 0.5
+        # a pause long enough that a loaded machine still cancels before the queued calls would all have run
+        prefix, pause = f"lithops.contract/cancel-{uuid.uuid4().hex[:8]}", 1.0
         calls = 3 * workers + 1
         futures = fexec.map(_mark, [(prefix, pause)] * calls)
         storage = fexec.storage
