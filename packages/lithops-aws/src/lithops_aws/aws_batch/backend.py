@@ -340,7 +340,7 @@ class BatchBackend(ComputeBackend):
         payloads = [job.worker_payload(ids, self.worker_processes()) for ids in groups]
         reference = put_payload(self, job, f"{job.prefix}/batch_payloads.json", payloads)
         args: dict[str, Any] = {
-            "jobName": _clean(f"lithops-{job.executor_id}-{job.job_id}")[:128],
+            "jobName": _clean(f"lithops-{job.job_key}")[:128],
             "jobQueue": queue,
             "jobDefinition": definition,
             "containerOverrides": {"environment": [

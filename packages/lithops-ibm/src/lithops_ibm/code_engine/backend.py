@@ -274,7 +274,7 @@ class CodeEngineBackend(ComputeBackend):
             if job_name not in self._checked:
                 self.check_runtime(job_name, runtime, reference["storage"])
                 self._checked.add(job_name)
-        run_name = clean_name(f"lithops-{job.executor_id}-{job.job_id}")
+        run_name = clean_name(f"lithops-{job.job_key}")
         self.request(f"job run of {job.job_key}", "create_job_run", project_id=self.ensure_project(),
                    job_name=job_name, name=run_name, scale_array_spec=f"0-{len(payloads) - 1}",
                    run_env_variables=[{"type": "literal", "name": "LITHOPS_CE_PAYLOADS", "value": reference["key"]},

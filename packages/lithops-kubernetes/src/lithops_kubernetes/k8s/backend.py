@@ -304,7 +304,7 @@ class K8sBackend(ComputeBackend):
         groups = job.call_groups(min(self.max_workers, MAX_COMPLETIONS))
         payloads = [job.worker_payload(ids, worker_processes(self.config)) for ids in groups]
         reference = put_payload(self, job, f"{job.prefix}/k8s_payloads.json", payloads)
-        name = slug(f"lithops-{job.executor_id}-{job.job_id}")
+        name = slug(f"lithops-{job.job_key}")
         labels = self.labels(job.executor_id, job.job_id, self.runtime_name())
         env = {"LITHOPS_K8S_PAYLOADS": reference["key"], "LITHOPS_K8S_STORAGE": json.dumps(reference["storage"])}
         manifest = self.job_manifest(name, labels, len(groups), min(len(groups), self.max_workers), env)
