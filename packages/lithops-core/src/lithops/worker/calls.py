@@ -363,8 +363,10 @@ class FollowedFutures:
 
 
 def _follow_futures(value: Any) -> Any:
-    from lithops.futures import ResponseFuture
-
+    futures = sys.modules.get("lithops.futures")  # not imported: there is no future to follow (no import per call)
+    if futures is None:
+        return value
+    ResponseFuture = futures.ResponseFuture
     if isinstance(value, ResponseFuture):
         return FollowedFutures([value.result()], single=True)
     if isinstance(value, list) and value and all(isinstance(v, ResponseFuture) for v in value):
