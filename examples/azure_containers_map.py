@@ -13,30 +13,10 @@ replicas or a Functions host running the real worker code as local processes; ne
 """
 
 import argparse
-import collections
 import contextlib
 
+import cloud_demo
 import lithops
-
-
-def double(x):
-    return 2 * x
-
-
-def total(results):
-    return sum(results)
-
-
-def count_words(obj):
-    # a data map: each call gets one chunk of a blob under the prefix
-    return collections.Counter(obj.data_stream.read().decode().split())
-
-
-def merge(counters):
-    result = collections.Counter()
-    for c in counters:
-        result.update(c)
-    return dict(result.most_common(3))
 
 
 @contextlib.contextmanager
@@ -71,16 +51,12 @@ def main():
     with local_azure() if args.local else contextlib.nullcontext({}) as sections:
         config = {"lithops": {"backend": args.backend, "storage": "azure_storage"}, **sections} if sections else None
         storage = lithops.Storage(config=config) if config else lithops.Storage(backend="azure_storage")
-        for i, text in enumerate(["the quick brown fox", "the lazy dog and the fox", "a fox"]):
-            storage.put_object(storage.bucket, f"example/texts/{i}.txt", (text + "\n") * 100)
+        prefix = cloud_demo.put_texts(storage, storage.bucket)
 
         executor = (lithops.FunctionExecutor(config=config) if config
                     else lithops.FunctionExecutor(backend=args.backend, storage="azure_storage"))
         with executor as fexec:
-            print("map:       ", fexec.map(double, range(10)).get_result())
-            print("map_reduce:", fexec.map_reduce(double, range(100), total).get_result())
-            print("data map:  ", fexec.map_reduce(count_words, f"az://{storage.bucket}/example/texts/", merge,
-                                                  obj_chunk_size=1024).get_result())
+            cloud_demo.run_demo(fexec, f"az://{storage.bucket}/{prefix}")
 
 
 if __name__ == "__main__":

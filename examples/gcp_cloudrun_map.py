@@ -16,32 +16,12 @@ The first run deploys the runtime's Cloud Run service and waits until it is Read
 """
 
 import argparse
-import collections
 import contextlib
 import os
 import tempfile
 
+import cloud_demo
 import lithops
-
-
-def double(x):
-    return 2 * x
-
-
-def total(results):
-    return sum(results)
-
-
-def count_words(obj):
-    # a data map: each call gets one chunk of an object under the prefix
-    return collections.Counter(obj.data_stream.read().decode().split())
-
-
-def merge(counters):
-    result = collections.Counter()
-    for c in counters:
-        result.update(c)
-    return dict(result.most_common(3))
 
 
 @contextlib.contextmanager
@@ -81,14 +61,9 @@ def main():
         }
         storage = lithops.Storage(config=config)
         storage.create_bucket(args.bucket)
-        for i, text in enumerate(["the quick brown fox", "the lazy dog and the fox", "a fox"]):
-            storage.put_object(args.bucket, f"example/texts/{i}.txt", (text + "\n") * 100)
-
+        prefix = cloud_demo.put_texts(storage, args.bucket)
         with lithops.FunctionExecutor(config=config) as fexec:
-            print("map:       ", fexec.map(double, range(10)).get_result())
-            print("map_reduce:", fexec.map_reduce(double, range(100), total).get_result())
-            print("data map:  ", fexec.map_reduce(count_words, f"gs://{args.bucket}/example/texts/", merge,
-                                                  obj_chunk_size=1024).get_result())
+            cloud_demo.run_demo(fexec, f"gs://{args.bucket}/{prefix}")
 
 
 if __name__ == "__main__":

@@ -15,31 +15,11 @@ service and a local Code Engine API whose job runs run here; needs lithops-aws a
 """
 
 import argparse
-import collections
 import contextlib
 import os
 
+import cloud_demo
 import lithops
-
-
-def double(x):
-    return 2 * x
-
-
-def total(results):
-    return sum(results)
-
-
-def count_words(obj):
-    # a data map: each call gets one chunk of an object under the prefix
-    return collections.Counter(obj.data_stream.read().decode().split())
-
-
-def merge(counters):
-    result = collections.Counter()
-    for c in counters:
-        result.update(c)
-    return dict(result.most_common(3))
 
 
 @contextlib.contextmanager
@@ -75,15 +55,9 @@ def main():
             "ibm_cos": sections["ibm_cos"],  # no storage_bucket: lithops-<region>-<hash>, created with HMAC keys
         }
         storage = lithops.Storage(config=config)
-        bucket = storage.bucket
-        for i, text in enumerate(["the quick brown fox", "the lazy dog and the fox", "a fox"]):
-            storage.put_object(bucket, f"example/texts/{i}.txt", (text + "\n") * 100)
-
+        prefix = cloud_demo.put_texts(storage, storage.bucket)
         with lithops.FunctionExecutor(config=config) as fexec:
-            print("map:       ", fexec.map(double, range(10)).get_result())
-            print("map_reduce:", fexec.map_reduce(double, range(100), total).get_result())
-            print("data map:  ", fexec.map_reduce(count_words, f"cos://{bucket}/example/texts/", merge,
-                                                  obj_chunk_size=1024).get_result())
+            cloud_demo.run_demo(fexec, f"cos://{storage.bucket}/{prefix}")
 
 
 if __name__ == "__main__":

@@ -15,33 +15,13 @@ Setting up a cluster, the RBAC Role to apply and building a runtime image: docs/
 """
 
 import argparse
-import collections
 import contextlib
 import os
 import sys
 import tempfile
 
+import cloud_demo
 import lithops
-
-
-def double(x):
-    return 2 * x
-
-
-def total(results):
-    return sum(results)
-
-
-def count_words(obj):
-    # a data map: each call gets one chunk of an object under the prefix
-    return collections.Counter(obj.data_stream.read().decode().split())
-
-
-def merge(counters):
-    result = collections.Counter()
-    for c in counters:
-        result.update(c)
-    return dict(result.most_common(3))
 
 
 @contextlib.contextmanager
@@ -77,13 +57,8 @@ def main():
         context = contextlib.nullcontext({"lithops": {"backend": args.backend, "storage": args.storage},
                                           args.backend: section, args.storage: storage})
     with context as config, lithops.FunctionExecutor(config=config) as fexec:
-        print("map:", fexec.map(double, range(10)).get_result())
-        print("map_reduce:", fexec.map_reduce(double, range(10), total).get_result())
-        storage = fexec.storage
-        for i in range(3):
-            storage.put_object(storage.bucket, f"example-words/part-{i}.txt", "to be or not to be " * (i + 1))
-        futures = fexec.map_reduce(count_words, f"{storage.bucket}/example-words/", merge)
-        print("data map, 3 most common words:", futures.get_result())
+        prefix = cloud_demo.put_texts(fexec.storage, fexec.storage.bucket)
+        cloud_demo.run_demo(fexec, f"{fexec.storage.bucket}/{prefix}")
 
 
 if __name__ == "__main__":
