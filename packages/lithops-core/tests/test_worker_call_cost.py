@@ -8,11 +8,18 @@ operations the standard library reports.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from lithops.job import serialize
+from lithops.worker.calls import CallRunner
 
 WORKER = textwrap.dedent("""
     import json, os, resource, signal, sys, time
@@ -123,3 +130,32 @@ def test_the_time_limit_holds_after_a_call_replaced_the_alarm_handler() -> None:
     report = run_worker([("A", "own_alarm_handler", None), ("A", "sleep", 30), ("A", "sleep", 0)])
     assert report[1]["error"] == "FunctionTimeoutError"
     assert report[2]["value"] == "woke up"
+
+
+#: Events the calls of the threads test wait for, by name (the calls' arguments are pickled).
+RELEASE = {"first": threading.Event(), "second": threading.Event()}
+
+
+def read_after(release: str, name: str) -> str | None:
+    """Wait for ``RELEASE[release]``, then read the variable ``name``."""
+    assert RELEASE[release].wait(20)
+    return os.environ.get(name)
+
+
+@pytest.mark.timeout(60)
+def test_calls_running_at_once_in_threads_keep_their_variables_until_the_last_ends() -> None:
+    name = f"LITHOPS_TEST_THREADS_{os.getpid()}"
+    runner = CallRunner({"executor_id": "cost-0", "job_id": "T000", "config": {}, "extra_env": {name: "set"}},
+                        serialize.dumps(read_after))
+    with ThreadPoolExecutor(2) as pool:
+        early = pool.submit(runner.run, "00000", serialize.dumps((("first", name), {})))
+        deadline = time.monotonic() + 20
+        while os.environ.get(name) != "set" and time.monotonic() < deadline:  # the first call started
+            time.sleep(0.01)
+        late = pool.submit(runner.run, "00001", serialize.dumps((("second", name), {})))
+        time.sleep(0.2)  # the second call started too
+        RELEASE["first"].set()
+        assert serialize.loads(early.result(timeout=20).output) == "set"
+        RELEASE["second"].set()  # the other call ended meanwhile: this one still has its variable
+        assert serialize.loads(late.result(timeout=20).output) == "set"
+    assert name not in os.environ

@@ -48,28 +48,37 @@ _kept: CallEnvironment | None = None
 
 
 class CallEnvironment:
-    """Environment variables set while a call runs, and put back as they were after it.
+    """Environment variables set while a call runs, and put back as they were after it. Calls of the same
+    environment may run at once in threads: the variables are set by the first and put back after the last.
 
     Args:
         env: the variables and their values.
     """
 
-    __slots__ = ("_after", "_saved", "env")
+    __slots__ = ("_after", "_lock", "_running", "_saved", "env")
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = dict(env)
         self._saved: dict[str, str | None] = {}  # the values the variables had before apply
         self._after: dict[Any, Any] | None = None  # the environment right after apply
+        self._lock = threading.Lock()
+        self._running = 0  # calls between apply and remove
 
     def apply(self) -> None:
         """Set the variables. Nothing to do when they were kept since this environment's last call and nothing
         changed the environment since (one dict comparison).
         """
+        with self._lock:
+            self._running += 1
+            if self._running == 1:
+                self._apply()
+
+    def _apply(self) -> None:
         global _kept
         if _kept is self and _environ_live() == self._after:
             return
-        if _kept is not None:
-            _kept.remove()
+        if _kept is not None:  # another job's, kept after its last call: no call of it is running
+            _kept._remove(keep=False)
         environ = os.environ
         self._saved = {key: environ.get(key) for key in self.env}
         for key, value in self.env.items():
@@ -82,6 +91,12 @@ class CallEnvironment:
         but run calls), leave them set for the next call of the same environment: the next :meth:`apply` of
         another one, or :meth:`ProcessState.restore` when anything changed, puts them back.
         """
+        with self._lock:
+            self._running -= 1
+            if not self._running:
+                self._remove(keep)
+
+    def _remove(self, keep: bool) -> None:
         global _kept
         if keep:
             _kept = self
