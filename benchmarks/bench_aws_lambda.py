@@ -9,69 +9,23 @@ one listing per job per poll). Needs lithops-core, lithops-aws and ``moto[server
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
 import sys
-import tempfile
-import time
 import uuid
 from typing import Any
 
-
-def noop(x: Any) -> Any:
-    return x
-
-
-def run_once(config: dict[str, Any], n: int) -> dict[str, Any]:
-    import lithops
-
-    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
-        fexec.map(noop, range(8)).get_result()  # function deployed, sandboxes warm
-        before = fexec.monitor.storage_requests
-        start = time.time()
-        futures = fexec.map(noop, range(n))
-        submitted = time.time()
-        results = fexec.get_result(futures)
-        done = time.time()
-        assert results == list(range(n))
-        requests = fexec.monitor.storage_requests - before
-        last_end = max(f.stats["worker_end_tstamp"] for f in futures)
-        first_start = min(f.stats["worker_start_tstamp"] for f in futures)
-        interval = float(config["lithops"]["monitoring_interval"])
-    reads = 2 * n  # one status.json and one output.pickle per call
-    listings = requests - reads
-    wait_time = done - submitted
-    return {
-        "calls": n,
-        "submit_s": submitted - start,
-        "invoked_per_s": n / (submitted - start),
-        "total_s": done - start,
-        "first_start_after_submit_s": first_start - start,
-        "last_finish_to_get_result_s": done - last_end,
-        "storage_requests": requests,
-        "status_listings": listings,
-        "listings_per_poll_interval": listings / max(wait_time / interval, 1.0),
-    }
+import serverless_bench
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="1000", help="comma-separated numbers of calls (default 1000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; medians are shown (default 3)")
+    parser = serverless_bench.parser(__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=4, help="sandboxes that run at once (default 4)")
-    parser.add_argument("--interval", type=float, default=0.5, help="lithops.monitoring_interval (default 0.5)")
-    parser.add_argument("--json", help="also write every run to this file")
     args = parser.parse_args()
 
     for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
                  "AWS_EC2_METADATA_DISABLED": "true"}.items():
         os.environ.setdefault(k, v)
-    if "LITHOPS_CONFIG_FILE" not in os.environ:
-        empty = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        empty.close()
-        os.environ["LITHOPS_CONFIG_FILE"] = empty.name
+    serverless_bench.use_empty_config()
 
     import boto3
 
@@ -92,22 +46,9 @@ def main() -> int:
         print(f"local Lambda service: {args.concurrency} concurrent sandboxes; moto S3 server; "
               f"monitoring_interval {args.interval} s; load average {os.getloadavg()[0]:.2f}")
         for n in (int(x) for x in args.calls.split(",")):
-            runs = [run_once(config, n) for _ in range(args.repeat)]
-            rows.append({"calls": n, "runs": runs})
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"\n{n} no-op calls (median of {len(runs)} runs)")
-            print(f"  invoked per second from the client   {med['invoked_per_s']:10.0f} calls/s "
-                  f"(submit took {med['submit_s']:.2f} s)")
-            print(f"  whole map, submit to get_result      {med['total_s']:10.2f} s")
-            print(f"  last call finished -> get_result     {med['last_finish_to_get_result_s']:10.3f} s")
-            print(f"  storage requests while waiting       {med['storage_requests']:10.0f} "
-                  f"(2 per call for status and output, {med['status_listings']:.0f} status listings)")
-            print(f"  status listings per poll interval    {med['listings_per_poll_interval']:10.2f} "
-                  f"(one job: 1.00 means one listing per poll, whatever N)")
+            rows.append(serverless_bench.measure(config, n, args.repeat))
         print(f"\nserver: {server.stats}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    serverless_bench.write_json(args.json, rows)
     return 0
 
 
