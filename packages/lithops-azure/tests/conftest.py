@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
+from lithops.testing import isolate_from_user_config
 from lithops_azure.testing.azurite import Azurite, AzuriteUnavailable
 
 
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Keep a developer's own Lithops config, job log and Azure variables out of the tests."""
-    empty = tmp_path / "empty_config.yaml"
-    empty.write_text("")
-    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+    isolate_from_user_config(monkeypatch, tmp_path)
     for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_SUBSCRIPTION_ID"):
         monkeypatch.delenv(name, raising=False)
 

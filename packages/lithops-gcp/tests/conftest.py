@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lithops.testing import isolate_from_user_config
 from lithops_gcp.testing.emulators import PubSubEmulator, StorageEmulator, pubsub_emulator_path
 
 PROJECT = "lithops-test"
@@ -41,11 +42,7 @@ def _google_env(storage_emulator: StorageEmulator, tmp_path_factory: Any) -> Ite
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Keep a developer's own Lithops config and job log out of the tests."""
-    empty = tmp_path / "empty_config.yaml"
-    empty.write_text("")
-    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+    isolate_from_user_config(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="session")

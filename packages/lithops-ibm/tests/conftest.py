@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cos_proxy import BearerCOS
 
+from lithops.testing import isolate_from_user_config
 from lithops_aws.testing.moto_server import MotoServer
 from lithops_ibm.testing.iam import FakeIAM
 
@@ -21,11 +22,7 @@ HMAC = {"access_key_id": "cos-hmac-key-id", "secret_access_key": "cos-hmac-secre
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Keep a developer's own Lithops config, state and AWS settings out of the tests."""
-    empty = tmp_path / "empty_config.yaml"
-    empty.write_text("")
-    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+    isolate_from_user_config(monkeypatch, tmp_path)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lithops.backends.runtime import CLIENT_PYTHON
+from lithops.testing import isolate_from_user_config
 from lithops_kubernetes.testing import FakeKubernetes
 
 #: The image the fake cluster can pull: our worker code on this machine's Python.
@@ -21,11 +22,7 @@ IMAGE = f"registry.example.com/lithops/worker:py{CLIENT_PYTHON}"
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Keep a developer's own Lithops config, kubeconfig and job log out of the tests."""
-    empty = tmp_path / "empty_config.yaml"
-    empty.write_text("")
-    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("LITHOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("LITHOPS_WORKER_CONFIG", raising=False)
+    isolate_from_user_config(monkeypatch, tmp_path)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
 

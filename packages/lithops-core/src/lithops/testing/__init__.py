@@ -27,6 +27,9 @@ does not know is an error), e.g. ``skip_capabilities = {"worker_death"}``. Each 
 suite (``test_timeout``, and ``call_timeout`` for every wait for calls). The suites need pytest, which is
 imported only here; their modules are registered for pytest's assertion rewriting, so a failed check shows
 the values it compared.
+
+``isolate_from_user_config(monkeypatch, tmp_path)`` keeps a developer's own Lithops config and state folder out of
+a test; packages call it from the autouse fixture of their ``conftest.py``.
 """
 
 import pytest
@@ -37,7 +40,8 @@ pytest.register_assert_rewrite(
 )
 
 from lithops.testing.compute_contract import ComputeContract  # noqa: E402 - after the registration above
+from lithops.testing.isolation import isolate_from_user_config  # noqa: E402
 from lithops.testing.plugin_contract import PluginContract  # noqa: E402
 from lithops.testing.storage_contract import StorageContract  # noqa: E402
 
-__all__ = ["ComputeContract", "PluginContract", "StorageContract"]
+__all__ = ["ComputeContract", "PluginContract", "StorageContract", "isolate_from_user_config"]
