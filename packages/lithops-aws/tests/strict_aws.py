@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from lithops.backends.helpers import request_body
+from lithops.testing.http_fake import QuietHandler
 from lithops_aws.plugin import FARGATE_CPU_MEMORY
 from lithops_aws.testing.moto_server import forward, free_port
 
@@ -167,20 +168,8 @@ class StrictAWS:
 _REWRITTEN = ("/v1/describejobs", "/v1/listjobs", "/v1/describecomputeenvironments")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     strict: StrictAWS
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _handle(self) -> None:
         body = request_body(self.headers, self.rfile)
@@ -196,11 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
         if problem:
             self.strict.refused.append(problem)
             answer = json.dumps({"__type": "ClientException", "message": problem}).encode()
-            self._send(400, answer, {"Content-Type": "application/json", "x-amzn-ErrorType": "ClientException"})
+            self.send_whole(400, answer, {"Content-Type": "application/json", "x-amzn-ErrorType": "ClientException"})
             return
         status, out, data = forward(self.strict.moto, self.command, self.path, self.headers, body)
         if status == 200 and data and path in _REWRITTEN:
             data = json.dumps(self.strict.rewrite(path, request, json.loads(data))).encode()
-        self._send(status, data, out)
+        self.send_whole(status, data, out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle

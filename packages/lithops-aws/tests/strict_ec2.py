@@ -28,10 +28,10 @@ import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 from lithops.backends.helpers import request_body
+from lithops.testing.http_fake import QuietHandler
 from lithops_aws.testing.moto_server import forward
 from lithops_vm.testing.netns import Host, HostNetwork
 
@@ -271,20 +271,8 @@ class EC2Fleet:
             self._halt(host)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fleet: EC2Fleet
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _handle(self) -> None:
         body = request_body(self.headers, self.rfile)
@@ -298,11 +286,11 @@ class _Handler(BaseHTTPRequestHandler):
         problem = self.fleet.problem(action, form) if action else None
         if problem:
             self.fleet.refused.append(f"{problem[0]}: {problem[1]}")
-            self._send(400, _error(*problem), {"Content-Type": "text/xml"})
+            self.send_whole(400, _error(*problem), {"Content-Type": "text/xml"})
             return
         status, out, data = forward(self.fleet.moto, self.command, self.path, self.headers, body)
         if status == 200 and action:
             data = self.fleet.after(action, form, data)
-        self._send(status, data, out)
+        self.send_whole(status, data, out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle

@@ -28,11 +28,11 @@ import threading
 import time
 import urllib.request
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse
+from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse, QuietHandler
 from lithops_azure.testing.arm_fake import FakeArm
 
 
@@ -129,41 +129,28 @@ def serve_http(routes: dict[str, Any], port: int, key: str) -> ThreadingHTTPServ
     """The host's HTTP front: ``/api/<route>`` for each HTTP-triggered function, behind the function key."""
     import azure.functions as func
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             params = {k: v[0] for k, v in parse_qs(parts.query).items()}
             fn = routes.get(parts.path.removeprefix("/api/"))
             if fn is None:
-                self._send(404, b"", {})
+                self.send_whole(404, b"", {})
                 return
             if self.headers.get("x-functions-key", params.get("code")) != key:
-                self._send(401, b"", {})
+                self.send_whole(401, b"", {})
                 return
             request = func.HttpRequest(self.command, f"http://127.0.0.1:{port}{self.path}",
                                        headers=dict(self.headers.items()), params=params, route_params={}, body=body)
             try:
                 response = fn(request)
             except Exception as exc:  # the host answers 500 when a function raises
-                self._send(500, json.dumps({"error": repr(exc)}).encode(), {"Content-Type": "application/json"})
+                self.send_whole(500, json.dumps({"error": repr(exc)}).encode(), {"Content-Type": "application/json"})
                 return
             headers = dict(response.headers)
             headers.setdefault("Content-Type", response.mimetype or "text/plain")
-            self._send(response.status_code, response.get_body(), headers)
+            self.send_whole(response.status_code, response.get_body(), headers)
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

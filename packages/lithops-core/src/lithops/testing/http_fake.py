@@ -22,6 +22,9 @@ API refuses (missing fields, malformed names), so a wrong request fails the test
 
 :class:`ApiError` answers with ``error_body(status, code, message)``, which a subclass overrides to match its
 cloud's error JSON. ``requests`` logs (method, path) of every request, to count a backend's calls while it waits.
+
+:class:`QuietHandler` is the request handler under it, also a base for hand-written local services and relays (an
+HTTP layer in front of an emulator): HTTP/1.1, no access log, and ``send_whole`` for a complete answer.
 """
 
 from __future__ import annotations
@@ -47,6 +50,29 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for local test services: HTTP/1.1 keep-alive, no access log, whole answers."""
+
+    protocol_version = "HTTP/1.1"
+    # headers and body are two writes: without this the body waits for the client's delayed ACK (40 ms)
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log."""
+
+    def send_whole(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """Answer with `status`, `headers` and `body`. Content-Length is the body's unless `headers` has one: a
+        relayed answer to a HEAD has no body and keeps the size the server behind gave.
+        """
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if not any(name.lower() == "content-length" for name in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @dataclass
@@ -121,14 +147,7 @@ class FakeService:
         """Start serving on a free loopback port, in a daemon thread."""
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # headers and body are two writes: without this the body waits for the client's delayed ACK (40 ms)
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
                 body = request_body(self.headers, self.rfile)
@@ -146,14 +165,7 @@ class FakeService:
                 except ApiError as exc:
                     status, data = exc.status, service.error_body(exc.status, exc.code, exc.message)
                 raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-                self.send_response(status)
-                if "Content-Type" not in headers:
-                    self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_whole(status, raw, {"Content-Type": "application/json", **headers})
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
