@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+import psutil
 import pytest
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -45,6 +46,21 @@ def test_map_map_reduce_and_gs_data_map(fake_run: Any, class_bucket: str) -> Non
         assert fexec.map_reduce(lambda x: x + 1, range(5), sum).get_result() == 15
         counts = fexec.map(_count_words, f"gs://{class_bucket}/words/").get_result()
         assert sorted(counts) == [2, 4]
+
+
+def test_deployed_workers_take_payloads_only_through_the_front_end(fake_run: Any, class_bucket: str) -> None:
+    """A local worker process listens on loopback only and refuses a POST without its token, so another user of
+    the machine cannot hand it a payload by going around the fake's identity check."""
+    with lithops.FunctionExecutor(config=cloudrun_config(fake_run.url, class_bucket)) as fexec:
+        assert fexec.call_async(abs, -3).result() == 3
+    workers = list(fake_run.workers.values())
+    assert workers
+    for worker in workers:
+        answer = requests.post(worker.url + "/", json={"lithops_action": "metadata"}, timeout=10)
+        assert answer.status_code == 401
+        listening = [c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == worker.port
+                     and c.status == psutil.CONN_LISTEN]
+        assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
 
 
 def test_ready_service_is_reused_and_updated_when_its_settings_change(fake_run: Any, class_bucket: str) -> None:

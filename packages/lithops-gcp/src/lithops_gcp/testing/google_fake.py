@@ -6,6 +6,7 @@ invocations without an identity token).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import requests
 
 from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse, FakeService
+from lithops.worker.http_service import TOKEN_HEADER
 from lithops_gcp.testing.emulators import free_port, wait_http
 
 #: Seconds a local worker process gets to answer its readiness probe.
@@ -26,12 +28,17 @@ START_TIMEOUT = 60.0
 
 @dataclass
 class LocalWorker:
-    """A deployed service or function running as a local process on ``port``."""
+    """A deployed service or function running as a local process on ``port``.
+
+    Entry points served by :mod:`lithops.worker.http_service` listen on loopback only and require ``token``
+    (which the fake's front end adds when it forwards), so no other local user can hand them a payload.
+    """
 
     command: list[str]
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     @property
     def url(self) -> str:
@@ -40,7 +47,8 @@ class LocalWorker:
 
     def start(self) -> None:
         """Start the process (its own process group) and wait until it answers GET /."""
-        env = {**os.environ, **self.env, "PORT": str(self.port)}
+        env = {**os.environ, **self.env, "PORT": str(self.port), "LITHOPS_HTTP_HOST": "127.0.0.1",
+               "LITHOPS_HTTP_TOKEN": self.token}
         self.proc = subprocess.Popen(self.command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         wait_http(self.url + "/", START_TIMEOUT, self.proc)
@@ -185,6 +193,7 @@ class GoogleFake(FakeService):
             raise ApiError(404, "NOT_FOUND", f"The requested URL {request.path} was not found on this server.")
         headers = {k: v for k, v in request.headers.items() if k in ("content-type", "ce-id", "ce-type",
                                                                        "ce-source", "ce-specversion")}
+        headers[TOKEN_HEADER] = worker.token
         try:
             response = requests.request(request.method, worker.url + (request.params.get("rest") or "/"),
                                         data=request.body, headers=headers, timeout=3600)
