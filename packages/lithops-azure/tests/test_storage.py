@@ -14,7 +14,7 @@ import lithops
 from lithops.testing import PluginContract, StorageContract
 from lithops_azure.auth import AzureConnectionError, AzureCredentialsError
 from lithops_azure.blob.storage import AzureBlobStorage
-from lithops_azure.testing.azurite import ACCOUNT, KEY, Azurite
+from lithops_azure.testing.azurite import ACCOUNT, Azurite
 
 
 class TestAzurePlugin(PluginContract):
@@ -35,12 +35,12 @@ class TestAzureBlobStorage(StorageContract):
 
 
 def _endpoints(azurite: Azurite) -> str:
-    return azurite.connection_string.split(f"AccountKey={KEY};", 1)[1]
+    return azurite.connection_string.split(f"AccountKey={azurite.key};", 1)[1]
 
 
 def test_account_name_and_key(azurite: Azurite) -> None:
     """Lithops' own keys (account name and key) work; the endpoints come from a connection string without a key."""
-    conn = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};{_endpoints(azurite)}"
+    conn = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={azurite.key};{_endpoints(azurite)}"
     storage = AzureBlobStorage({"connection_string": conn})
     bucket = storage.default_bucket()
     assert bucket == f"lithops-{ACCOUNT}"
@@ -89,7 +89,7 @@ def test_data_map_over_az_urls(storage_section: dict[str, Any], tmp_path: Any) -
 
 
 def test_wrong_key_is_a_credentials_error(azurite: Azurite) -> None:
-    wrong = azurite.connection_string.replace(KEY, "d3Jvbmc=" * 11)
+    wrong = azurite.connection_string.replace(azurite.key, "d3Jvbmc=" * 11)
     storage = AzureBlobStorage({"connection_string": wrong})
     with pytest.raises(AzureCredentialsError, match=r"rejected the credentials.*connection_string"):
         storage.create_bucket(f"x{uuid.uuid4().hex[:8]}")
@@ -104,3 +104,15 @@ def test_server_down_is_a_clear_error_without_hanging() -> None:
     with pytest.raises(AzureConnectionError, match="cannot reach Azure"):
         storage.head_bucket("anything")
     assert time.monotonic() - start < 60
+
+
+def test_the_test_azurite_refuses_the_published_development_key(azurite: Azurite) -> None:
+    """Other users of the machine know Azurite's published key; the tests' server must not accept it."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+    from azure.storage.blob import BlobServiceClient
+
+    published = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    conn = azurite.connection_string.replace(azurite.key, published)
+    client = BlobServiceClient.from_connection_string(conn, retry_total=0)
+    with pytest.raises((ClientAuthenticationError, HttpResponseError)):
+        client.create_container("planted")

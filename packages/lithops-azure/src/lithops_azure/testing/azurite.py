@@ -6,7 +6,9 @@ The executable is ``$LITHOPS_AZURITE`` when set, else the one installed under ``
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,9 +19,9 @@ from typing import Any
 
 #: The Azurite version the tests pin (3.36 and later need node 22).
 VERSION = "3.35.0"
-#: Azurite's well-known development account and its published key.
+#: Azurite's development account name. Its key is not the published one: each server gets a random key
+#: (``AZURITE_ACCOUNTS``), so other users of the machine cannot plant blobs or queue messages (payloads) in it.
 ACCOUNT = "devstoreaccount1"
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 class AzuriteUnavailable(RuntimeError):
@@ -65,11 +67,13 @@ class Azurite:
     def __init__(self) -> None:
         self.blob_port = self.queue_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+        #: This server's account key (random).
+        self.key = base64.b64encode(secrets.token_bytes(64)).decode()
 
     @property
     def connection_string(self) -> str:
         """The connection string of the development account on this server."""
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={self.key};"
                 f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
                 f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};")
 
@@ -81,7 +85,8 @@ class Azurite:
             [command, "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port), "--queueHost", "127.0.0.1",
              "--queuePort", str(self.queue_port), "--tableHost", "127.0.0.1", "--tablePort", str(free_port()),
              "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            env={**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{self.key}"})
         deadline = time.monotonic() + timeout
         for port in (self.blob_port, self.queue_port):
             while not _answers(port):
