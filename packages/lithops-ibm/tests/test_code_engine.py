@@ -131,10 +131,11 @@ def test_killed_instances_fail_their_calls_at_once(iam: Any, code_engine: Any, m
     config = ce_config(iam.url, code_engine.url, moto.url, ce_bucket)
     with lithops.FunctionExecutor(config=config) as fexec:
         futures = fexec.map(_sleep, [60, 60])
-        run_name = f"lithops-{fexec.executor_id}-{futures[0].job_id}".lower()
-        deadline = time.monotonic() + 60
-        while code_engine.kill_instances(run_name) < 2:
-            assert time.monotonic() < deadline, "the instances never ran"
+        run_name = f"lithops-{futures[0].job_key}".lower()
+        deadline, killed = time.monotonic() + 60, 0
+        while killed < 2:  # on a loaded machine the two instances may start (and be killed) one at a time
+            assert time.monotonic() < deadline, f"only {killed} of the 2 instances ran"
+            killed += code_engine.kill_instances(run_name)
             time.sleep(0.2)
         start = time.monotonic()
         fexec.wait(futures, timeout=30, throw_except=False)
