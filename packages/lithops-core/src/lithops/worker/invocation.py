@@ -193,7 +193,14 @@ def run_invocation(event: dict[str, Any], context: Any = None, *, limit: tuple[s
     child.start()
     sender.close()
     margin = None if remaining is None else min(MAX_MARGIN, max(MIN_MARGIN, remaining * 0.1))
-    child.join(None if remaining is None or margin is None else max(0.05, remaining - margin))
+    limit_s = None if remaining is None or margin is None else max(0.05, remaining - margin)
+    until = None if limit_s is None else time.monotonic() + limit_s
+    child.join(limit_s)
+    # Timed out only if the deadline passed. In a threaded server (http_service) another thread starting its own
+    # child reaps finished children (multiprocessing's _cleanup), so this one can look alive for a moment after it
+    # exited: wait for its exit code to be recorded instead of calling that a timeout.
+    while child.is_alive() and until is not None and time.monotonic() < until:
+        time.sleep(0.01)
     timed_out = child.is_alive()
     if timed_out:
         child.kill()
