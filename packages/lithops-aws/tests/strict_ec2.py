@@ -20,9 +20,6 @@ Like EC2 and unlike moto:
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -33,32 +30,19 @@ from http.server import ThreadingHTTPServer
 from lithops.backends.helpers import request_body
 from lithops.testing.http_fake import QuietHandler
 from lithops_aws.testing.moto_server import forward
+from lithops_vm.testing.cloud_vms import CloudVMs, MetadataRoute
 from lithops_vm.testing.netns import Host, HostNetwork
 
 ET.register_namespace("", "http://ec2.amazonaws.com/doc/2016-11-15")  # moto's; answers are written back with it
 
-_IMDS = """
-import http.server, sys
-instance, ready = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self, code, body):
-        self.send_response(code); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def do_PUT(self):
-        self.answer(200, b"imds-token") if self.path == "/latest/api/token" else self.answer(404, b"")
-    def do_GET(self):
-        if self.headers.get("X-aws-ec2-metadata-token") != "imds-token":
-            self.answer(401, b"")
-        elif self.path == "/latest/meta-data/instance-id":
-            self.answer(200, instance.encode())
-        else:
-            self.answer(404, b"")
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("169.254.169.254", 80), H)
-open(ready, "w").close()
-server.serve_forever()
-"""
+#: The instance metadata service (IMDSv2): a session token, then the instance id with it.
+IMDS_TOKEN = "imds-token"
+
+
+def _metadata(instance: str) -> list[MetadataRoute]:
+    return [MetadataRoute("/latest/api/token", IMDS_TOKEN, method="PUT"),
+            MetadataRoute("/latest/meta-data/instance-id", instance,
+                          headers={"X-aws-ec2-metadata-token": IMDS_TOKEN})]
 
 
 def _error(code: str, message: str) -> bytes:
@@ -93,83 +77,23 @@ class EC2Fleet:
                  stop_delay: float = 3.0, profile_delay: float = 3.0, boot_delay: float = 0.0) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.network = network
-        self.free = list(network.hosts if hosts is None else hosts)
         self.stop_delay = stop_delay
         self.profile_delay = profile_delay
-        self.boot_delay = boot_delay
         self.url = ""
         #: the form of each request received, by Action
         self.requests: dict[str, list[dict[str, list[str]]]] = {}
         #: the errors the layer answered (``Code: message``)
         self.refused: list[str] = []
-        #: instance id -> its host, its user data, and its boots' exit codes
-        self.hosts: dict[str, Host] = {}
-        self.user_data: dict[str, str] = {}
-        self.boots: dict[str, list[int]] = {}
+        #: the hosts playing instances (``hosts``, ``user_data`` and ``boots`` by instance id, ``log(id)``)
+        self.vms = CloudVMs(network, _metadata, hosts=hosts, boot_delay=boot_delay,
+                            env={"AWS_ACCESS_KEY_ID": "instance-role", "AWS_SECRET_ACCESS_KEY": "instance-role",
+                                 "AWS_DEFAULT_REGION": "us-east-1"})
+        self.hosts, self.user_data, self.boots, self.log = self.vms.hosts, self.vms.user_data, self.vms.boots, \
+            self.vms.log
         self._stopping: dict[str, float] = {}
         self._profiles: dict[str, float] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._bin = os.path.join(network.folder, "vm-bin")
-        os.makedirs(self._bin, exist_ok=True)
-        with open(os.path.join(self._bin, "shutdown"), "w", encoding="utf-8") as f:  # the agent's power-off
-            f.write('#!/bin/sh\necho "shutdown $*" >>"$LITHOPS_TEST_VM_LOG"\n')
-        os.chmod(os.path.join(self._bin, "shutdown"), 0o755)
-
-    # -- the VMs -------------------------------------------------------------------------------------------------
-    def _halt(self, host: Host) -> None:
-        for pid in host.pids():
-            if pid != host.sshd_pid:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-
-    def boot(self, instance: str) -> None:
-        """What a VM does when it boots: metadata service up, then its user data (if any) run as root."""
-        time.sleep(self.boot_delay)
-        host = self.hosts.get(instance)
-        if host is None:  # terminated before it booted
-            return
-        self._halt(host)
-        subprocess.run(["ip", "netns", "exec", host.netns, "ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
-                       capture_output=True)
-        ready = os.path.join(host.folder, f"imds-{instance}.ready")
-        subprocess.Popen(["ip", "netns", "exec", host.netns, sys.executable, "-c", _IMDS, instance, ready],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(ready):
-            if self.hosts.get(instance) is not host:  # terminated while booting
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the metadata service of {instance} did not start")
-            time.sleep(0.05)
-        os.unlink(ready)
-        script = self.user_data.get(instance)
-        if not script:
-            return
-        path = os.path.join(host.folder, f"user-data-{instance}")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(script)
-        log = os.path.join(host.folder, f"cloud-init-{instance}.log")
-        env = [f"PATH={self._bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-               "AWS_ACCESS_KEY_ID=instance-role", "AWS_SECRET_ACCESS_KEY=instance-role",
-               "AWS_DEFAULT_REGION=us-east-1", f"LITHOPS_TEST_VM_LOG={log}"]
-        with open(log, "ab") as out:
-            code = subprocess.run(["ip", "netns", "exec", host.netns, "env", "-i", *env, "sh", path], stdout=out,
-                                  stderr=subprocess.STDOUT, timeout=120).returncode
-        self.boots.setdefault(instance, []).append(code)
-
-    def log(self, instance: str) -> str:
-        """What the instance's boots printed."""
-        path = os.path.join(self.hosts[instance].folder, f"cloud-init-{instance}.log")
-        return open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-
-    def _boot_later(self, instance: str) -> None:
-        thread = threading.Thread(target=self.boot, args=(instance,), daemon=True)
-        self._threads.append(thread)
-        thread.start()
 
     # -- requests --------------------------------------------------------------------------------------------------
     def problem(self, action: str, form: dict[str, list[str]]) -> tuple[str, str] | None:
@@ -200,27 +124,19 @@ class EC2Fleet:
             made = [e.text or "" for e in root.iter() if _local(e) == "instanceId"]
             script = base64.b64decode(form["UserData"][0]).decode() if form.get("UserData") else ""
             for instance in made:
-                with self._lock:
-                    if not self.free:
-                        continue
-                    self.hosts[instance] = self.free.pop(0)
-                    self.user_data[instance] = script
-                self._boot_later(instance)
+                self.vms.assign(instance, script)
         elif action == "StartInstances":
             for instance in _ids(form):
                 if instance in self.hosts:
-                    self._boot_later(instance)
+                    self.vms.boot_later(instance)
         elif action in ("StopInstances", "TerminateInstances"):
             for instance in _ids(form):
-                with self._lock:
-                    host = self.hosts.get(instance)
-                    if action == "StopInstances":
+                if action == "StopInstances":
+                    with self._lock:
                         self._stopping[instance] = now + self.stop_delay
-                    elif host is not None:
-                        del self.hosts[instance]
-                        self.free.append(host)
-                if host is not None:
-                    self._halt(host)
+                    self.vms.stop(instance)
+                else:
+                    self.vms.delete(instance)
         elif action == "DescribeInstances":
             root = ET.fromstring(answer)
             for item in [e for e in root.iter() if _local(e) == "item"]:
@@ -230,18 +146,18 @@ class EC2Fleet:
                 instance = found.text or ""
                 with self._lock:
                     stopping = self._stopping.get(instance, 0) > now
-                    host = self.hosts.get(instance)
+                address = self.vms.address(instance)
                 if stopping:
                     for name, value in (("code", "64"), ("name", "stopping")):
                         element = _child(state, name)
                         if element is not None:
                             element.text = value
-                if host is not None:
+                if address is not None:
                     for tag in ("privateIpAddress", "ipAddress"):
                         element = _child(item, tag)
                         if element is None:
                             element = ET.SubElement(item, tag)
-                        element.text = host.address
+                        element.text = address
             answer = ET.tostring(root, encoding="utf-8", xml_declaration=True)
         return answer
 
@@ -265,10 +181,7 @@ class EC2Fleet:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-        for thread in self._threads:
-            thread.join(timeout=60)
-        for host in [*self.hosts.values(), *self.free]:
-            self._halt(host)
+        self.vms.close()
 
 
 class _Handler(QuietHandler):

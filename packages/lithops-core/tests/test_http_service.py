@@ -78,3 +78,33 @@ def test_runtime_python_check_names_both_versions_and_the_fix() -> None:
     with pytest.raises(BackendError, match=rf"runtime 'r' runs Python 2.7, but this client runs Python "
                                            rf"{CLIENT_PYTHON}.*To fix it, rebuild it\."):
         check_runtime_python("2.7", "the runtime 'r'", "rebuild it")
+
+
+def test_concurrent_requests_never_fork_inside_an_import(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests run in threads and each forks a child. A fork while another thread is inside an import leaves that
+    module's lock held for ever in the child, which then hangs on the same import until the platform's deadline.
+    Here the storage module takes a while to import and fails: every request must still answer at once.
+    """
+    (tmp_path / "slow_failing_storage.py").write_text("import time\ntime.sleep(0.3)\nraise ImportError('broken')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    server = make_server("127.0.0.1", 0, lambda body: handle_body(body, limit=LIMIT))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    payload = {"protocol": 1, "executor_id": "x-0", "job_id": "M000", "call_ids": ["00000"],
+               "storage_backend": "slow_failing_storage:Storage", "config": {"lithops": {"storage": "slow"}}}
+    answers: list[tuple[int, Any]] = []
+
+    def one() -> None:
+        answers.append(post(url, json.dumps(payload).encode(), token=None))
+
+    try:
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(answers) == 6, f"{6 - len(answers)} of 6 concurrent requests got no answer within 30 s"
+    assert all(status == 500 and "broken" in answer["error"] for status, answer in answers), answers

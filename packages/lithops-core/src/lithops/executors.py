@@ -16,7 +16,7 @@ from lithops.constants import LOCALHOST, SERVERLESS, STANDALONE
 from lithops.data_inputs import DataInputs
 from lithops.errors import JobCancelledError
 from lithops.futures import FuturesList, ResponseFuture, outputs
-from lithops.job.job import job_prefix
+from lithops.job.job import cancelled_key, job_prefix
 from lithops.job.partitioner import data_param
 from lithops.monitor import JobMonitor, StorageStatusSource, sigint_held
 from lithops.plots import job_summary
@@ -308,7 +308,7 @@ class FunctionExecutor:
             self.monitor.fail(pending, JobCancelledError(
                 f"cancelled by the user: {len(pending)} call(s) of executor {self.executor_id} did not finish."
             ))
-            self.compute.cancel({f.job_key for f in pending})
+            self.compute.cancel_jobs({f.job_key for f in pending})
         logger.info("ExecutorID %s - cancelled %d unfinished call(s)", self.executor_id, len(pending))
 
     def wait(
@@ -425,7 +425,9 @@ class FunctionExecutor:
         if jobs:
             storage = self.storage
             for job_id in sorted(jobs):
-                keys = storage.list_keys(storage.bucket, job_prefix(self.executor_id, job_id) + "/")
+                marker = cancelled_key(self.executor_id, job_id)  # kept: workers still running must see it
+                keys = [k for k in storage.list_keys(storage.bucket, job_prefix(self.executor_id, job_id) + "/")
+                        if k != marker]
                 if keys:
                     storage.delete_objects(storage.bucket, keys)
                 self._cleaned_jobs.add(job_id)

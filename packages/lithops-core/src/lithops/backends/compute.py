@@ -14,19 +14,22 @@ call's :class:`lithops.job.CallStatus` in one of two ways, chosen by :attr:`Comp
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lithops.config import backend_settings
 from lithops.errors import BackendError
-from lithops.job.job import JobRequest
+from lithops.job.job import JobRequest, cancelled_key
 from lithops.job.status import CallStatus
 from lithops.plugins.specs import ConfigKey
 
 if TYPE_CHECKING:
     from lithops.storage.job_storage import JobStorage
     from lithops.storage.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 StatusReporter = Callable[[CallStatus], None]
 
@@ -114,8 +117,19 @@ class ComputeBackend(ABC):
             )
         return self._job_storage.get(), self._job_storage.backend_path
 
+    def cancel_jobs(self, job_keys: Collection[str]) -> None:
+        """Cancel these jobs, as the executor does on Ctrl-C and ``clean(force=True)``: for the storage transport,
+        write each job's cancel marker, after which workers start none of its calls (between the calls of a
+        payload, :class:`lithops.worker.handler.CancelCheck`); then :meth:`cancel`. Not meant to be overridden.
+        """
+        if self.transport == "storage" and self._job_storage is not None and job_keys:
+            _write_cancel_markers(self._job_storage, job_keys)
+        self.cancel(job_keys)
+
     def cancel(self, job_keys: Collection[str]) -> None:  # noqa: B027 - optional operation
-        """Stop the calls of these jobs that have not finished, if the backend can (best effort)."""
+        """Stop the calls of these jobs that have not finished, if the backend can (best effort). The kernel calls
+        it through :meth:`cancel_jobs`, after workers were told to start no further call of these jobs.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional operation
         """Release workers and connections; the backend is not used afterwards."""
@@ -134,3 +148,16 @@ class ComputeBackend(ABC):
         """
         value = self.config.get("max_workers")
         return DEFAULT_MAX_WORKERS if value is None else int(value)
+
+
+def _write_cancel_markers(job_storage: JobStorage, job_keys: Collection[str]) -> None:
+    """Write the cancel marker of each job (``<executor_id>-<job_id>`` keys); a failure is logged, not raised (the
+    backend's own cancel still runs).
+    """
+    try:
+        storage = job_storage.get()
+        for key in job_keys:
+            executor_id, _, job_id = key.rpartition("-")
+            storage.put_object(storage.bucket, cancelled_key(executor_id, job_id), b"")
+    except Exception as exc:
+        logger.warning("could not tell workers that jobs %s are cancelled: %s", ", ".join(sorted(job_keys)), exc)

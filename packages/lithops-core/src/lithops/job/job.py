@@ -24,6 +24,14 @@ def job_prefix(executor_id: str, job_id: str) -> str:
     return f"{JOBS_PREFIX}/{executor_id}/{job_id}"
 
 
+def cancelled_key(executor_id: str, job_id: str) -> str:
+    """Storage key of a job's cancel marker: an empty object the client writes when it cancels the job
+    (:meth:`lithops.backends.compute.ComputeBackend.cancel_jobs`); workers start no further call of the job once
+    they see it (:class:`lithops.worker.handler.CancelCheck`).
+    """
+    return f"{job_prefix(executor_id, job_id)}/cancelled"
+
+
 @dataclass
 class JobRequest:
     """A job ready to run.

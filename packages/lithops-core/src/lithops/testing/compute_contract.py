@@ -279,8 +279,15 @@ class ComputeContract(ContractSuite):
         assert self._get(fexec.map(_double, range(3))) == [0, 2, 4], "a map after close()"
         assert self._get(fexec.call_async(_double, 5)) == 10, "a call after close()"
 
-    def test_cancel_stops_queued_calls(self, fexec: FunctionExecutor) -> None:
+    def test_cancel_stops_queued_calls(self, config: dict[str, Any]) -> None:
         self._skip_unless("cancel")
+        fexec = FunctionExecutor(config=config, log_level=None, worker_processes=1)  # one call at a time per worker
+        try:
+            self._cancel_stops_queued_calls(fexec)
+        finally:
+            self._close(fexec)
+
+    def _cancel_stops_queued_calls(self, fexec: FunctionExecutor) -> None:
         workers = fexec.compute.max_workers
         if workers > 16:
             pytest.skip(f"max_workers is {workers}: set at most 16 in the contract config so calls queue")
@@ -294,11 +301,11 @@ class ComputeContract(ContractSuite):
             if time.monotonic() > deadline:
                 pytest.fail(f"no call of job {futures[0].job_key} started within {self.call_timeout:g} s")
             time.sleep(0.02)
-        fexec.compute.cancel({futures[0].job_key})  # the backend's own cancel, with the job's data still there
+        fexec.compute.cancel_jobs({futures[0].job_key})  # the backend's cancel, with the job's data still there
         time.sleep(pause * (calls / workers + 2))  # long enough for every call to have run, were it not cancelled
         ran = len(storage.list_keys(storage.bucket, prefix + "/"))
         storage.delete_objects(storage.bucket, storage.list_keys(storage.bucket, prefix + "/"))
         fexec.clean(fs=futures, force=True)  # fails the futures of the calls that never ran
         assert all(f.done for f in futures), "clean(force=True) left futures unfinished"
         assert ran < calls, (f"all {calls} calls ran after their job was cancelled while at most {workers} "
-                             f"could be running: cancel(job_keys) must keep queued calls from starting")
+                             f"could be running: cancel_jobs(job_keys) must keep queued calls from starting")

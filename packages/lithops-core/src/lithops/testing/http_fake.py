@@ -34,11 +34,12 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lithops.backends.helpers import request_body
+from lithops.worker.http_service import BurstServer
 
 #: What a route returns: a status and a JSON-able body, or a status, a body and extra headers.
 FakeResponse = tuple[int, Any] | tuple[int, Any, dict[str, str]]
@@ -106,7 +107,7 @@ class FakeService:
         self._routes: list[tuple[str, re.Pattern[str], Callable[[FakeRequest], FakeResponse]]] = []
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BurstServer | None = None
 
     def route(self, method: str, pattern: str, handler: Callable[[FakeRequest], FakeResponse]) -> None:
         """Answer ``method`` requests whose whole path matches ``pattern`` with ``handler``."""
@@ -169,8 +170,7 @@ class FakeService:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = BurstServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
         return self
 

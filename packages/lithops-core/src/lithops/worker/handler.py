@@ -6,16 +6,20 @@ to :func:`run_payload` in its worker (Lambda handler, HTTP service, container co
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lithops.constants import PROTOCOL_VERSION
 from lithops.errors import ProtocolMismatchError
-from lithops.job.job import job_prefix
+from lithops.job.job import cancelled_key, job_prefix
 from lithops.job.status import CallStatus, encode_exception
 from lithops.storage.storage import Storage
 from lithops.worker.calls import CallRunner
+
+logger = logging.getLogger(__name__)
 
 
 def status_key(executor_id: str, job_id: str, call_id: str) -> str:
@@ -36,6 +40,39 @@ def logs_key(executor_id: str, job_id: str, call_id: str) -> str:
 def started_key(executor_id: str, job_id: str, call_id: str) -> str:
     """Storage key of a call's start marker (an empty object written when a worker starts the call)."""
     return f"{job_prefix(executor_id, job_id)}/{call_id}/started"
+
+
+class CancelCheck:
+    """Whether a job was cancelled, asked of storage before a payload's calls at most once per
+    :attr:`INTERVAL` seconds (never before its first call: the payload was just delivered), so a short payload
+    costs no request and a long one a few.
+    """
+
+    #: Seconds between two looks at the cancel marker.
+    INTERVAL = 0.5
+
+    def __init__(self, storage: Any, bucket: str, executor_id: str, job_id: str) -> None:
+        self.storage, self.bucket, self.key = storage, bucket, cancelled_key(executor_id, job_id)
+        self._last = time.monotonic()
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        """True once the job's cancel marker was seen."""
+        from lithops.storage.utils import StorageNoSuchKeyError
+
+        with self._lock:
+            if self._cancelled or time.monotonic() - self._last < self.INTERVAL:
+                return self._cancelled
+            self._last = time.monotonic()
+            try:
+                self.storage.head_object(self.bucket, self.key)
+                self._cancelled = True
+            except StorageNoSuchKeyError:
+                pass
+            except Exception as exc:  # storage hiccup: go on running the calls
+                logger.warning("could not look for the cancel marker %s: %s", self.key, exc)
+            return self._cancelled
 
 
 def mark_started(storage: Any, bucket: str, executor_id: str, job_id: str, call_id: str) -> None:
@@ -65,15 +102,17 @@ def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
 
 
 def run_payload(payload: dict[str, Any], parallelism: int = 1, *, in_process: bool = False) -> dict[str, Any]:
-    """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed'}``.
+    """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed', 'cancelled'}``.
 
     Each call's ``started`` marker is written to storage when it starts, and its ``status.json`` (and
     ``output.pickle`` on success, ``logs.txt`` when it printed something) when it ends, so the client sees the
     call finish whatever happens to this invocation afterwards. A call that cannot even start (wrong protocol
-    version, unreadable function or data) gets a failed status saying why, rather than no status.
-    ``parallelism`` > 1 runs calls in threads, where execution timeouts cannot be enforced and output is not
-    captured. ``in_process``: this is the client's own process (an in-process backend): the calls leave its
-    environment, output and signals alone, and a job with ``extra_env`` fails (see :class:`CallRunner`).
+    version, unreadable function or data) gets a failed status saying why, rather than no status. Calls not
+    started when the job's cancel marker appears (:class:`CancelCheck`) are skipped, with no status (the client
+    that cancelled them failed their futures). ``parallelism`` > 1 runs calls in threads, where execution
+    timeouts cannot be enforced and output is not captured. ``in_process``: this is the client's own process (an
+    in-process backend): the calls leave its environment, output and signals alone, and a job with
+    ``extra_env`` fails (see :class:`CallRunner`).
     """
     version = payload.get("protocol")
     mismatch = None
@@ -109,8 +148,11 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1, *, in_process: bo
         fail_all(exc)
         raise
     runner = CallRunner(payload, function, in_process=in_process)
+    cancelled = CancelCheck(storage, bucket, executor_id, job_id)
 
-    def run_one(call_id: str) -> bool:
+    def run_one(call_id: str) -> bool | None:
+        if cancelled():
+            return None
         start, end = payload["data_byte_ranges"][call_id]
         try:
             mark_started(storage, bucket, executor_id, job_id, call_id)
@@ -125,4 +167,9 @@ def run_payload(payload: dict[str, Any], parallelism: int = 1, *, in_process: bo
             outcomes = list(pool.map(run_one, call_ids))
     else:
         outcomes = [run_one(cid) for cid in call_ids]
-    return {"call_ids": call_ids, "succeeded": sum(outcomes), "failed": len(outcomes) - sum(outcomes)}
+    succeeded = sum(1 for outcome in outcomes if outcome)
+    skipped = sum(1 for outcome in outcomes if outcome is None)
+    if skipped:
+        logger.info("job %s was cancelled: %d call(s) of this payload were not started", job_id, skipped)
+    return {"call_ids": call_ids, "succeeded": succeeded, "failed": len(outcomes) - succeeded - skipped,
+            "cancelled": skipped}

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lithops.backends.payloads import get_payload
 from lithops.worker.invocation import deadline_from_env, run_invocation, runtime_metadata
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ def handle_body(body: bytes, *, limit: tuple[str, str], killed_hint: str | None 
         return 200, runtime_metadata()
     try:
         if "lithops_payload" in event:
-            from lithops.backends.payloads import get_payload
-
             event = get_payload(event["lithops_payload"])
         summary = run_invocation(event, deadline_from_env(), limit=limit, killed_hint=killed_hint,
                                  missing_module_hint=missing_module_hint, worker_id=worker_id)
@@ -89,9 +88,16 @@ def make_server(host: str, port: int, handle: Callable[[bytes], tuple[int, dict[
             status, answer = handle(body)
             self._send(status, json.dumps(answer).encode(), "application/json")
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return BurstServer((host, port), Handler)
+
+
+class BurstServer(ThreadingHTTPServer):
+    """A threaded server whose listen backlog takes a burst of invocations (the default of 5 makes the kernel drop
+    connection attempts beyond it, which then wait for a retransmission).
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
 
 
 def serve(*, limit: tuple[str, str], killed_hint: str | None = None, missing_module_hint: str | None = None,

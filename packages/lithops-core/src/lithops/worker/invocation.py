@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -87,6 +88,9 @@ def _child(payload: dict[str, Any], parallelism: int, conn: Any, hint: str | Non
 
 
 _warmed: set[str] = set()
+#: Held while warming and forking: a thread forking while another is inside an import would leave that module's
+#: lock held for ever in its child, which then hangs on the same import (HTTP services run requests in threads).
+_FORK_LOCK = threading.Lock()
 
 
 def _warm(payload: dict[str, Any]) -> None:
@@ -185,12 +189,13 @@ def run_invocation(event: dict[str, Any], context: Any = None, *, limit: tuple[s
 
     start = time.time()
     parallelism = int(event.get("worker_processes") or os.environ.get("LITHOPS_WORKER_PROCESSES") or 1)
-    _warm(event)
-    remaining = _remaining(context)  # after warming: that took part of the function's time
     ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(event, parallelism, sender, missing_module_hint), daemon=True)
-    child.start()
+    with _FORK_LOCK:
+        _warm(event)
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child, args=(event, parallelism, sender, missing_module_hint), daemon=True)
+        child.start()
+    remaining = _remaining(context)  # after warming: that took part of the function's time
     sender.close()
     margin = None if remaining is None else min(MAX_MARGIN, max(MIN_MARGIN, remaining * 0.1))
     limit_s = None if remaining is None or margin is None else max(0.05, remaining - margin)
