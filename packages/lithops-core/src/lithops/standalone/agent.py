@@ -55,27 +55,6 @@ def config_digest(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fail_unfinished(storage: Any, bucket: str, payload: dict[str, Any], error: BaseException) -> int:
-    """Write a failed status with ``error`` for each call of ``payload`` that has no status yet; return how many.
-
-    ``storage`` is a storage backend (``Storage.storage_handler``).
-    """
-    from lithops.backends.helpers import failed_status
-    from lithops.storage.utils import StorageNoSuchKeyError
-    from lithops.worker.handler import status_key, write_status
-
-    written = 0
-    for call_id in payload["call_ids"]:
-        try:
-            storage.head_object(bucket, status_key(payload["executor_id"], payload["job_id"], call_id))
-            continue
-        except StorageNoSuchKeyError:
-            pass
-        write_status(storage, bucket, failed_status(payload["executor_id"], payload["job_id"], call_id, error))
-        written += 1
-    return written
-
-
 class _Slot:
     """One warm worker process and the thread that feeds it."""
 
@@ -130,12 +109,13 @@ class _Slot:
 
     def _fail(self, payload: dict[str, Any], why: str) -> None:
         from lithops.errors import WorkerDiedError
+        from lithops.worker.handler import fail_calls_without_status
 
         error = WorkerDiedError(
             f"worker process {self.number} on {self.agent.vm_name} {why} before job {payload['executor_id']}-"
             f"{payload['job_id']} finished (out of memory, or killed). The agent's log on the VM may say more.")
         try:
-            fail_unfinished(self.agent.storage, self.agent.bucket, payload, error)
+            fail_calls_without_status(self.agent.storage, self.agent.bucket, payload, error)
         except Exception as exc:  # storage unreachable: the client's watch fails these calls
             logger.warning("cannot record failed calls: %s", exc)
 

@@ -18,6 +18,7 @@ from lithops.backends.helpers import write_all
 from lithops.constants import WORKER_CONFIG_ENV, WORKER_ENV
 from lithops.errors import ConfigError, FunctionTimeoutError, PayloadTooLargeError
 from lithops.job import serialize
+from lithops.job.job import job_key
 from lithops.job.status import CallStatus, RemoteError, encode_exception
 from lithops.local_state import move_call_log, open_call_log, running_log_path
 from lithops.storage.chunks import ObjectChunk, file_opener, storage_opener, url_opener
@@ -536,7 +537,7 @@ class CallRunner:
             stats["worker_result_upload_time"] = 0.0  # inline; the storage transport measures its upload
         except _CallTimeout:
             status.exception = encode_exception(FunctionTimeoutError(
-                f"call {call_id} of job {self.executor_id}-{self.job_id} exceeded its execution timeout of "
+                f"call {call_id} of job {job_key(self.executor_id, self.job_id)} exceeded its execution timeout of "
                 f"{self.timeout:g} s and was stopped. Raise it with timeout=... or lithops.execution_timeout."
             ))
         except Exception as exc:  # the user's exception

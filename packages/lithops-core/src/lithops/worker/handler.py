@@ -101,6 +101,31 @@ def write_status(storage: Any, bucket: str, status: CallStatus) -> bool:
     return status.success
 
 
+def fail_calls_without_status(storage: Any, bucket: str, payload: dict[str, Any], error: BaseException,
+                              stats: dict[str, Any] | None = None) -> int:
+    """Write a failed status with ``error`` (and ``stats``) for each call of ``payload`` that has no status yet, so
+    the client learns at once that its worker is gone; return how many were written. ``storage`` is a storage
+    backend (``Storage.storage_handler``).
+    """
+    from lithops.backends.helpers import failed_status
+    from lithops.storage.utils import StorageNoSuchKeyError
+
+    executor_id, job_id = payload["executor_id"], payload["job_id"]
+
+    def fail_one(call_id: str) -> int:
+        try:
+            storage.head_object(bucket, status_key(executor_id, job_id, call_id))
+            return 0
+        except StorageNoSuchKeyError:
+            pass
+        write_status(storage, bucket, failed_status(executor_id, job_id, call_id, error, dict(stats or {})))
+        return 1
+
+    call_ids = list(payload["call_ids"])
+    with ThreadPoolExecutor(min(16, max(1, len(call_ids)))) as pool:
+        return sum(pool.map(fail_one, call_ids))
+
+
 def run_payload(payload: dict[str, Any], parallelism: int = 1, *, in_process: bool = False) -> dict[str, Any]:
     """Run every call of a worker payload; return a summary ``{'call_ids', 'succeeded', 'failed', 'cancelled'}``.
 

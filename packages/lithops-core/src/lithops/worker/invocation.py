@@ -16,7 +16,6 @@ import platform
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 #: Seconds kept free before the function's timeout to stop the calls and write their statuses.
@@ -124,31 +123,13 @@ def fail_unfinished(payload: dict[str, Any], error: BaseException, start: float,
 
     ``worker_id`` names the sandbox in the statuses (default: this host and process).
     """
-    from lithops.backends.helpers import failed_status
     from lithops.storage.storage import Storage
-    from lithops.storage.utils import StorageNoSuchKeyError
-    from lithops.worker.handler import status_key
+    from lithops.worker.handler import fail_calls_without_status
 
     client = Storage.for_worker(payload["config"], payload["storage_backend"])
-    storage, bucket = client.storage_handler, client.bucket
-    executor_id, job_id = payload["executor_id"], payload["job_id"]
-
-    def fail_one(call_id: str) -> int:
-        key = status_key(executor_id, job_id, call_id)
-        try:
-            storage.head_object(bucket, key)
-            return 0
-        except StorageNoSuchKeyError:
-            pass
-        stats = {"worker_start_tstamp": start, "worker_end_tstamp": time.time(),
-                 "worker_id": worker_id or f"{platform.node()}:{os.getpid()}"}
-        status = failed_status(executor_id, job_id, call_id, error, stats)
-        storage.put_object(bucket, key, status.to_json().encode())
-        return 1
-
-    call_ids = list(payload["call_ids"])
-    with ThreadPoolExecutor(min(16, max(1, len(call_ids)))) as pool:
-        return sum(pool.map(fail_one, call_ids))
+    stats = {"worker_start_tstamp": start, "worker_end_tstamp": time.time(),
+             "worker_id": worker_id or f"{platform.node()}:{os.getpid()}"}
+    return fail_calls_without_status(client.storage_handler, client.bucket, payload, error, stats)
 
 
 class Deadline:
