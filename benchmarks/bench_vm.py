@@ -89,12 +89,7 @@ def main() -> int:
             runs["noop_1000"].append(timed_map(config, noop, list(range(1000))))
             runs["cpu_40x0.25"].append(timed_map(config, busy, [0.25] * 40))
             for host in network.hosts:  # the next run starts on fresh hosts
-                for pid in host.pids():
-                    if pid != host.sshd_pid:
-                        try:
-                            os.kill(pid, 9)
-                        except ProcessLookupError:
-                            pass
+                host.halt()
     finally:
         network.close()
     cpus = os.cpu_count() or 1

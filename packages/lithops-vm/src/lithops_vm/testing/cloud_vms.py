@@ -129,7 +129,7 @@ class CloudVMs:
             host = self.hosts.get(vm_id)
         if host is None:  # deleted before it booted
             return
-        self._halt(host)
+        host.halt()
         subprocess.run(["ip", "netns", "exec", host.netns, "ip", "addr", "add", f"{METADATA_ADDRESS}/32", "dev",
                         "lo"], capture_output=True)
         ready = os.path.join(host.folder, f"metadata-{vm_id}.ready")
@@ -168,7 +168,7 @@ class CloudVMs:
         with self._lock:
             host = self.hosts.get(vm_id)
         if host is not None:
-            self._halt(host)
+            host.halt()
 
     def delete(self, vm_id: str) -> None:
         """End the VM's processes and free its host."""
@@ -177,20 +177,11 @@ class CloudVMs:
             if host is not None:
                 self.free.append(host)
         if host is not None:
-            self._halt(host)
+            host.halt()
 
     def close(self) -> None:
         """Wait for boots under way; end every process the VMs started."""
         for thread in self._threads:
             thread.join(timeout=60)
         for host in [*self.hosts.values(), *self.free]:
-            self._halt(host)
-
-    @staticmethod
-    def _halt(host: Host) -> None:
-        for pid in host.pids():
-            if pid != host.sshd_pid:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+            host.halt()

@@ -67,6 +67,15 @@ class Host:
         out = _run("ip", "netns", "pids", self.netns, check=False).stdout
         return [int(p) for p in out.split()]
 
+    def halt(self) -> None:
+        """End every process of the host but its sshd (as a VM that stopped, or a fresh one)."""
+        for pid in self.pids():
+            if pid != self.sshd_pid:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+
 
 class HostNetwork:
     """Namespace hosts on one bridge. Use :meth:`add_host`, then :meth:`close`.
