@@ -313,10 +313,10 @@ def test_call_that_escapes_the_alarm_is_killed_by_the_watchdog() -> None:
         futures = fexec.map(task, data, timeout=1)
         quick = [f for i, f in enumerate(futures) if i not in (1, 2)]
         fexec.wait(quick, timeout=20)
-        assert time.monotonic() - start < 4, "quick calls waited for the stuck ones"
+        assert time.monotonic() - start < 8, "quick calls waited for the stuck ones (60 s)"
         fexec.wait(futures, throw_except=False, timeout=30)
         elapsed = time.monotonic() - start
-        assert 1 + grace - 0.5 <= elapsed < 1 + grace + 4, elapsed
+        assert 1 + grace - 0.5 <= elapsed < 1 + grace + 10, elapsed  # not the calls' own 60 s
         for stuck in (futures[1], futures[2]):
             error = stuck.exception()
             assert isinstance(error, FunctionTimeoutError), repr(error)
@@ -340,7 +340,7 @@ def test_watchdog_blames_the_stuck_call_not_the_quick_ones_before_it() -> None:
         futures = fexec.map(task, [("value", 1), ("block_alarm", 60), ("value", 2), ("value", 3)], timeout=1)
         fexec.wait(futures, throw_except=False, timeout=30)
         elapsed = time.monotonic() - start
-        assert 1 + grace - 0.5 <= elapsed < 1 + grace + 4, elapsed
+        assert 1 + grace - 0.5 <= elapsed < 1 + grace + 10, elapsed  # not the calls' own 60 s
         assert isinstance(futures[1].exception(), FunctionTimeoutError), repr(futures[1].exception())
         assert [futures[i].result() for i in (0, 2, 3)] == [10, 20, 30]
 
