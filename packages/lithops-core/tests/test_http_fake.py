@@ -75,3 +75,19 @@ def test_kept_alive_connections_answer_without_delayed_ack_waits() -> None:
             times.append(time.perf_counter() - start)
         conn.close()
     assert statistics.median(times[1:]) < 0.03, f"median {statistics.median(times[1:]) * 1000:.0f} ms per request"
+
+
+def test_listens_on_another_address_when_told() -> None:
+    """Clients in other network namespaces (hosts playing VMs) reach a fake on the bridge's address, not loopback."""
+    api = Things()
+    api.host = "127.0.0.2"
+    with api:
+        assert api.url.startswith("http://127.0.0.2:")
+        assert call(f"{api.url}/v1/things", "POST", {"name": "a"})[0] == 200
+        port = api.url.rsplit(":", 1)[1]
+        try:
+            call(f"http://127.0.0.1:{port}/v1/things/a", "GET")
+        except urllib.error.URLError:
+            pass
+        else:
+            raise AssertionError("the fake also answered on 127.0.0.1")

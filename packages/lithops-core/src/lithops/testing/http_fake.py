@@ -103,6 +103,10 @@ class FakeRequest:
 class FakeService:
     """A threaded HTTP server on 127.0.0.1 that dispatches requests to routes (method, path regex)."""
 
+    #: The address it listens on; set another (an instance attribute, before :meth:`start`) where clients outside
+    #: this network namespace must reach it, e.g. the bridge address of namespace hosts playing a cloud's VMs.
+    host: str = "127.0.0.1"
+
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Callable[[FakeRequest], FakeResponse]]] = []
         self.requests: list[tuple[str, str]] = []
@@ -139,13 +143,13 @@ class FakeService:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running service."""
+        """``http://HOST:PORT`` of the running service (:attr:`host`)."""
         if self._server is None:
             raise RuntimeError("the fake service is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> FakeService:
-        """Start serving on a free loopback port, in a daemon thread."""
+        """Start serving on a free port of :attr:`host`, in a daemon thread."""
         service = self
 
         class Handler(QuietHandler):
@@ -170,7 +174,7 @@ class FakeService:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = BurstServer(("127.0.0.1", 0), Handler)
+        self._server = BurstServer((self.host, 0), Handler)
         threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
         return self
 
