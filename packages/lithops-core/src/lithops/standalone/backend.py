@@ -184,7 +184,9 @@ class StandaloneBackend(ComputeBackend):
             digest=self.bundle()[1], agent_config=self.agent_config(template),
             extra_apt_packages=self.config["extra_apt_packages"],
             extra_python_packages=self.config["extra_python_packages"], code_url=code_url,
-            vm_id_command=None if vm else self.provider.vm_id_command)
+            vm_id_command=None if vm else self.provider.vm_id_command,
+            code_auth_command=self.provider.code_auth_command if code_url else None,
+            per_boot=not self.provider.reruns_user_data)
 
     def code_url(self) -> str:
         """Upload the code zip to the job's storage (once per code version) and return a URL the VMs can

@@ -98,8 +98,11 @@ fi
 """
 
 _FETCH = """if [ ! -f "$CODE.zip" ]; then
-  py -c 'import sys, urllib.request as u; open(sys.argv[2], "wb").write(u.urlopen(sys.argv[1], timeout=300).read())' \
-    {url} "$CODE.zip.part$$"
+  AUTH={auth}
+  py -c 'import sys, urllib.request as u
+h = {{"Authorization": sys.argv[3]}} if sys.argv[3] else {{}}
+open(sys.argv[2], "wb").write(u.urlopen(u.Request(sys.argv[1], headers=h), timeout=300).read())' \
+    {url} "$CODE.zip.part$$" "$AUTH"
   mv "$CODE.zip.part$$" "$CODE.zip"
 fi"""
 
@@ -128,7 +131,8 @@ def agent_dir(install_dir: str, vm_id: str) -> str:
 def bootstrap_script(*, install_dir: str, vm_id: str | None, python: str, python_version: str, digest: str,
                      agent_config: Mapping[str, Any], extra_apt_packages: Sequence[str] = (),
                      extra_python_packages: Sequence[str] = (), code_url: str | None = None,
-                     vm_id_command: str | None = None) -> str:
+                     vm_id_command: str | None = None, code_auth_command: str | None = None,
+                     per_boot: bool = True) -> str:
     """The script for one VM, or for every VM booting with it (``vm_id`` None, ``vm_id_command`` given).
 
     Args:
@@ -144,7 +148,12 @@ def bootstrap_script(*, install_dir: str, vm_id: str | None, python: str, python
         code_url: where the VM downloads the code zip (cloud-init); None when it is uploaded over SSH first.
         vm_id_command: a shell command that prints the VM's id on the VM (run after the Python check; the shell
             function ``py`` runs the runtime's Python). Each :data:`VM_ID_PLACEHOLDER` in ``agent_config`` becomes
-            the id, and the script installs itself as a cloud-init per-boot script.
+            the id, and the script installs itself as a cloud-init per-boot script (unless ``per_boot`` is false).
+        code_auth_command: a shell command that prints the ``Authorization`` header value of the download of
+            ``code_url``, for storage the VM reads with its own identity (a token from the provider's metadata
+            service) instead of a signed URL; the script stops if it fails.
+        per_boot: whether a script learning its id with ``vm_id_command`` installs itself as a cloud-init per-boot
+            script; false where the cloud runs the user data at every boot itself (it would start a second agent).
 
     Raises:
         ValueError: neither ``vm_id`` nor ``vm_id_command`` is given.
@@ -156,12 +165,13 @@ def bootstrap_script(*, install_dir: str, vm_id: str | None, python: str, python
         install_dir=shlex.quote(install_dir), python=shlex.quote(python), digest=digest,
         vm_id=shlex.quote(vm_id) if vm_id is not None else f"$({vm_id_command})",
         placeholder=shlex.quote(VM_ID_PLACEHOLDER), exit_no_id=EXIT_NO_VM_ID,
-        per_boot="" if vm_id is not None else _PER_BOOT.format(dir=PER_BOOT_DIR),
+        per_boot="" if vm_id is not None or not per_boot else _PER_BOOT.format(dir=PER_BOOT_DIR),
         # user data: nobody reads the exit code, so the agent starts and reports the mismatch in its heartbeat
         on_mismatch=f"exit {EXIT_PYTHON_MISMATCH}" if vm_id is not None else "true",
         image=shlex.quote(python if is_container_image(python) else ""),
         version=shlex.quote(python_version), mark=MISMATCH_MARK, config=config,
         apt=" ".join(map(shlex.quote, extra_apt_packages)), apt_any=shlex.quote(" ".join(extra_apt_packages)),
         pip=" ".join(map(shlex.quote, extra_python_packages)), pip_any=shlex.quote(" ".join(extra_python_packages)),
-        fetch=_FETCH.format(url=shlex.quote(code_url)) if code_url else "",
+        fetch=_FETCH.format(url=shlex.quote(code_url), auth=f'"$({code_auth_command})"' if code_auth_command
+                            else '""') if code_url else "",
         exit_no_python=EXIT_NO_PYTHON, exit_packages=EXIT_PACKAGES)

@@ -54,6 +54,14 @@ class VMProvider(ABC):
     #: the provider's metadata service), so that one user data serves every VM of a :meth:`create` call. The
     #: bootstrap runs it after checking the runtime's Python; the shell function ``py`` runs that Python.
     vm_id_command: str | None = None
+    #: For providers whose VMs download the code zip with their own identity rather than from a signed URL: a shell
+    #: command that prints the ``Authorization`` header value for
+    #: :meth:`~lithops.standalone.backend.StandaloneBackend.download_url` (a token from the provider's metadata
+    #: service; the shell function ``py`` runs the runtime's Python).
+    code_auth_command: str | None = None
+    #: Whether the cloud itself runs the user data at every boot (Compute Engine's ``startup-script``): the
+    #: bootstrap then does not also install itself as a cloud-init per-boot script, which would start a second agent.
+    reruns_user_data: bool = False
 
     def __init__(self, config: Mapping[str, Any], cluster: str) -> None:
         self.config = dict(config)
