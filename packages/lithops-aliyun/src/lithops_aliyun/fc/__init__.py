@@ -1,0 +1,1 @@
+"""fc of lithops-aliyun."""

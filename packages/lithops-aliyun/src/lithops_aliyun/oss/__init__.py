@@ -1,0 +1,1 @@
+"""oss of lithops-aliyun."""

@@ -1,0 +1,1 @@
+"""testing of lithops-aliyun."""
