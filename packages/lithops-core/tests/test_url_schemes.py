@@ -39,6 +39,12 @@ def test_a_known_scheme_whose_plugin_is_missing_names_the_package(inprocess: Plu
         _partitioner([]).partition("gs://bucket/key")
 
 
+def test_oss_urls_name_lithops_aliyun_when_it_is_missing(inprocess: PluginRegistry) -> None:
+    with pytest.raises(PartitionError, match=r"oss:// is read by storage backend 'aliyun_oss' of lithops-aliyun, "
+                                             r"which is not installed: pip install lithops-aliyun"):
+        _partitioner([]).partition("oss://bucket/prefix/")
+
+
 def test_a_malformed_scheme_is_refused_at_registration() -> None:
     with pytest.raises(ValueError, match=r"url_schemes \('s3://',\) of storage backend 'x' must be"):
         StorageBackendSpec(name="x", backend="m:C", url_schemes=("s3://",))

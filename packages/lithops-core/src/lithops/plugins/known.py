@@ -50,6 +50,7 @@ KNOWN_URL_SCHEMES: dict[str, str] = {
     "gs": "gcp_storage",
     "gcs": "gcp_storage",
     "azure": "azure_storage",
+    "oss": "aliyun_oss",
     "localhost": "localhost",
 }
 
