@@ -1,6 +1,7 @@
 """Registers the Azure backends with Lithops: specs and config schemas only, no Azure SDK import.
 
-The keys follow Lithops' ``azure``, ``azure_storage``, ``azure_containers`` and ``azure_functions`` sections. The
+The keys follow Lithops' ``azure``, ``azure_storage``, ``azure_containers``, ``azure_functions`` and ``azure_vms``
+sections. The
 shared ``azure`` section (subscription, resource group, region) and the ``azure_storage`` section (the storage
 account, whose queues also deliver calls) fill in the keys a compute section does not set.
 """
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
+from lithops.standalone.config import STANDALONE_CONFIG
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -135,6 +137,56 @@ FUNCTIONS_CONFIG: dict[str, ConfigKey] = {
                                     "after the last"),
 }
 
+
+
+def _check_cidr(value: Any) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"is {value!r}; it must be an address range such as 203.0.113.7/32"
+    return None
+
+
+VMS_CONFIG: dict[str, ConfigKey] = {
+    **ARM_KEYS,
+    **STANDALONE_CONFIG,
+    "image_id": ConfigKey(type=_OPT_STR, default=None,
+                          doc="image of the VMs: a platform image URN publisher:offer:sku:version (e.g. "
+                              "Canonical:ubuntu-24_04-lts:server:latest) or the resource id of an image or gallery "
+                              "image version (default: the Ubuntu or Debian image whose python3 is the client's)"),
+    "worker_instance_type": ConfigKey(type=str, default="Standard_B2s", doc="VM size of the worker VMs"),
+    "master_instance_type": ConfigKey(type=str, default="Standard_B1s", doc="accepted for compatibility; not used"),
+    "ssh_password": ConfigKey(type=_OPT_STR, default=None, secret=True,
+                              doc="password of ssh_username on created VMs (default: a random one nobody keeps, "
+                                  "unless ssh_key_filename's .pub key is given); consume mode logs in with the key"),
+    "instance_name": ConfigKey(type=_OPT_STR, default=None,
+                               doc="the VM to use in consume mode, in resource_group (the agent is installed on it "
+                                   "over SSH)"),
+    "request_spot_instances": ConfigKey(type=bool, default=False,
+                                        doc="make Spot VMs (evicted VMs are deleted; max price: the on-demand one)"),
+    "max_workers": ConfigKey(type=int, default=1, minimum=1, doc="worker VMs to start"),
+    "delete_on_dismantle": ConfigKey(type=bool, default=True,
+                                     doc="accepted for compatibility: VMs of exec_mode create are deleted when their "
+                                         "executor closes; reuse mode keeps (deallocates) them"),
+    "vnet_name": ConfigKey(type=str, default="lithops-vnet",
+                           doc="virtual network of created VMs, in resource_group (created when absent, 10.0.0.0/16)"),
+    "subnet_name": ConfigKey(type=str, default="lithops-subnet",
+                             doc="subnet of created VMs in vnet_name (created when absent, 10.0.0.0/24)"),
+    "security_group_name": ConfigKey(type=str, default="lithops-nsg",
+                                     doc="network security group of created VMs' NICs (created when absent: nothing "
+                                         "in but SSH from ssh_allowed_cidr)"),
+    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=_check_cidr,
+                                  doc="addresses allowed to reach the VMs' port 22 (lithops attach), e.g. "
+                                      "203.0.113.7/32; unset: no inbound port is opened"),
+    "public_ip": ConfigKey(type=bool, default=True,
+                           doc="give each created VM a public IP address (deleted with it), its way out to storage; "
+                               "false: the subnet must have outbound access (a NAT gateway)"),
+    "install_dir": ConfigKey(type=str, default="/opt/lithops", doc="folder on the VMs for Lithops's code and agent"),
+    "user_tags": ConfigKey(type=dict, default={}, doc="tags added to the VMs Lithops creates"),
+}
+
 _SHARED = ("azure", "azure_storage")
 
 
@@ -154,7 +206,7 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
 
 @hookimpl
 def lithops_compute_backends() -> list[ComputeBackendSpec]:
-    """The ``azure_containers`` and ``azure_functions`` serverless backends."""
+    """The ``azure_containers`` and ``azure_functions`` serverless backends and the ``azure_vms`` standalone one."""
     return [
         ComputeBackendSpec(
             name="azure_containers",
@@ -174,6 +226,15 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             default_storage="azure_storage",
             shared_sections=_SHARED,
             description="Azure Functions (Flex Consumption) with a queue or HTTPS trigger",
+        ),
+        ComputeBackendSpec(
+            name="azure_vms",
+            mode="standalone",
+            backend="lithops_azure.vms.backend:AzureVMsBackend",
+            config=VMS_CONFIG,
+            default_storage="azure_storage",
+            shared_sections=("azure", "standalone"),
+            description="Azure virtual machines that run calls as they arrive",
         ),
     ]
 

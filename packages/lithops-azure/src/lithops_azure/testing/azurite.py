@@ -62,9 +62,10 @@ def free_port() -> int:
 
 
 class Azurite:
-    """An Azurite process serving Blob and Queue on loopback, in memory."""
+    """An Azurite process serving Blob and Queue on ``host`` (default loopback), in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.blob_port = self.queue_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         #: This server's account key (random).
@@ -74,22 +75,22 @@ class Azurite:
     def connection_string(self) -> str:
         """The connection string of the development account on this server."""
         return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={self.key};"
-                f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
-                f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};")
+                f"BlobEndpoint=http://{self.host}:{self.blob_port}/{ACCOUNT};"
+                f"QueueEndpoint=http://{self.host}:{self.queue_port}/{ACCOUNT};")
 
     def start(self, timeout: float = 30.0) -> Azurite:
         """Start the server and wait (bounded) until both services answer."""
         command = executable()
         self.blob_port, self.queue_port = free_port(), free_port()
         self.proc = subprocess.Popen(
-            [command, "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port), "--queueHost", "127.0.0.1",
-             "--queuePort", str(self.queue_port), "--tableHost", "127.0.0.1", "--tablePort", str(free_port()),
+            [command, "--blobHost", self.host, "--blobPort", str(self.blob_port), "--queueHost", self.host,
+             "--queuePort", str(self.queue_port), "--tableHost", self.host, "--tablePort", str(free_port()),
              "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
             env={**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{self.key}"})
         deadline = time.monotonic() + timeout
         for port in (self.blob_port, self.queue_port):
-            while not _answers(port):
+            while not _answers(self.host, port):
                 if self.proc.poll() is not None:
                     err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                     raise AzuriteUnavailable(f"azurite exited with {self.proc.returncode}: {err[-1000:]}")
@@ -117,9 +118,9 @@ class Azurite:
         self.stop()
 
 
-def _answers(port: int) -> bool:
+def _answers(host: str, port: int) -> bool:
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+        urllib.request.urlopen(f"http://{host}:{port}/", timeout=1).close()
         return True
     except urllib.error.HTTPError:
         return True  # any HTTP answer means the server is up

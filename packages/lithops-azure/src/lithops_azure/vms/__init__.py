@@ -1,0 +1,1 @@
+"""The ``azure_vms`` standalone backend: Azure VMs on the kernel's standalone layer."""
