@@ -51,3 +51,38 @@ def oss_server() -> Iterator[LocalOSSServer]:
 def oss_section(oss_server: LocalOSSServer) -> dict[str, Any]:
     """An ``aliyun_oss`` section pointing at the local OSS, with a fresh bucket name (not created)."""
     return {"endpoint": oss_server.url, "region": REGION, "storage_bucket": f"lithops-test-{uuid.uuid4().hex[:8]}"}
+
+
+#: The image the local FC can "pull": its command runs with this interpreter and this environment's packages.
+IMAGE = "registry.cn-hangzhou.aliyuncs.com/lithops-test/lithops-fc:1"
+
+
+@pytest.fixture(scope="session")
+def fc_server() -> Iterator[Any]:
+    """One local Function Compute API for the session (8 instances at most, to keep the machine usable)."""
+    from lithops_aliyun.testing.fc_server import LocalFCServer
+
+    server = LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=(IMAGE,), instance_limit=8)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fc_config(fc_url: str, oss_url: str, bucket: str, **section: Any) -> dict[str, Any]:
+    """A full Lithops config running aliyun_fc (custom-container mode) and aliyun_oss on the local services."""
+    return {
+        "lithops": {"backend": "aliyun_fc", "storage": "aliyun_oss", "monitoring_interval": 0.1},
+        "aliyun": {"region": REGION, "account_id": ACCOUNT},
+        "aliyun_fc": {"endpoint": fc_url, "role_arn": ROLE, "deploy_mode": "custom-container", "runtime": IMAGE,
+                      "runtime_memory": 512, "runtime_timeout": 60, "invoke_pool_threads": 16, **section},
+        "aliyun_oss": {"endpoint": oss_url, "storage_bucket": bucket},
+    }
+
+
+def make_bucket(oss_server: Any, bucket: str) -> None:
+    """Create a bucket on the local OSS, through the storage backend."""
+    from lithops_aliyun.oss.storage import OSSStorage
+
+    OSSStorage({"endpoint": oss_server.url, "region": REGION}).create_bucket(bucket)

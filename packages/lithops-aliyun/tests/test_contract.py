@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
-from lithops.testing import PluginContract, StorageContract
+from conftest import fc_config, make_bucket
+from lithops.testing import ComputeContract, PluginContract, StorageContract
 from lithops_aliyun.oss.storage import OSSStorage
 
 
@@ -27,3 +29,23 @@ class TestOSSStorage(StorageContract):
         bucket = storage.default_bucket()
         storage.create_bucket(bucket)
         return bucket
+
+
+@pytest.fixture(scope="module")
+def class_bucket(oss_server: Any) -> str:
+    bucket = f"lithops-fc-{uuid.uuid4().hex[:8]}"
+    make_bucket(oss_server, bucket)
+    return bucket
+
+
+class TestFCCompute(ComputeContract):
+    """Function Compute through the local FC API (instances are local processes) and the local OSS."""
+
+    # Asynchronous invocations are fire and forget: an invocation that fails outside its calls (before any status
+    # can be written) is recorded by FC only, and its calls fail at their execution timeout.
+    skip_capabilities = {"worker_failure"}
+
+    @pytest.fixture
+    def config(self, fc_server: Any, oss_server: Any, class_bucket: str) -> dict[str, Any]:
+        # max_workers within the local FC's 8 instances, so calls queue (the contract then checks cancel)
+        return fc_config(fc_server.url, oss_server.url, class_bucket, max_workers=8)

@@ -29,6 +29,8 @@ from lithops_aliyun.session import credential_client, key_digest, region_of, spl
 #: What OSS accepts as a bucket name.
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _MISSING_BUCKET, _MISSING_KEY = "NoSuchBucket", "NoSuchKey"
+#: Buckets this process has seen exist (or created): default_bucket checks each once.
+_CHECKED_BUCKETS: set[str] = set()
 
 
 class _ChainCredentials(oss.credentials.CredentialsProvider):  # type: ignore[misc]
@@ -154,11 +156,21 @@ class OSSStorage(StorageBackend):
         return self.config.get("endpoint")
 
     def default_bucket(self) -> str:
-        """``storage_bucket``, else ``lithops-<region>-<account id or key digest>`` (stable for one caller)."""
-        bucket = self.config.get("storage_bucket")
-        if bucket:
-            return str(bucket)
-        return f"lithops-{self.region}-{key_digest(self.config)}".lower()[:63]
+        """``storage_bucket``, else ``lithops-<region>-<account id or key digest>`` (stable for one caller), which
+        is created in the region when absent (checked once per process). A configured bucket is never created: a
+        misspelt name is an error, not a new bucket.
+        """
+        if self.config.get("storage_bucket"):
+            return str(self.config["storage_bucket"])
+        bucket = f"lithops-{self.region}-{key_digest(self.config)}".lower()[:63]
+        if bucket not in _CHECKED_BUCKETS:
+            try:
+                self.head_bucket(bucket)
+            except StorageNoSuchBucketError:
+                self.create_bucket(bucket)
+            _CHECKED_BUCKETS.add(bucket)
+        self.config["storage_bucket"] = bucket
+        return bucket
 
     # -- errors ----------------------------------------------------------------------------------------------
     def _fail(self, exc: Exception, bucket: str, key: str | None = None) -> Exception:
