@@ -1,5 +1,6 @@
 """COS's IAM check in front of moto's S3: a request passes only with a bearer token the local IAM issued and that
-has not expired, as COS answers requests authorised with IAM tokens; the rest is moto's S3."""
+has not expired, as COS answers requests authorised with IAM tokens; the rest is moto's S3. Also a plain relay to
+moto, for clients in network namespaces that cannot reach moto's loopback address."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ _OWNER = ("AWS4-HMAC-SHA256 Credential=iam-owner/20240101/us-east-1/s3/aws4_requ
 
 
 class BearerCOS:
-    """An S3 endpoint on 127.0.0.1 that checks IAM bearer tokens with ``iam`` and forwards to moto at ``moto_url``.
+    """An S3 endpoint on ``host`` that checks IAM bearer tokens with ``iam`` and forwards to moto at ``moto_url``
+    (with ``iam`` None, a plain relay: requests go to moto as they are, HMAC signatures included). With ``hmac``,
+    requests without a bearer token go to moto as they are too (COS takes either kind on every endpoint).
 
     ``refused`` counts the requests refused for their token.
     """
 
-    def __init__(self, iam: FakeIAM, moto_url: str) -> None:
-        self.iam, self.moto = iam, urlsplit(moto_url)
+    def __init__(self, iam: FakeIAM | None, moto_url: str, host: str = "127.0.0.1", hmac: bool = False) -> None:
+        self.iam, self.moto, self.hmac = iam, urlsplit(moto_url), hmac
         self.refused = 0
         proxy = self
 
@@ -40,8 +43,11 @@ class BearerCOS:
             def _handle(self) -> None:
                 body = request_body(self.headers, self.rfile)
                 data = body if isinstance(body, bytes) else body.read()
-                reason = proxy.iam.check(self.headers.get("Authorization", ""))
-                if reason is not None:
+                reason = None if proxy.iam is None else proxy.iam.check(self.headers.get("Authorization", ""))
+                if proxy.iam is None or (proxy.hmac and not self.headers.get("Authorization", "").startswith(
+                        "Bearer ")):
+                    status, headers, out = forward(proxy.moto, self.command, self.path, self.headers, data)
+                elif reason is not None:
                     proxy.refused += 1
                     status, headers, out = 403, {"Content-Type": "application/xml"}, _DENIED.format(
                         reason=reason, path=self.path).encode()
@@ -62,9 +68,9 @@ class BearerCOS:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
 
     def __enter__(self) -> BearerCOS:
         threading.Thread(target=self._server.serve_forever, name="bearer-cos", daemon=True).start()

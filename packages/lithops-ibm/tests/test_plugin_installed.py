@@ -3,7 +3,7 @@ from lithops.testing import PluginContract
 
 class TestIBMPlugin(PluginContract):
     package = "lithops-ibm"
-    compute_backends = {"code_engine"}
+    compute_backends = {"code_engine", "ibm_vpc"}
     storage_backends = {"ibm_cos"}
 
 

@@ -1,7 +1,7 @@
 """Registers the IBM Cloud backends with Lithops: specs and config schemas only, no SDK import.
 
-The keys follow Lithops' ``ibm``, ``ibm_cos`` and ``code_engine`` sections. The shared ``ibm`` section (IAM API
-key, region, resource group, IAM endpoint) fills in the keys a backend's own section does not set.
+The keys follow Lithops' ``ibm``, ``ibm_cos``, ``code_engine`` and ``ibm_vpc`` sections. The shared ``ibm`` section
+(IAM API key, region, resource group, IAM endpoint) fills in the keys a backend's own section does not set.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
+from lithops.standalone.config import STANDALONE_CONFIG
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -44,6 +45,10 @@ COS_CONFIG: dict[str, ConfigKey] = {
     "access_key_id": ConfigKey(type=_OPT_STR, default=None, secret=True,
                                doc="HMAC access key id (service credential with HMAC)"),
     "secret_access_key": ConfigKey(type=_OPT_STR, default=None, secret=True, doc="HMAC secret access key"),
+    "instance_identity": ConfigKey(type=bool, default=False,
+                                   doc="on an IBM VPC virtual server: take IAM tokens of the server's trusted profile "
+                                       "from the VPC metadata service instead of keys (ibm_vpc sets it on the VMs it "
+                                       "creates)"),
     "storage_bucket": ConfigKey(type=_OPT_STR, default=None,
                                 doc="bucket for Lithops' temporary objects (default with HMAC keys: "
                                     "lithops-<region>-<hash of the access key id>, created on first use)"),
@@ -65,7 +70,7 @@ def cos_problems(section: Mapping[str, Any]) -> list[str]:
     if len(hmac) == 1:
         missing = ({"access_key_id", "secret_access_key"} - set(hmac)).pop()
         problems.append(f"{hmac[0]} is set but {missing} is not: HMAC credentials need both")
-    if not hmac and not (section.get("api_key") or section.get("iam_api_key")):
+    if not hmac and not (section.get("api_key") or section.get("iam_api_key") or section.get("instance_identity")):
         problems.append("has no credentials: set access_key_id and secret_access_key (HMAC keys of a COS service "
                         "credential), or api_key (or iam_api_key in the ibm section)")
     if not section.get("endpoint") and not section.get("region"):
@@ -180,6 +185,65 @@ def ce_problems(section: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+#: The instance profile of the worker VMs when none is set (2 vCPUs, 4 GB).
+VPC_DEFAULT_PROFILE = "cx2-2x4"
+
+
+#: The ``ibm_vpc`` section: the ``ibm`` keys, the ``standalone`` ones and Lithops 3.x's ``ibm_vpc`` keys.
+VPC_CONFIG: dict[str, ConfigKey] = {
+    **IBM_KEYS,
+    **STANDALONE_CONFIG,
+    "ssh_username": ConfigKey(type=str, default="root", doc="login on the VMs (consume mode, lithops attach)"),
+    "endpoint": ConfigKey(type=_OPT_STR, default=None,
+                          doc="VPC API URL (default: https://<region>.iaas.cloud.ibm.com/v1)"),
+    "zone": ConfigKey(type=_OPT_STR, default=None,
+                      doc="zone of the VMs (default: the subnet's zone, else <region>-1)"),
+    "vpc_id": ConfigKey(type=_OPT_STR, default=None, doc="VPC of the VMs (default: found or created by name)"),
+    "vpc_name": ConfigKey(type=str, default="lithops-vpc",
+                          doc="name of the VPC found or created when vpc_id is not set"),
+    "subnet_id": ConfigKey(type=_OPT_STR, default=None,
+                           doc="subnet of the VMs (default: a subnet of the VPC in the zone, created if none)"),
+    "security_group_id": ConfigKey(type=_OPT_STR, default=None,
+                                   doc="security group of the VMs (default: lithops-sg in the VPC, created: all "
+                                       "traffic out, SSH in)"),
+    "gateway_id": ConfigKey(type=_OPT_STR, default=None,
+                            doc="public gateway attached to the subnet when it has none, for the VMs' way out "
+                                "(default: the VPC's gateway in the zone, created if none)"),
+    "floating_ip": ConfigKey(type=_OPT_STR, default=None,
+                             doc="consume mode: the public address of instance_id (default: its floating IP, "
+                                 "made for it when it has none)"),
+    "instance_id": ConfigKey(type=_OPT_STR, default=None,
+                             doc="the VM to use in consume mode (the agent is installed on it over SSH)"),
+    "image_id": ConfigKey(type=_OPT_STR, default=None,
+                          doc="image of the VMs (default: the latest IBM Ubuntu or Debian image whose python3 is "
+                              "the client's version)"),
+    "worker_profile_name": ConfigKey(type=str, default=VPC_DEFAULT_PROFILE, doc="instance profile of the VMs"),
+    "master_profile_name": ConfigKey(type=_OPT_STR, default=None, doc="accepted for compatibility; not used"),
+    "ssh_key_id": ConfigKey(type=_OPT_STR, default=None, doc="id of a VPC SSH key put on the VMs Lithops creates"),
+    "trusted_profile_id": ConfigKey(type=_OPT_STR, default=None,
+                                    doc="IAM trusted profile of the VMs Lithops creates, with the Writer role on "
+                                        "the COS bucket: their agent reaches COS with its tokens, no keys"),
+    "install_dir": ConfigKey(type=str, default="/opt/lithops", doc="folder on the VMs for Lithops's code and "
+                                                                   "agent"),
+    "max_workers": ConfigKey(type=int, default=1, minimum=1, doc="worker VMs to start"),
+    "request_spot_instances": ConfigKey(type=bool, default=False, doc="accepted for compatibility; VPC virtual "
+                                                                      "servers are on-demand"),
+}
+
+
+def vpc_problems(section: Mapping[str, Any]) -> list[str]:
+    """What keeps an ``ibm_vpc`` section from reaching the VPC API (no API call)."""
+    problems = []
+    if not section.get("iam_api_key"):
+        problems.append("needs iam_api_key (in the ibm section or this one): the VPC API takes IAM tokens only")
+    if not section.get("endpoint") and not section.get("region"):
+        problems.append("needs region (e.g. us-south; or ibm.region) or endpoint")
+    if section.get("exec_mode") == "consume" and not section.get("instance_id"):
+        problems.append("exec_mode is consume but instance_id is not set: give the id of the VM to run on, or use "
+                        "exec_mode create or reuse")
+    return problems
+
+
 _SHARED = ("ibm",)
 
 
@@ -201,7 +265,7 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
 
 @hookimpl
 def lithops_compute_backends() -> list[ComputeBackendSpec]:
-    """The ``code_engine`` serverless backend."""
+    """The ``code_engine`` serverless backend and the ``ibm_vpc`` standalone backend."""
     return [
         ComputeBackendSpec(
             name="code_engine",
@@ -212,7 +276,17 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             default_storage="ibm_cos",
             shared_sections=_SHARED,
             description="IBM Cloud Code Engine array job runs",
-        )
+        ),
+        ComputeBackendSpec(
+            name="ibm_vpc",
+            mode="standalone",
+            backend="lithops_ibm.ibm_vpc.backend:VPCBackend",
+            config=VPC_CONFIG,
+            validate=vpc_problems,
+            default_storage="ibm_cos",
+            shared_sections=(*_SHARED, "standalone"),
+            description="IBM Cloud VPC virtual servers that run calls as they arrive",
+        ),
     ]
 
 

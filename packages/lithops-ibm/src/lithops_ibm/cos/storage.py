@@ -92,7 +92,15 @@ class COSStorage(S3Storage):
             options["signature_version"] = UNSIGNED
         client = make_client({"region": SIGNING_REGION, **keys}, "s3", endpoint=self.endpoint,
                              max_attempts=int(self.config["max_attempts"]), **options)
-        if not self.hmac:
+        if self.config.get("instance_identity") and not self.hmac:
+            # a VPC virtual server's own identity: its metadata service exchanges it for an IAM token of the
+            # server's trusted profile
+            from ibm_cloud_sdk_core.authenticators import VPCInstanceAuthenticator
+
+            self._iam_url = "the VPC instance metadata service"
+            self._auth = VPCInstanceAuthenticator()
+            client.meta.events.register("before-sign.s3", self._add_token)
+        elif not self.hmac:
             self._iam_url = iam_endpoint(self.config)
             self._auth = authenticator(str(self.config.get("api_key") or self.config["iam_api_key"]), self._iam_url)
             client.meta.events.register("before-sign.s3", self._add_token)

@@ -49,14 +49,20 @@ class FakeIAM(FakeService):
             raise ApiError(400, "BXNIM0102E", "Parameter 'apikey' is missing")
         if key not in self.api_keys:
             raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
+        return 200, self.issue(f"iam-{key[:6]}")
+
+    def issue(self, iam_id: str) -> dict[str, Any]:
+        """A new token for the identity ``iam_id`` in IAM's answer shape (also what a VPC instance's metadata
+        service hands out for its trusted profile).
+        """
         now = time.time()
         expires = now + self.token_lifetime
-        token = jwt.encode({"iam_id": f"iam-{key[:6]}", "iat": int(now), "exp": int(expires),
+        token = jwt.encode({"iam_id": iam_id, "iat": int(now), "exp": int(expires),
                             "exp_precise": expires, "jti": uuid.uuid4().hex}, _SECRET, algorithm="HS256")
         with self.lock:
             self.issued.append(token)
-        return 200, {"access_token": token, "refresh_token": "not-supported", "token_type": "Bearer",
-                     "expires_in": int(self.token_lifetime), "expiration": int(expires), "scope": "ibm openid"}
+        return {"access_token": token, "refresh_token": "not-supported", "token_type": "Bearer",
+                "expires_in": int(self.token_lifetime), "expiration": int(expires), "scope": "ibm openid"}
 
     def revoke(self, api_key: str) -> None:
         """Make ``api_key`` unknown from now on."""

@@ -1,0 +1,267 @@
+"""ibm_vpc end to end: the control plane is the local VPC API (lithops_ibm.testing.vpc) behind the local IAM, and
+the instances it "creates" are network-namespace hosts that boot with the instance's user data, as cloud-init
+would run it: the kernel's real bootstrap downloads the code from a pre-signed COS URL (moto, through a relay on the
+hosts' bridge), asks IBM's metadata service for the instance id and starts the agent, which reaches COS at its
+private endpoint (a bearer-token check in front of moto) with IAM tokens of the VM's trusted profile.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cos_proxy import BearerCOS
+
+import lithops
+from conftest import API_KEY, HMAC, hmac_section, new_bucket
+from lithops.cli.standalone import standalone_backend
+from lithops.config import default_config
+from lithops.errors import BackendError, ConfigError
+from lithops.testing import ComputeContract
+from lithops_ibm.cos.storage import COSStorage
+from lithops_ibm.ibm_vpc.provider import SECURITY_GROUP, VPCVMs
+from lithops_ibm.testing.iam import FakeIAM
+
+netns = pytest.importorskip("lithops_vm.testing.netns")
+from lithops_ibm.testing.vpc import FakeVPC  # noqa: E402
+
+PROFILE = "tp-lithops-workers"
+
+
+def _cube(x: int) -> int:
+    return x ** 3
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: Any) -> Iterator[Any]:
+    """Three namespace hosts to play VPC instances."""
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    net = netns.HostNetwork(str(tmp_path_factory.mktemp("vpchosts")))
+    try:
+        for _ in range(3):
+            net.add_host()
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture(scope="module")
+def cos(network: Any, moto: Any, iam: FakeIAM) -> Iterator[tuple[str, str]]:
+    """COS's public endpoint (HMAC signatures and pre-signed URLs) and private endpoint (IAM tokens) on the hosts'
+    bridge, both moto underneath.
+    """
+    public = BearerCOS(None, moto.url, network.gateway)
+    private = BearerCOS(iam, moto.url, network.gateway, hmac=True)
+    with public, private:
+        yield public.url, private.url
+
+
+@pytest.fixture
+def vpc(iam: FakeIAM, network: Any) -> Iterator[FakeVPC]:
+    """A fresh VPC API whose instances are the namespace hosts; it knows the trusted profile PROFILE."""
+    with FakeVPC(iam, network) as service:
+        assert isinstance(service, FakeVPC)
+        service.trusted_profiles.add(PROFILE)
+        yield service
+
+
+def _config(iam: FakeIAM, vpc: FakeVPC, cos: tuple[str, str], install_dir: str, bucket: str | None = None,
+            **section: Any) -> dict[str, Any]:
+    if bucket is None:
+        bucket = new_bucket()
+        COSStorage(hmac_section(cos[0])).create_bucket(bucket)
+    return {
+        "lithops": {"backend": "ibm_vpc", "storage": "ibm_cos", "monitoring_interval": 0.1},
+        "ibm": {"iam_api_key": API_KEY, "iam_endpoint": iam.url, "region": "us-south"},
+        "ibm_vpc": {"endpoint": f"{vpc.url}/v1", "exec_mode": "create", "max_workers": 2, "worker_processes": 2,
+                    "runtime": sys.executable, "install_dir": install_dir, "start_timeout": 60,
+                    "soft_dismantle_timeout": 120, "trusted_profile_id": PROFILE, **section},
+        "ibm_cos": hmac_section(cos[0], storage_bucket=bucket, private_endpoint=cos[1]),
+    }
+
+
+@pytest.fixture
+def config(iam: FakeIAM, vpc: FakeVPC, cos: tuple[str, str], tmp_path: Any) -> dict[str, Any]:
+    """ibm_vpc in create mode on two VMs. The VMs' runtime is this Python (it has the SDKs, so nothing is installed
+    from a package index), their install folder a fresh one.
+    """
+    return _config(iam, vpc, cos, str(tmp_path / "vm-install"))
+
+
+def _provider(config: dict[str, Any], **keys: Any) -> VPCVMs:
+    return VPCVMs({**config["ibm"], **config["ibm_vpc"], **keys}, "lithops-workers")
+
+
+def test_create_mode_makes_the_network_boots_the_agent_from_user_data_and_deletes_the_vms(
+        config: dict[str, Any], vpc: FakeVPC) -> None:
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.mode == "standalone"
+        assert fexec.map(_cube, range(8)).get_result() == [x ** 3 for x in range(8)]
+        instances = sorted(vpc.hosts)
+        assert len(instances) == 2
+        for instance in instances:
+            assert vpc.boots[instance] == [0], vpc.log(instance)
+            assert "169.254.169.254" in vpc.user_data[instance]
+            assert HMAC["secret_access_key"] not in vpc.user_data[instance]  # (the key id is in the signed URL)
+        with open(f"{config['ibm_vpc']['install_dir']}/agents/{instances[0]}/config.json", encoding="utf-8") as f:
+            agent = json.load(f)  # written by the user data, with the id from the metadata service
+        assert HMAC["access_key_id"] not in json.dumps(agent) and API_KEY not in json.dumps(agent)
+        assert agent["vm_id"] == instances[0]
+        assert agent["storage"]["config"]["instance_identity"] is True
+        assert agent["storage"]["config"]["endpoint"] == config["ibm_cos"]["private_endpoint"]
+    assert not vpc.instances and not vpc.floating_ips  # deleted with the executor; no floating IP was needed
+    [made] = vpc.vpcs.values()
+    assert made["name"] == "lithops-vpc"
+    [subnet] = vpc.subnets.values()
+    assert subnet["zone"]["name"] == "us-south-1" and subnet["public_gateway"]["name"] == "lithops-gateway-us-south-1"
+    assert SECURITY_GROUP in [g["name"] for g in vpc.security_groups.values()]
+    body = vpc.created[0]
+    assert body["profile"] == {"name": "cx2-2x4"} and body["metadata_service"] == {"enabled": True}
+    assert body["default_trusted_profile"]["target"] == {"id": PROFILE}
+    assert vpc.images[body["image"]["id"]]["name"].startswith(
+        {"3.10": "ibm-ubuntu-22-04", "3.11": "ibm-debian-12", "3.12": "ibm-ubuntu-24-04"}["{}.{}".format(
+            *sys.version_info[:2])])
+
+
+def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[str, Any], vpc: FakeVPC) -> None:
+    """A VM stopped underneath is started once stopped (never while stopping) and used again, not re-created;
+    the network made the first time is found, not made again.
+    """
+    config["ibm_vpc"].update(exec_mode="reuse", max_workers=1)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 2).result(timeout=60) == 8
+    [instance] = vpc.hosts
+    provider = _provider(config)
+    [vm] = provider.list_vms()
+    assert vm.id == instance and vm.extra["lithops_exec_mode"] == "reuse" and vm.state == "running"
+    provider.stop([vm])
+    assert provider.list_vms()[0].state == "stopping"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 3).result(timeout=60) == 27
+    assert list(vpc.hosts) == [instance] and len(vpc.boots[instance]) == 2
+    assert not [r for r in vpc.refused if r.startswith("instance_action_invalid")]
+    assert len(vpc.vpcs) == 1 and len(vpc.subnets) == 1 and len(vpc.gateways) == 1
+    with pytest.raises(BackendError, match="The start action cannot be performed on an instance in the running"):
+        provider._call("start", "create_instance_action", instance, "start")
+    provider.delete([vm])
+    assert not vpc.instances
+
+
+def test_the_vpc_api_refusals_reach_the_user_with_ibms_message(config: dict[str, Any], vpc: FakeVPC) -> None:
+    with pytest.raises(BackendError, match="instance_profile_not_found: Instance profile 'zz-9x99' not found"):
+        _provider(config, worker_profile_name="zz-9x99").create(1)
+    with pytest.raises(BackendError, match="image_not_found"):
+        _provider(config, image_id="r006-no-such-image").create(1)
+    with pytest.raises(BackendError, match="Zone 'us-south-9' not found in region us-south"):
+        _provider(config, zone="us-south-9").create(1)
+    with pytest.raises(BackendError, match="Resource group with id 'no-such-group' was not found"):
+        _provider(config, vpc_name="other-vpc", resource_group_id="no-such-group").create(1)
+    vpc.vcpu_quota = 3
+    with pytest.raises(BackendError, match="over_quota: Quota exceeded: the instance needs 4 vCPUs"):
+        _provider(config, worker_profile_name="cx2-4x8").create(1)
+    assert not vpc.instances
+    with pytest.raises(ConfigError, match="IAM refused the API key"):
+        _provider(config, iam_api_key="revoked-key").list_vms()
+
+
+def test_created_vms_need_a_trusted_profile_and_hmac_keys(config: dict[str, Any], vpc: FakeVPC) -> None:
+    """Without a trusted profile the VMs could reach COS only with the client's keys in their user data: refused
+    before any VM is made, with the fix.
+    """
+    config["ibm_vpc"]["trusted_profile_id"] = None
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"set ibm_vpc\.trusted_profile_id"):
+            fexec.call_async(_cube, 1)
+    assert not vpc.created
+
+
+def test_a_vm_that_never_runs_fails_within_start_timeout(config: dict[str, Any], vpc: FakeVPC) -> None:
+    vpc.transition = 3600
+    provider = _provider(config)
+    [vm] = provider.create(1)
+    with pytest.raises(BackendError, match=rf"VM {vm.name} is still pending after 2 s \(start_timeout\)"):
+        provider.wait_ready(vm, 2)
+    provider.delete([vm])
+
+
+def test_requests_need_version_generation_and_a_token(vpc: FakeVPC, iam: FakeIAM) -> None:
+    token = iam.issue("someone")["access_token"]
+    for query, code in (("", "missing_version"), ("?version=2025-04-08", "bad_generation"),
+                        ("?version=2025-04-08&generation=2", None)):
+        request = urllib.request.Request(f"{vpc.url}/v1/vpcs{query}", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert code is None and json.load(resp)["vpcs"] == []
+        except urllib.error.HTTPError as exc:
+            body = json.load(exc)
+            assert exc.code == 400 and body["errors"][0]["code"] == code and "trace" in body
+            assert {"code", "message", "more_info"} <= set(body["errors"][0])
+
+
+def test_consume_mode_installs_the_agent_over_ssh_at_a_floating_ip(config: dict[str, Any], vpc: FakeVPC,
+                                                                   network: Any) -> None:
+    """The user's own VM (made without Lithops's user data) gets a floating IP to be reached at, then the agent
+    over SSH; cleaning releases that floating IP and keeps the VM.
+    """
+    [made] = _provider(config).create(1, tags={"lithops_exec_mode": "reuse"})
+    config["ibm_vpc"].update(exec_mode="consume", instance_id=made.id, ssh_key_filename=network.client_key,
+                             trusted_profile_id=None)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.map(_cube, [1, 2, 3]).get_result() == [1, 8, 27]
+        [fip] = vpc.floating_ips.values()
+        assert fip["name"] == f"lithops-{made.name}" and fip["address"] == vpc.vms.address(made.id)
+    backend = standalone_backend(default_config(config))  # what lithops clean --all does
+    try:
+        assert [vm.id for vm in backend.clean_all()] == [made.id]
+    finally:
+        backend.close()
+    assert not vpc.floating_ips and made.id in vpc.instances
+    config["ibm_vpc"]["instance_id"] = "0717-no-such-instance"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match="VM 0717-no-such-instance does not exist in region us-south"):
+            fexec.call_async(_cube, 1)
+
+
+@pytest.fixture(scope="class")
+def contract_vpc(iam: FakeIAM, network: Any) -> Iterator[FakeVPC]:
+    """One VPC API for the whole contract class."""
+    with FakeVPC(iam, network) as service:
+        assert isinstance(service, FakeVPC)
+        service.trusted_profiles.add(PROFILE)
+        yield service
+
+
+class TestVPCCompute(ComputeContract):
+    """The compute contract through ibm_vpc: a reuse-mode cluster of two VMs (namespace hosts) booted from user
+    data by the first executor and kept warm for the others.
+    """
+
+    call_timeout = 150.0
+
+    @pytest.fixture
+    def config(self, iam: FakeIAM, contract_vpc: FakeVPC, cos: tuple[str, str],
+               tmp_path_factory: Any) -> dict[str, Any]:
+        bucket = "lithops-vpc-contract"
+        storage = COSStorage(hmac_section(cos[0]))
+        try:
+            storage.head_bucket(bucket)
+        except Exception:
+            storage.create_bucket(bucket)
+        return _config(iam, contract_vpc, cos, str(tmp_path_factory.getbasetemp() / "vpc-contract-install"),
+                       bucket=bucket, exec_mode="reuse", soft_dismantle_timeout=600)
+
+
+def test_uuid_names_are_valid_vpc_names() -> None:
+    from lithops_ibm.ibm_vpc.provider import vm_prefix
+
+    assert vm_prefix("Lithops_Workers") == "lithops-workers-"
+    assert vm_prefix("9lives") == "l9lives-"
+    assert len(vm_prefix("x" * 100) + "create-" + uuid.uuid4().hex[:8]) <= 63
