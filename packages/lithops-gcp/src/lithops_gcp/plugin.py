@@ -1,6 +1,7 @@
 """Registers the Google Cloud backends with Lithops: specs and config schemas only, no Google SDK import.
 
-The keys follow Lithops' ``gcp``, ``gcp_storage``, ``gcp_cloudrun`` and ``gcp_functions`` sections. The shared
+The keys follow Lithops' ``gcp``, ``gcp_storage``, ``gcp_cloudrun``, ``gcp_functions`` and ``gcp_compute_engine``
+sections (the last with the ``standalone`` section's keys). The shared
 ``gcp`` section (project, region, credentials) fills in the keys a backend's own section does not set. With no
 credentials in the config, ``GOOGLE_APPLICATION_CREDENTIALS`` or the application-default credentials
 (``gcloud auth application-default login``, or the service account of the machine) are used.
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
+from lithops.standalone.config import STANDALONE_CONFIG
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -108,6 +110,58 @@ FUNCTIONS_CONFIG: dict[str, ConfigKey] = {
     "deploy_timeout": CLOUDRUN_CONFIG["deploy_timeout"],
 }
 
+_ZONE_RE = re.compile(r"[a-z]+(-[a-z0-9]+)+-[a-z]")
+_LABEL_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+def _zone_problem(value: Any) -> str | None:
+    if value is None or _ZONE_RE.fullmatch(value):
+        return None
+    return f"is {value!r}; it must be a Compute Engine zone such as us-east1-b"
+
+
+def _labels_problem(value: Any) -> str | None:
+    bad = [k for k, v in value.items() if not _LABEL_RE.fullmatch(str(k)) or not isinstance(v, str) or len(v) > 63]
+    if bad:
+        return (f"has {', '.join(map(repr, bad))}: label keys start with a lowercase letter and hold lowercase "
+                f"letters, digits, - and _ (at most 63), values are text of at most 63 characters")
+    return None
+
+
+COMPUTE_ENGINE_CONFIG: dict[str, ConfigKey] = {
+    **CREDENTIAL_KEYS,
+    **STANDALONE_CONFIG,
+    "service_account": ConfigKey(
+        type=_OPT_STR, default=None,
+        doc="e-mail of the service account the VMs run as; it needs read/write access to the storage bucket "
+            "(default: the project's default compute service account)"),
+    "zone": ConfigKey(type=_OPT_STR, default=None, check=_zone_problem,
+                      doc="zone of the VMs, e.g. us-east1-b (default: zone b of region)"),
+    "machine_type": ConfigKey(type=str, default="e2-standard-2", doc="machine type of the worker VMs"),
+    "source_image": ConfigKey(
+        type=_OPT_STR, default=None,
+        doc="boot image of the VMs: an image or image family URL, e.g. projects/debian-cloud/global/images/family/"
+            "debian-12 (default: a Debian or Ubuntu family whose python3 is the client's version)"),
+    "disk_size": ConfigKey(type=int, default=10, minimum=10, doc="GB of the VMs' boot disk"),
+    "network": ConfigKey(type=str, default="global/networks/default", doc="VPC network of the VMs"),
+    "subnetwork": ConfigKey(type=_OPT_STR, default=None,
+                            doc="subnetwork of the VMs, e.g. regions/us-east1/subnetworks/lithops (default: the "
+                                "network's subnetwork in the region)"),
+    "external_ip": ConfigKey(type=bool, default=True,
+                             doc="give the VMs an ephemeral external IP address (without one, they reach PyPI and "
+                                 "Cloud Storage only through Cloud NAT and Private Google Access)"),
+    "request_spot_instances": ConfigKey(type=bool, default=False, doc="create Spot VMs"),
+    "preemptible": ConfigKey(type=bool, default=False, doc="Lithops's older name of request_spot_instances"),
+    "max_workers": ConfigKey(type=int, default=1, minimum=1, doc="worker VMs to start"),
+    "delete_on_dismantle": ConfigKey(type=bool, default=True,
+                                     doc="create mode: Spot VMs taken back are deleted (false: stopped)"),
+    "instance_name": ConfigKey(type=_OPT_STR, default=None,
+                               doc="the VM to use in consume mode (the agent is installed on it over SSH)"),
+    "labels": ConfigKey(type=dict, default={}, check=_labels_problem, doc="labels added to the VMs Lithops creates"),
+    "install_dir": ConfigKey(type=str, default="/opt/lithops", doc="folder on the VMs for Lithops's code and agent"),
+    "api_endpoint": ConfigKey(type=_OPT_STR, default=None, doc=_API_ENDPOINT_DOC.format(api="Compute Engine API")),
+}
+
 _SHARED = ("gcp",)
 
 
@@ -152,7 +206,9 @@ def lithops_storage_backends() -> list[StorageBackendSpec]:
 
 @hookimpl
 def lithops_compute_backends() -> list[ComputeBackendSpec]:
-    """The ``gcp_cloudrun`` and ``gcp_functions`` serverless backends."""
+    """The ``gcp_cloudrun`` and ``gcp_functions`` serverless backends and the ``gcp_compute_engine`` standalone
+    backend.
+    """
     return [
         ComputeBackendSpec(
             name="gcp_cloudrun",
@@ -173,6 +229,15 @@ def lithops_compute_backends() -> list[ComputeBackendSpec]:
             default_storage="gcp_storage",
             shared_sections=_SHARED,
             description="Cloud Functions (2nd gen) triggered through Pub/Sub or HTTPS",
+        ),
+        ComputeBackendSpec(
+            name="gcp_compute_engine",
+            mode="standalone",
+            backend="lithops_gcp.gcp_compute_engine.backend:ComputeEngineBackend",
+            config=COMPUTE_ENGINE_CONFIG,
+            default_storage="gcp_storage",
+            shared_sections=(*_SHARED, "standalone"),
+            description="Compute Engine VMs that run calls as they arrive",
         ),
     ]
 

@@ -1,0 +1,1 @@
+"""The ``gcp_compute_engine`` compute backend (standalone mode)."""
