@@ -3,6 +3,7 @@ shared by the session, and test credentials in the environment (never a develope
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,17 +18,14 @@ KEY_ID, KEY_SECRET = "LTAI5tTestKeyId0001", "test-secret-0001"
 ROLE = f"acs:ram::{ACCOUNT}:role/lithops-fc-role"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _test_credentials() -> Iterator[None]:
-    """The SDKs' credential chain sees the test keys only."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-        mp.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
-        mp.setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", "/nonexistent/alibabacloud-credentials")
-        for name in ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIBABA_CLOUD_REGION_ID", "ALIBABA_CLOUD_PROFILE",
-                     "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_ECS_METADATA", "FC_REGION"):
-            mp.delenv(name, raising=False)
-        yield
+# The SDKs' credential chain sees the test keys only. Set when this file is imported, before the test modules are:
+# alibabacloud_credentials reads some of these variables once, when it is first imported.
+os.environ.update({"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+                   "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/alibabacloud-credentials",
+                   "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
+for _name in ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIBABA_CLOUD_REGION_ID", "ALIBABA_CLOUD_PROFILE",
+              "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_ECS_METADATA", "FC_REGION"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)

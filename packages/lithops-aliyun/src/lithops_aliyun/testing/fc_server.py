@@ -226,7 +226,8 @@ class LocalFCServer(FakeService):
         self.workdir = tempfile.mkdtemp(prefix="local-fc-")
         self._idle: dict[str, list[_Instance]] = {}
         self._busy: set[_Instance] = set()
-        self._slots = threading.Semaphore(instance_limit)
+        #: free instances of the region (a test may acquire them to play a region whose instances are all busy)
+        self.slots = threading.Semaphore(instance_limit)
         self.peak_instances = 0
         self.route("POST", r"/2023-03-30/functions", self.create_function)
         self.route("GET", r"/2023-03-30/functions", self.list_functions)
@@ -479,20 +480,20 @@ class LocalFCServer(FakeService):
         if kind == "Async":
             threading.Thread(target=self._run_async, args=(name, request.body, request_id), daemon=True).start()
             return 202, b"", {"x-fc-request-id": request_id}
-        if not self._slots.acquire(blocking=False):
+        if not self.slots.acquire(blocking=False):
             raise ApiError(429, "ResourceThrottled", f"Reserve resource exceeded limit: {self.instance_limit} "
                                                      f"instances are running in region {self.region}")
         try:
             status, data, error = self._run(name, request.body, request_id)
         finally:
-            self._slots.release()
+            self.slots.release()
         headers = {"x-fc-request-id": request_id, "Content-Type": "application/octet-stream"}
         if error:
             headers["x-fc-error-type"] = error
         return status, data, headers
 
     def _run_async(self, name: str, body: bytes, request_id: str) -> None:
-        with self._slots:  # events wait in FC's queue for a free instance
+        with self.slots:  # events wait in FC's queue for a free instance
             _, _, error = self._run(name, body, request_id)
         with self.lock:
             self.async_results.append((name, request_id, error))
