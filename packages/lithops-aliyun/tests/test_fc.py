@@ -118,7 +118,7 @@ def test_out_of_memory_fails_the_call_clearly(config: dict[str, Any]) -> None:
 
     with lithops.FunctionExecutor(config=config) as fexec:
         future = fexec.call_async(hog, 0)
-        with pytest.raises(WorkerDiedError, match="256 MiB of memory: raise aliyun_fc.runtime_memory"):
+        with pytest.raises(WorkerDiedError, match=r"256 MiB of memory: raise aliyun_fc\.runtime_memory"):
             future.result(timeout=120)
 
 
@@ -175,7 +175,7 @@ def test_a_role_that_does_not_exist_is_a_clear_error(config: dict[str, Any]) -> 
 
 def test_an_image_fc_cannot_pull_fails_the_deploy_clearly(config: dict[str, Any]) -> None:
     section = _section(config, runtime="registry.cn-hangzhou.aliyuncs.com/x/missing:1")
-    with pytest.raises(BackendError, match="failed to deploy: pull image .*missing:1 failed"):
+    with pytest.raises(BackendError, match=r"failed to deploy: pull image .*missing:1 failed"):
         FCFunctions(section).ensure(None, 512)
 
 
