@@ -19,7 +19,7 @@ from lithops_azure.testing.azurite import ACCOUNT, Azurite
 
 class TestAzurePlugin(PluginContract):
     package = "lithops-azure"
-    compute_backends = {"azure_containers", "azure_functions"}
+    compute_backends = {"azure_containers", "azure_functions", "azure_vms"}
     storage_backends = {"azure_storage"}
 
 

@@ -169,7 +169,7 @@ VMS_CONFIG: dict[str, ConfigKey] = {
     "max_workers": ConfigKey(type=int, default=1, minimum=1, doc="worker VMs to start"),
     "delete_on_dismantle": ConfigKey(type=bool, default=True,
                                      doc="accepted for compatibility: VMs of exec_mode create are deleted when their "
-                                         "executor closes; reuse mode keeps (deallocates) them"),
+                                         "executor closes; reuse mode keeps its VMs"),
     "vnet_name": ConfigKey(type=str, default="lithops-vnet",
                            doc="virtual network of created VMs, in resource_group (created when absent, 10.0.0.0/16)"),
     "subnet_name": ConfigKey(type=str, default="lithops-subnet",
