@@ -7,11 +7,14 @@ with it and starts the agent, which works through the emulator (listening on the
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,11 +22,13 @@ import requests
 
 import lithops
 from conftest import PROJECT, REGION, make_bucket
+from lithops.backends.helpers import request_body
 from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
+from lithops.testing.http_fake import QuietHandler
 from lithops_gcp.auth import GCPAccessDeniedError, GCPConnectionError, GCPCredentialsError
 from lithops_gcp.gcp_compute_engine.provider import ComputeEngineVMs
-from lithops_gcp.testing.emulators import StorageEmulator, free_port
+from lithops_gcp.testing.emulators import free_port
 from lithops_gcp.testing.fake_compute import FakeComputeEngine
 
 netns = pytest.importorskip("lithops_vm.testing.netns")
@@ -50,19 +55,66 @@ def network(tmp_path_factory: Any) -> Iterator[Any]:
         net.close()
 
 
-@pytest.fixture(scope="module")
-def bridge_storage(network: Any) -> Iterator[str]:
-    """A storage emulator on the hosts' bridge address, in STORAGE_EMULATOR_HOST for this module (the session's
-    listens on loopback, which the VMs cannot reach); its URL.
+class StorageRelay:
+    """The session's storage emulator (on loopback, which the VMs cannot reach) on the hosts' bridge address.
+
+    Downloads of the code zip must carry a bearer token, as Cloud Storage demands of a private bucket; the tokens
+    are kept in :attr:`tokens` (the agent itself talks to the emulator anonymously).
     """
-    emulator = StorageEmulator(network.gateway).start()
-    url = f"http://{emulator.host}"
+
+    def __init__(self, target: str, address: str) -> None:
+        self.tokens: list[str] = []
+        relay = self
+
+        class Handler(QuietHandler):
+            def _handle(self) -> None:
+                body = request_body(self.headers, self.rfile)
+                if self.command == "GET" and "/o/lithops.standalone%2Fcode%2F" in self.path:
+                    auth = self.headers.get("Authorization") or ""
+                    if not auth.startswith("Bearer "):
+                        self.send_whole(401, b'{"error": {"code": 401, "message": "Anonymous caller does not have '
+                                             b'storage.objects.get access"}}', {"Content-Type": "application/json"})
+                        return
+                    relay.tokens.append(auth.removeprefix("Bearer "))
+                connection = http.client.HTTPConnection(target, timeout=60)
+                connection.request(self.command, self.path, body=body, headers={
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")})
+                answer = connection.getresponse()
+                data = answer.read()
+                dropped = ("transfer-encoding", "connection") + (() if self.command == "HEAD" else ("content-length",))
+                self.send_whole(answer.status, data, {k: v for k, v in answer.getheaders()
+                                                      if k.lower() not in dropped})
+                connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{address}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="storage-relay", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop relaying."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def relay(network: Any, storage_emulator: Any) -> Iterator[StorageRelay]:
+    """The storage emulator on the bridge address, in STORAGE_EMULATOR_HOST for this module."""
+    layer = StorageRelay(storage_emulator.host, network.gateway)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("STORAGE_EMULATOR_HOST", url)
-            yield url
+            mp.setenv("STORAGE_EMULATOR_HOST", layer.url)
+            yield layer
     finally:
-        emulator.stop()
+        layer.close()
+
+
+@pytest.fixture(scope="module")
+def bridge_storage(relay: StorageRelay) -> str:
+    """The URL of the storage emulator that the VMs reach."""
+    return relay.url
 
 
 def _fake(network: Any, storage_url: str, **kwargs: Any) -> FakeComputeEngine:
@@ -108,8 +160,9 @@ def _heartbeat(fexec: Any, name: str) -> dict[str, Any]:
 
 
 def test_create_mode_boots_the_agent_from_the_startup_script_and_deletes_the_vms(
-        config: dict[str, Any], compute: FakeComputeEngine) -> None:
+        config: dict[str, Any], compute: FakeComputeEngine, relay: StorageRelay) -> None:
     assert compute.vms is not None
+    relay.tokens.clear()
     config["gcp_storage"]["credentials_path"] = "/home/me/secret-key.json"  # never in the VMs' metadata
     config["gcp_compute_engine"].update(machine_type="e2-standard-4", labels={"team": "data"},
                                         service_account=f"lithops@{PROJECT}.iam.gserviceaccount.com")
@@ -138,6 +191,8 @@ def test_create_mode_boots_the_agent_from_the_startup_script_and_deletes_the_vms
             agent_config = json.load(f)  # written by the startup-script, with the name from the metadata server
         assert agent_config["vm_id"] == names[0] and agent_config["soft_dismantle_timeout"] == 77
         assert "credentials_path" not in agent_config["storage"]["config"]
+        # the code was downloaded with a token of a VM's service account, from its metadata server
+        assert relay.tokens and set(relay.tokens) <= {compute.tokens[name] for name in names}
     assert compute.instances == {}  # deleted when the executor closed
 
 

@@ -38,22 +38,19 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[Any] | None = Non
 
 
 class Emulator:
-    """A local server process (its own process group), started on a free port of ``address`` (default 127.0.0.1;
-    another address of this machine where clients in other network namespaces must reach it).
-    """
+    """A local server process (its own process group), started on a free port of 127.0.0.1."""
 
     #: Seconds to wait for the emulator to answer.
     START_TIMEOUT = 60.0
 
-    def __init__(self, address: str = "127.0.0.1") -> None:
-        self.address = address
+    def __init__(self) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:
-        """``ADDRESS:PORT``."""
-        return f"{self.address}:{self.port}"
+        """``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         """The command line that runs the emulator on :attr:`port`."""
@@ -87,7 +84,7 @@ class StorageEmulator(Emulator):
 
     def command(self) -> list[str]:
         """``gcp-storage-emulator start --in-memory`` on :attr:`port`."""
-        return [sys.executable, "-m", "lithops_gcp.testing.storage_emulator_main", "start", f"--host={self.address}",
+        return [sys.executable, "-m", "lithops_gcp.testing.storage_emulator_main", "start", "--host=127.0.0.1",
                 f"--port={self.port}", "--in-memory", "--quiet"]
 
 
