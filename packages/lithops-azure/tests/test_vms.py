@@ -18,6 +18,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 import lithops
+from lithops.cli.standalone import standalone_backend
+from lithops.config import default_config
 from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
 from lithops_azure.auth import AzureCredentialsError
@@ -157,7 +159,12 @@ def test_reuse_mode_starts_a_deallocated_vm_once_it_is_deallocated(config: dict[
         assert fexec.call_async(_cube, 3).result(timeout=60) == 27
     assert list(fake.vms.hosts) == [name] and len(fake.vms.boots[name]) == 2
     assert not [r for r in fake.refused if "Operation 'start' is not allowed" in r]
-    provider.delete(provider.list_vms())
+    backend = standalone_backend(default_config(config))  # what lithops clean --all does
+    try:
+        assert [vm.id for vm in backend.clean_all()] == [name]
+    finally:
+        backend.close()
+    _until(lambda: _kinds(fake) == [])  # the VM, its NIC and public IP
 
 
 def test_azure_refusals_are_passed_on_and_nothing_is_left_behind(config: dict[str, Any],
