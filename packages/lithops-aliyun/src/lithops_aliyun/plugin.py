@@ -86,8 +86,8 @@ _ENDPOINT_DOC = "endpoint of the service (host or URL); for emulators and privat
 OSS_CONFIG: dict[str, ConfigKey] = {
     **CREDENTIAL_KEYS,
     "storage_bucket": ConfigKey(type=_OPT_STR, default=None,
-                                doc="bucket for Lithops' temporary objects, created when absent (default: "
-                                    "lithops-<region>-<account id, or a digest of the access key>)"),
+                                doc="bucket for Lithops' temporary objects (default: lithops-<region>-<account "
+                                    "id, or a digest of the access key>, created when absent)"),
     "endpoint": ConfigKey(type=_OPT_STR, default=None,
                           doc=f"{_ENDPOINT_DOC} (default: the region's public endpoint)"),
     "internal_endpoint": ConfigKey(type=(bool, str), default=True,
