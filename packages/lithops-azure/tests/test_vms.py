@@ -167,8 +167,8 @@ def test_reuse_mode_starts_a_deallocated_vm_once_it_is_deallocated(config: dict[
     _until(lambda: _kinds(fake) == [])  # the VM, its NIC and public IP
 
 
-def test_azure_refusals_are_passed_on_and_nothing_is_left_behind(config: dict[str, Any],
-                                                                  fake: FakeCompute) -> None:
+def test_azure_refusals_are_passed_on_and_nothing_is_left_behind(config: dict[str, Any], fake: FakeCompute,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     section = _section(config)
 
     def refused(match: str, **changes: Any) -> None:
@@ -196,6 +196,10 @@ def test_azure_refusals_are_passed_on_and_nothing_is_left_behind(config: dict[st
     fake.providers.add("Microsoft.Compute")
     with pytest.raises(AzureCredentialsError, match="InvalidAuthenticationToken"):
         AzureVMs({**section, "access_token": "expired"}, "lithops-workers").list_vms()
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(AzureCredentialsError, match="Log in so that azure-identity finds a credential"):
+        AzureVMs({**section, "access_token": None}, "lithops-workers").list_vms()  # no credential at all
     with pytest.raises(BackendError, match="ResourceGroupNotFound"):
         AzureVMs({**section, "resource_group": "nope"}, "lithops-workers").list_vms()
     with pytest.raises(ConfigError, match="resource_group"):
