@@ -7,14 +7,11 @@ with it and starts the agent, which works through the emulator (listening on the
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,14 +19,12 @@ import requests
 
 import lithops
 from conftest import PROJECT, REGION, make_bucket
-from lithops.backends.helpers import request_body
 from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
-from lithops.testing.http_fake import QuietHandler
 from lithops_gcp.auth import GCPAccessDeniedError, GCPConnectionError, GCPCredentialsError
 from lithops_gcp.gcp_compute_engine.provider import ComputeEngineVMs
 from lithops_gcp.testing.emulators import free_port
-from lithops_gcp.testing.fake_compute import FakeComputeEngine
+from lithops_gcp.testing.fake_compute import FakeComputeEngine, StorageRelay
 
 netns = pytest.importorskip("lithops_vm.testing.netns")
 
@@ -53,50 +48,6 @@ def network(tmp_path_factory: Any) -> Iterator[Any]:
         yield net
     finally:
         net.close()
-
-
-class StorageRelay:
-    """The session's storage emulator (on loopback, which the VMs cannot reach) on the hosts' bridge address.
-
-    Downloads of the code zip must carry a bearer token, as Cloud Storage demands of a private bucket; the tokens
-    are kept in :attr:`tokens` (the agent itself talks to the emulator anonymously).
-    """
-
-    def __init__(self, target: str, address: str) -> None:
-        self.tokens: list[str] = []
-        relay = self
-
-        class Handler(QuietHandler):
-            def _handle(self) -> None:
-                body = request_body(self.headers, self.rfile)
-                if self.command == "GET" and "/o/lithops.standalone%2Fcode%2F" in self.path:
-                    auth = self.headers.get("Authorization") or ""
-                    if not auth.startswith("Bearer "):
-                        self.send_whole(401, b'{"error": {"code": 401, "message": "Anonymous caller does not have '
-                                             b'storage.objects.get access"}}', {"Content-Type": "application/json"})
-                        return
-                    relay.tokens.append(auth.removeprefix("Bearer "))
-                connection = http.client.HTTPConnection(target, timeout=60)
-                connection.request(self.command, self.path, body=body, headers={
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")})
-                answer = connection.getresponse()
-                data = answer.read()
-                dropped = ("transfer-encoding", "connection") + (() if self.command == "HEAD" else ("content-length",))
-                self.send_whole(answer.status, data, {k: v for k, v in answer.getheaders()
-                                                      if k.lower() not in dropped})
-                connection.close()
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
-
-        self.server = ThreadingHTTPServer((address, 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://{address}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, name="storage-relay", daemon=True).start()
-
-    def close(self) -> None:
-        """Stop relaying."""
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,14 @@ capacity (or with no free host to play the VM).
 Given a network, the fake listens on its bridge address and each inserted instance's ``startup-script`` runs on a
 free host at every boot (insert and start), as root, with a metadata server that answers Compute Engine's paths
 (``/computeMetadata/v1/instance/name``, ``id``, ``zone`` and the service account's token) only to requests carrying
-``Metadata-Flavor: Google`` (403 otherwise).
+``Metadata-Flavor: Google`` (403 otherwise). :class:`StorageRelay` makes a storage emulator reachable from the VMs,
+refusing code downloads without a bearer token as Cloud Storage refuses anonymous reads of a private bucket.
 """
 
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 import re
 import secrets
@@ -25,9 +27,11 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse
+from lithops.backends.helpers import request_body
+from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse, QuietHandler
 from lithops_gcp.testing.google_fake import GoogleFake
 
 if TYPE_CHECKING:
@@ -442,3 +446,51 @@ class FakeComputeEngine(GoogleFake):
         super().stop()
         if self.vms is not None:
             self.vms.close()
+
+
+class StorageRelay:
+    """A storage emulator that listens on loopback, which the VMs cannot reach, relayed on the hosts' bridge address.
+
+    Downloads of the code zip must carry a bearer token, as Cloud Storage demands of a private bucket; the tokens
+    are kept in :attr:`tokens` (the agent itself talks to the emulator anonymously).
+
+    Args:
+        target: ``host:port`` of the emulator.
+        address: the address to listen on (the bridge's).
+    """
+
+    def __init__(self, target: str, address: str) -> None:
+        self.tokens: list[str] = []
+        relay = self
+
+        class Handler(QuietHandler):
+            def _handle(self) -> None:
+                body = request_body(self.headers, self.rfile)
+                if self.command == "GET" and "/o/lithops.standalone%2Fcode%2F" in self.path:
+                    auth = self.headers.get("Authorization") or ""
+                    if not auth.startswith("Bearer "):
+                        self.send_whole(401, b'{"error": {"code": 401, "message": "Anonymous caller does not have '
+                                             b'storage.objects.get access"}}', {"Content-Type": "application/json"})
+                        return
+                    relay.tokens.append(auth.removeprefix("Bearer "))
+                connection = http.client.HTTPConnection(target, timeout=60)
+                connection.request(self.command, self.path, body=body, headers={
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")})
+                answer = connection.getresponse()
+                data = answer.read()
+                dropped = ("transfer-encoding", "connection") + (() if self.command == "HEAD" else ("content-length",))
+                self.send_whole(answer.status, data, {k: v for k, v in answer.getheaders()
+                                                      if k.lower() not in dropped})
+                connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{address}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="storage-relay", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop relaying."""
+        self.server.shutdown()
+        self.server.server_close()
