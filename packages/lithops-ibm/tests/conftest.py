@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cos_proxy import BearerCOS
 
 from lithops.testing import isolate_from_user_config
 from lithops_aws.testing.moto_server import MotoServer
+from lithops_ibm.testing.cos_relay import BearerCOS
 from lithops_ibm.testing.iam import FakeIAM
 
 API_KEY = "local-api-key-0123456789"

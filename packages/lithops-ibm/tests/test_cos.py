@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from cos_proxy import BearerCOS
 
 from conftest import API_KEY, hmac_section, iam_section, new_bucket
 from lithops.errors import BackendError, ConfigError
@@ -15,6 +14,7 @@ from lithops.testing import StorageContract
 from lithops_aws.testing.moto_server import free_port
 from lithops_ibm.cos.storage import COSAccessError, COSStorage
 from lithops_ibm.iam import IBMCredentialsError
+from lithops_ibm.testing.cos_relay import BearerCOS
 from lithops_ibm.testing.iam import FakeIAM
 
 _SMALL_PARTS = {"multipart_threshold": 5 * 1024 * 1024, "multipart_chunksize": 5 * 1024 * 1024}

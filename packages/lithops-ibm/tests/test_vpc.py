@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cos_proxy import BearerCOS
 
 import lithops
 from conftest import API_KEY, HMAC, hmac_section, new_bucket
@@ -26,6 +25,7 @@ from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
 from lithops_ibm.cos.storage import COSStorage
 from lithops_ibm.ibm_vpc.provider import SECURITY_GROUP, VPCVMs
+from lithops_ibm.testing.cos_relay import BearerCOS
 from lithops_ibm.testing.iam import FakeIAM
 
 netns = pytest.importorskip("lithops_vm.testing.netns")
