@@ -168,8 +168,30 @@ def test_the_vpc_api_refusals_reach_the_user_with_ibms_message(config: dict[str,
     with pytest.raises(BackendError, match="over_quota: Quota exceeded: the instance needs 4 vCPUs"):
         _provider(config, worker_profile_name="cx2-4x8").create(1)
     assert not vpc.instances
+
+
+def test_missing_credentials_a_refused_key_and_an_api_that_is_down_are_clear_errors(config: dict[str, Any],
+                                                                                   vpc: FakeVPC) -> None:
     with pytest.raises(ConfigError, match="IAM refused the API key"):
         _provider(config, iam_api_key="revoked-key").list_vms()
+    with pytest.raises(BackendError, match=r"could not connect to http://127\.0\.0\.1:9/v1"):
+        _provider(config, endpoint="http://127.0.0.1:9/v1").list_vms()
+    config["ibm"]["iam_api_key"] = None
+    with pytest.raises(ConfigError, match="needs iam_api_key"):
+        lithops.FunctionExecutor(config=config, log_level=None)
+
+
+def test_no_capacity_left_is_the_vpc_apis_error(config: dict[str, Any], vpc: FakeVPC) -> None:
+    """Three hosts play VMs: a fourth VM is refused for capacity; a request of which some VMs were made returns
+    those.
+    """
+    provider = _provider(config)
+    made = provider.create(4)
+    assert len(made) == 3 and vpc.refused[-1].startswith("insufficient_capacity")
+    with pytest.raises(BackendError, match="Insufficient capacity for profile cx2-2x4 in zone us-south-1"):
+        provider.create(1)
+    provider.delete(made)
+    assert not vpc.instances
 
 
 def test_created_vms_need_a_trusted_profile_and_hmac_keys(config: dict[str, Any], vpc: FakeVPC) -> None:
