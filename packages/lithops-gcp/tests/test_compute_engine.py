@@ -8,6 +8,8 @@ with it and starts the agent, which works through the emulator (listening on the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -257,6 +259,29 @@ def test_consume_mode_installs_the_agent_over_ssh(config: dict[str, Any], comput
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         with pytest.raises(BackendError, match=f"VM no-such-vm does not exist in zone {ZONE}"):
             fexec.call_async(_cube, 1)
+
+
+def test_worker_list_and_clean_all_remove_only_the_clusters_vms(config: dict[str, Any], compute: FakeComputeEngine,
+                                                                 tmp_path: Any) -> None:
+    """``lithops clean --all`` deletes the cluster's VMs (e.g. create-mode VMs a crashed client left); another
+    cluster's stay.
+    """
+    [vm] = _provider(config).create(1)
+    [other] = ComputeEngineVMs({**config["gcp"], **config["gcp_compute_engine"]}, "other-cluster").create(1)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(json.dumps(config))  # YAML reads JSON
+    env = {**os.environ, "LITHOPS_CONFIG_FILE": str(config_file)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from lithops.cli.main import main; main()", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    listed = cli("worker", "list")
+    assert listed.returncode == 0 and vm.name in listed.stdout and other.name not in listed.stdout, listed.stderr
+    cleaned = cli("clean", "--all")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "Removed 1 VM(s) of backend gcp_compute_engine" in cleaned.stdout
+    assert list(compute.instances) == [other.name]
 
 
 def test_config_keys_are_checked(config: dict[str, Any]) -> None:
