@@ -258,8 +258,8 @@ def test_spot_vms(config: dict[str, Any], fake: FakeCompute) -> None:
 
 def test_ssh_key_and_allowed_cidr(config: dict[str, Any], fake: FakeCompute, network: Any) -> None:
     """ssh_key_filename's public key goes on the VMs (no password); port 22 opens to ssh_allowed_cidr only."""
-    provider = AzureVMs({**_section(config), "ssh_key_filename": network.client_key,
-                         "ssh_allowed_cidr": "198.51.100.0/24"}, "lithops-workers")
+    provider = AzureVMs({**_section(config), "ssh_key_filename": network.client_key, "ssh_username": "azureuser",
+                         "ssh_port": 22, "ssh_allowed_cidr": "198.51.100.0/24"}, "lithops-workers")
     [vm] = provider.create(1)
     made = next(r for r in fake.resources.values() if r["name"] == vm.id)["properties"]["osProfile"]
     linux = made["linuxConfiguration"]
@@ -269,6 +269,8 @@ def test_ssh_key_and_allowed_cidr(config: dict[str, Any], fake: FakeCompute, net
     [nsg] = [r for r in fake.resources.values() if r["name"] == "lithops-nsg"]
     assert [r["properties"]["sourceAddressPrefix"] for r in nsg["properties"]["securityRules"]] == ["198.51.100.0/24"]
     assert provider.wait_ready(vm, 30).address == fake.vms.address(vm.id)
+    [listed] = provider.list_vms()
+    assert provider.shell_command(listed)[-1] == f"azureuser@{fake.vms.address(vm.id)}"  # lithops attach
     provider.delete([vm])
     with pytest.raises(BackendError, match="cannot be read"):
         AzureVMs({**_section(config), "ssh_key_filename": "/nonexistent/key"}, "lithops-workers").create(1)

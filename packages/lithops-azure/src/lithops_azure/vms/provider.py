@@ -263,7 +263,8 @@ class AzureVMs(VMProvider):
             except ResourceNotFoundError:
                 state = "terminated"
             if state == "running":
-                return self._addressed(vm)
+                vm.address, vm.state = self._address(vm), "running"
+                return vm
             if state in ("terminated", "failed"):
                 raise BackendError(f"VM {vm.id} is {'deleted' if state == 'terminated' else 'failed'} (a Spot VM "
                                    f"evicted, or deleted by someone): run the job again for a new VM"
@@ -272,21 +273,26 @@ class AzureVMs(VMProvider):
                 raise BackendError(f"VM {vm.id} is still {state} after {timeout:g} s (start_timeout).")
             time.sleep(POLL_SEC)
 
-    def _addressed(self, vm: VM) -> VM:
+    def address(self, vm: VM) -> str:
+        """Where the client reaches ``vm`` (``lithops attach``): its public IP address, else its private one."""
+        if not vm.address:
+            vm.address = self._address(vm)
+        return super().address(vm)
+
+    def _address(self, vm: VM) -> str | None:
         with azure_errors(f"the address of VM {vm.id}", "Microsoft.Network"):
             resource = _as_dict(self.compute.virtual_machines.get(self.group, vm.id))
             nics = (resource.get("properties") or {}).get("networkProfile", {}).get("networkInterfaces") or []
-            address = None
-            if nics:
-                nic = _as_dict(self.network.network_interfaces.get(self.group, str(nics[0]["id"]).rsplit("/", 1)[1]))
-                config = ((nic.get("properties") or {}).get("ipConfigurations") or [{}])[0].get("properties") or {}
-                address = config.get("privateIPAddress")
-                public = (config.get("publicIPAddress") or {}).get("id")
-                if public:
-                    ip = _as_dict(self.network.public_ip_addresses.get(self.group, str(public).rsplit("/", 1)[1]))
-                    address = (ip.get("properties") or {}).get("ipAddress") or address
-        vm.address, vm.state = address, "running"
-        return vm
+            if not nics:
+                return None
+            nic = _as_dict(self.network.network_interfaces.get(self.group, str(nics[0]["id"]).rsplit("/", 1)[1]))
+            config = ((nic.get("properties") or {}).get("ipConfigurations") or [{}])[0].get("properties") or {}
+            public = (config.get("publicIPAddress") or {}).get("id")
+            if public:
+                ip = _as_dict(self.network.public_ip_addresses.get(self.group, str(public).rsplit("/", 1)[1]))
+                if (ip.get("properties") or {}).get("ipAddress"):
+                    return str(ip["properties"]["ipAddress"])
+            return config.get("privateIPAddress")
 
     # -- what VMs are made with ------------------------------------------------------------------------------
     def _vm_body(self, spot: bool, user_data: str | None, tags: dict[str, str]) -> dict[str, Any]:
