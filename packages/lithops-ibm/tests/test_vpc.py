@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ibm_cloud_sdk_core import ApiException
 
 import lithops
 from conftest import API_KEY, HMAC, hmac_section, new_bucket
@@ -135,23 +136,29 @@ def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[st
     """A VM stopped underneath is started once stopped (never while stopping) and used again, not re-created;
     the network made the first time is found, not made again.
     """
+    provider = _provider(config)
+    # another executor's create-mode VM: deleted when that executor closes, so never reused
+    [other] = provider.create(1, tags={"lithops_exec_mode": "create"})
     config["ibm_vpc"].update(exec_mode="reuse", max_workers=1)
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.call_async(_cube, 2).result(timeout=60) == 8
-    [instance] = vpc.hosts
-    provider = _provider(config)
-    [vm] = provider.list_vms()
+    [instance] = [i for i in vpc.hosts if i != other.id]
+    [vm] = [v for v in provider.list_vms() if v.id != other.id]
     assert vm.id == instance and vm.extra["lithops_exec_mode"] == "reuse" and vm.state == "running"
     provider.stop([vm])
-    assert provider.list_vms()[0].state == "stopping"
+    assert provider._vm(provider._get(vm.id)).state == "stopping"
+    with pytest.raises(ApiException, match="The start action cannot be performed on an instance in the stopping"):
+        provider.vpc.create_instance_action(instance, "start")
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.call_async(_cube, 3).result(timeout=60) == 27
-    assert list(vpc.hosts) == [instance] and len(vpc.boots[instance]) == 2
-    assert not [r for r in vpc.refused if r.startswith("instance_action_invalid")]
+    assert sorted(vpc.hosts) == sorted([instance, other.id]) and len(vpc.boots[instance]) == 2
+    assert len([r for r in vpc.refused if r.startswith("instance_action_invalid")]) == 1  # only the one above
     assert len(vpc.vpcs) == 1 and len(vpc.subnets) == 1 and len(vpc.gateways) == 1
-    with pytest.raises(BackendError, match="The start action cannot be performed on an instance in the running"):
-        provider._call("start", "create_instance_action", instance, "start")
-    provider.delete([vm])
+    backend = standalone_backend(default_config(config))  # what lithops clean --all does
+    try:
+        assert sorted(v.id for v in backend.clean_all()) == sorted([instance, other.id])
+    finally:
+        backend.close()
     assert not vpc.instances
 
 
