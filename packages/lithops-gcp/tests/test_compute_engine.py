@@ -261,11 +261,12 @@ def test_consume_mode_installs_the_agent_over_ssh(config: dict[str, Any], comput
             fexec.call_async(_cube, 1)
 
 
-def test_worker_list_and_clean_all_remove_only_the_clusters_vms(config: dict[str, Any], compute: FakeComputeEngine,
-                                                                 tmp_path: Any) -> None:
-    """``lithops clean --all`` deletes the cluster's VMs (e.g. create-mode VMs a crashed client left); another
-    cluster's stay.
+def test_worker_list_attach_and_clean_all(config: dict[str, Any], compute: FakeComputeEngine, network: Any,
+                                         tmp_path: Any) -> None:
+    """``lithops attach`` logs in to a VM Lithops made, with ssh_key_filename; ``lithops clean --all`` deletes the
+    cluster's VMs (e.g. create-mode VMs a crashed client left); another cluster's stay.
     """
+    config["gcp_compute_engine"].update(ssh_username="root", ssh_key_filename=network.client_key)
     [vm] = _provider(config).create(1)
     [other] = ComputeEngineVMs({**config["gcp"], **config["gcp_compute_engine"]}, "other-cluster").create(1)
     config_file = tmp_path / "config.yaml"
@@ -278,6 +279,12 @@ def test_worker_list_and_clean_all_remove_only_the_clusters_vms(config: dict[str
 
     listed = cli("worker", "list")
     assert listed.returncode == 0 and vm.name in listed.stdout and other.name not in listed.stdout, listed.stderr
+    # the key of ssh_key_filename is in the VMs' ssh-keys metadata, for ssh_username: lithops attach logs in
+    assert {"key": "ssh-keys", "value": f"root:{open(network.client_key + '.pub').read().strip()}"} in \
+        compute.inserts[0]["metadata"]["items"]
+    attached = cli("attach", vm.name, "--command", "ip -o -4 addr show eth0")
+    assert attached.returncode == 0 and compute.vms is not None, attached.stderr
+    assert compute.vms.hosts[vm.name].address in attached.stdout
     cleaned = cli("clean", "--all")
     assert cleaned.returncode == 0, cleaned.stderr
     assert "Removed 1 VM(s) of backend gcp_compute_engine" in cleaned.stdout

@@ -11,6 +11,7 @@ VMs carry the label ``lithops_cluster``; the VM's id in Lithops is its instance 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import time
@@ -197,6 +198,9 @@ class ComputeEngineVMs(VMProvider):
     def _instance(self, name: str, spot: bool, user_data: str | None, labels: Mapping[str, str]) -> compute_v1.Instance:
         """The insert request's instance."""
         items = [compute_v1.Items(key="startup-script", value=user_data)] if user_data else []
+        key = self._public_key()
+        if key:  # the guest agent makes the user and authorises the key: lithops attach logs in with it
+            items.append(compute_v1.Items(key="ssh-keys", value=f"{self.config.get('ssh_username') or 'ubuntu'}:{key}"))
         interface = compute_v1.NetworkInterface(network=str(self.config.get("network") or "global/networks/default"))
         if self.config.get("subnetwork"):
             interface.subnetwork = str(self.config["subnetwork"])
@@ -329,6 +333,19 @@ class ComputeEngineVMs(VMProvider):
                                f"gcp_compute_engine.source_image to an image with Python {wanted} (or set "
                                f"gcp_compute_engine.runtime to a container image with it).")
         return DEFAULT_IMAGES[wanted]
+
+    def _public_key(self) -> str | None:
+        """The public key of ``ssh_key_filename`` (its ``.pub`` file), if there is one."""
+        private = self.config.get("ssh_key_filename")
+        if not private:
+            return None
+        try:
+            with open(os.path.expanduser(str(private)) + ".pub", encoding="utf-8") as f:
+                return f.read().strip() or None
+        except OSError:
+            logger.warning("No %s.pub next to ssh_key_filename: the VMs get no SSH key (lithops attach needs one)",
+                           private)
+            return None
 
     def close(self) -> None:
         """Close the API client's connections."""
