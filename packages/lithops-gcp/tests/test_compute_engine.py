@@ -169,6 +169,27 @@ def test_reuse_mode_starts_the_stopped_vm_again(config: dict[str, Any], compute:
     assert compute.instances[name]["status"] == "RUNNING"  # reuse mode keeps it
 
 
+def test_an_idle_vm_powers_itself_off_and_the_next_executor_starts_it(config: dict[str, Any],
+                                                                      compute: FakeComputeEngine) -> None:
+    """reuse mode: after soft_dismantle_timeout idle seconds the agent powers the VM off (Compute Engine stops it);
+    the next executor starts it again and its startup-script brings the agent back.
+    """
+    assert compute.vms is not None
+    config["gcp_compute_engine"].update(exec_mode="reuse", max_workers=1, soft_dismantle_timeout=1)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 4).result(timeout=60) == 64
+    [name] = compute.vms.hosts
+    deadline = time.monotonic() + 30
+    while "shutdown -h now" not in compute.vms.log(name):
+        assert time.monotonic() < deadline, compute.vms.log(name)
+        time.sleep(0.2)
+    [vm] = _provider(config).list_vms()
+    assert vm.state == "stopped"
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 5).result(timeout=60) == 125
+    assert len(compute.vms.boots[name]) == 2 and len(compute.inserts) == 1
+
+
 def test_refusals_carry_compute_engines_message(config: dict[str, Any], compute: FakeComputeEngine) -> None:
     config["gcp_compute_engine"]["machine_type"] = "e2-huge-99"
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:

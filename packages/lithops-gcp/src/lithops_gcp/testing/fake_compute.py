@@ -94,6 +94,8 @@ class FakeComputeEngine(GoogleFake):
         #: the errors answered (``reason: message``) and operations failed (``CODE: message``)
         self.refused: list[str] = []
         self.tokens: dict[str, str] = {}
+        #: power-offs from inside each VM (``shutdown`` lines of its boot log) already turned into a stop
+        self._powered_off: dict[str, int] = {}
         self.vms: CloudVMs | None = None
         if network is not None:
             from lithops_vm.testing.cloud_vms import CloudVMs
@@ -264,7 +266,21 @@ class FakeComputeEngine(GoogleFake):
         if instance is None or not instance["zone"].endswith(f"/zones/{zone}"):
             raise ApiError(404, "notFound", f"The resource 'projects/{self.project}/zones/{zone}/instances/{name}' "
                                             f"was not found")
+        self._notice_power_off(instance)
         return instance
+
+    def _notice_power_off(self, instance: dict[str, Any]) -> None:
+        """A running VM whose guest powered itself off (the ``shutdown`` command, as the agent does when idle) is
+        stopped, as Compute Engine stops it: TERMINATED, its processes ended.
+        """
+        name = instance["name"]
+        if self.vms is None or instance["status"] != "RUNNING" or name not in self.vms.hosts:
+            return
+        count = self.vms.log(name).count("shutdown ")
+        if count > self._powered_off.get(name, 0):
+            self._powered_off[name] = count
+            instance["status"] = "TERMINATED"
+            self.vms.stop(name)
 
     def insert(self, request: FakeRequest) -> FakeResponse:
         """POST .../zones/ZONE/instances."""
@@ -369,9 +385,11 @@ class FakeComputeEngine(GoogleFake):
                                                    f"filter expression.")
             wanted[found["key"]] = found["value"]
         with self.lock:
-            items = [self._public(i) for _, i in sorted(self.instances.items())
-                     if i["zone"].endswith(f"/zones/{zone}")
+            found = [i for _, i in sorted(self.instances.items()) if i["zone"].endswith(f"/zones/{zone}")
                      and all(i["labels"].get(k) == v for k, v in wanted.items())]
+            for instance in found:
+                self._notice_power_off(instance)
+            items = [self._public(i) for i in found]
         answer: dict[str, Any] = {"kind": "compute#instanceList", "id": f"projects/{self.project}/zones/{zone}/"
                                                                        f"instances",
                                   "selfLink": f"{API}/projects/{self.project}/zones/{zone}/instances"}
