@@ -116,6 +116,8 @@ def _until(check: Any, timeout: float = 20.0) -> None:
 
 def test_create_mode_boots_the_agent_from_custom_data_and_deletes_what_it_made(config: dict[str, Any],
                                                                              fake: FakeCompute) -> None:
+    del config["azure_vms"]["worker_processes"]
+    config["standalone"] = {"worker_processes": 3}  # the section every standalone backend reads
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.mode == "standalone"
         assert fexec.map(_cube, range(8)).get_result() == [x ** 3 for x in range(8)]
@@ -128,7 +130,9 @@ def test_create_mode_boots_the_agent_from_custom_data_and_deletes_what_it_made(c
             script = fake.vms.user_data[name]
             assert "/metadata/instance/compute/name" in script and fake.token not in script
             with open(f"{config['azure_vms']['install_dir']}/agents/{name}/config.json", encoding="utf-8") as f:
-                assert json.load(f)["vm_id"] == name  # the name from IMDS took the placeholder's place
+                agent = json.load(f)
+            assert agent["vm_id"] == name  # the name from IMDS took the placeholder's place
+            assert agent["worker_processes"] == 3
         vm = next(r for r in fake.resources.values() if r["name"] == names[0])
         assert vm["properties"]["osProfile"]["adminUsername"] == "ubuntu" and "userData" not in vm["properties"]
         assert vm["properties"]["storageProfile"]["imageReference"]["publisher"]  # the default image
