@@ -23,6 +23,7 @@ from lithops.errors import BackendError, ConfigError
 from lithops.standalone.backend import client_python
 from lithops.standalone.provider import VM, VMProvider
 from lithops_ibm.iam import authenticator, call, iam_endpoint
+from lithops_ibm.plugin import VPC_DEFAULT_PROFILE
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class VPCVMs(VMProvider):
         network = self.network()
         mode = (tags or {}).get("lithops_exec_mode") or self.mode
         prototype: dict[str, Any] = {
-            "profile": {"name": self.config.get("worker_profile_name") or "cx2-2x4"},
+            "profile": {"name": self.config.get("worker_profile_name") or VPC_DEFAULT_PROFILE},
             "vpc": {"id": network["vpc"]}, "zone": {"name": network["zone"]}, "image": {"id": self._image()},
             "primary_network_interface": {"name": "eth0", "subnet": {"id": network["subnet"]},
                                           "security_groups": [{"id": network["security_group"]}]},
