@@ -211,7 +211,9 @@ def test_azure_refusals_are_passed_on_and_nothing_is_left_behind(config: dict[st
 
 
 def test_the_fake_refuses_vms_that_arm_refuses(config: dict[str, Any], fake: FakeCompute) -> None:
-    """Missing admin user, NIC or image, and start while deallocating, through the SDK itself."""
+    """Missing admin user, NIC or image, a NIC in use or referring to a missing subnet, and start while
+    deallocating, through the SDK itself.
+    """
     provider = AzureVMs(_section(config), "lithops-workers")
     [vm] = provider.create(1)
     body = provider._vm_body(False, None, {})
@@ -228,6 +230,14 @@ def test_the_fake_refuses_vms_that_arm_refuses(config: dict[str, Any], fake: Fak
         del parent[path[-1]]
         with pytest.raises(HttpResponseError, match=match):
             vms.begin_create_or_update("lithops-rg", "broken", broken)
+    nic_name = nic.rsplit("/", 1)[1]
+    with pytest.raises(HttpResponseError, match="NicInUse"):
+        provider.network.network_interfaces.begin_delete("lithops-rg", nic_name)
+    with pytest.raises(HttpResponseError, match="InvalidResourceReference"):
+        provider.network.network_interfaces.begin_create_or_update("lithops-rg", "other-nic", {
+            "location": "westeurope", "properties": {"ipConfigurations": [{"name": "ip", "properties": {
+                "subnet": {"id": nic.split("/providers/")[0] + "/providers/Microsoft.Network/virtualNetworks/"
+                                                             "lithops-vnet/subnets/missing"}}}]}})
     provider.stop([vm])
     with pytest.raises(HttpResponseError, match=r"Operation 'start' is not allowed on VM .* deallocation"):
         vms.begin_start("lithops-rg", vm.id, polling=False)

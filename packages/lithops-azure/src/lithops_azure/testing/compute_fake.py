@@ -146,13 +146,12 @@ class FakeCompute(FakeArm):
             raise ApiError(400, "LocationRequired", "The location property is required for this definition.")
         return body
 
-    def _exists(self, rid: Any, what: str) -> dict[str, Any]:
-        found = self.resources.get(str(rid or "").lower())
-        if found is None:
-            raise ApiError(400 if what == "NIC" else 404, "InvalidResourceReference" if what != "NIC" else
-                           "NetworkInterfaceNotFound", f"Resource {rid} referenced by the request was not found "
-                                                        f"({what}).")
-        return found
+    def _exists(self, rid: Any, by: str) -> None:
+        """Refuse a reference (by resource ``by``) to a resource that does not exist, as ARM does."""
+        if str(rid or "").lower() not in self.resources:
+            raise ApiError(400, "InvalidResourceReference",
+                           f"Resource {rid} referenced by resource {by} was not found. Please make sure that the "
+                           f"referenced resource exists, and that both resources are in the same region.")
 
     # -- virtual machines -----------------------------------------------------------------------------------
     def put_vm(self, request: FakeRequest) -> FakeResponse:
@@ -201,7 +200,7 @@ class FakeCompute(FakeArm):
             raise ApiError(400, "InvalidParameter", "Required parameter 'networkProfile' is missing (null): a VM "
                                                     "needs at least one network interface.")
         for nic in nics:
-            self._exists(nic.get("id"), "NIC")
+            self._exists(nic.get("id"), request.path)
         spot = props.get("priority") == "Spot"
         if spot and not props.get("evictionPolicy"):
             raise ApiError(400, "InvalidParameter", "Required parameter 'evictionPolicy' is missing (null) for a "
@@ -365,35 +364,35 @@ class FakeCompute(FakeArm):
         return self._timed(request, "Microsoft.Compute", 202, resource, self.delays["delete"], done)
 
     # -- network --------------------------------------------------------------------------------------------
-    def _network_put(self, kind: str, check: Callable[[dict[str, Any]], None]) -> Callable[[FakeRequest],
-                                                                                              FakeResponse]:
+    def _network_put(self, kind: str, check: Callable[[dict[str, Any], str], None]
+                     ) -> Callable[[FakeRequest], FakeResponse]:
         def put(request: FakeRequest) -> FakeResponse:
             self._group(request, "Microsoft.Network")
             body = request.json() or {}
             if kind != "virtualNetworks/[^/]+/subnets":
                 body = self._body(request)
             else:
-                self._exists(request.path.rsplit("/subnets/", 1)[0], "virtual network")
+                self._exists(request.path.rsplit("/subnets/", 1)[0], request.path)
             with self.lock:
-                check(body)
+                check(body, request.path)
                 return self._put(request, "Microsoft.Network", "Microsoft.Network/" + kind.split("/")[-1], body)
 
         return put
 
     @staticmethod
-    def _vnet(body: dict[str, Any]) -> None:
+    def _vnet(body: dict[str, Any], path: str) -> None:
         if not ((body.get("properties") or {}).get("addressSpace") or {}).get("addressPrefixes"):
             raise ApiError(400, "InvalidRequestFormat", "Cannot parse the request: addressSpace.addressPrefixes "
                                                         "is required.")
 
     @staticmethod
-    def _subnet(body: dict[str, Any]) -> None:
+    def _subnet(body: dict[str, Any], path: str) -> None:
         props = body.get("properties") or {}
         if not props.get("addressPrefix") and not props.get("addressPrefixes"):
             raise ApiError(400, "InvalidRequestFormat", "Cannot parse the request: a subnet needs addressPrefix.")
 
     @staticmethod
-    def _nsg(body: dict[str, Any]) -> None:
+    def _nsg(body: dict[str, Any], path: str) -> None:
         for rule in (body.get("properties") or {}).get("securityRules") or []:
             props = rule.get("properties") or {}
             if not isinstance(props.get("priority"), int) or not 100 <= props["priority"] <= 4096:
@@ -402,26 +401,26 @@ class FakeCompute(FakeArm):
                                                                    f"{props.get('priority')} Allowed range 100-4096.")
 
     @staticmethod
-    def _public_ip(body: dict[str, Any]) -> None:
+    def _public_ip(body: dict[str, Any], path: str) -> None:
         sku = (body.get("sku") or {}).get("name", "Basic")
         method = (body.get("properties") or {}).get("publicIPAllocationMethod", "Dynamic")
         if sku == "Standard" and method != "Static":
             raise ApiError(400, "StandardSkuPublicIPAddressesMustBeStatic",
                            "Standard sku publicIp must have AllocationMethod set to Static.")
 
-    def _nic(self, body: dict[str, Any]) -> None:
+    def _nic(self, body: dict[str, Any], path: str) -> None:
         props = body.get("properties") or {}
         configs = props.get("ipConfigurations") or []
         if not configs:
             raise ApiError(400, "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
                            "Network interface must have at least one IP configuration.")
         if props.get("networkSecurityGroup"):
-            self._exists(props["networkSecurityGroup"].get("id"), "network security group")
+            self._exists(props["networkSecurityGroup"].get("id"), path)
         for config in configs:
             cprops = config.get("properties") or {}
-            self._exists((cprops.get("subnet") or {}).get("id"), "subnet")
+            self._exists((cprops.get("subnet") or {}).get("id"), path)
             if cprops.get("publicIPAddress"):
-                self._exists(cprops["publicIPAddress"].get("id"), "public IP address")
+                self._exists(cprops["publicIPAddress"].get("id"), path)
 
     def _user(self, rid: str) -> str | None:
         """The VM using a NIC or public IP address (its name), if any."""
