@@ -94,6 +94,11 @@ def _operation_error(operation: compute_v1.Operation) -> str | None:
     return text + (f" ({'; '.join(hints)})" if hints else "")
 
 
+def _exec_mode(labels: Mapping[str, str]) -> dict[str, str]:
+    """``VM.extra`` of a VM with these labels: the exec mode of the executor that created it, if known."""
+    return {"lithops_exec_mode": labels["lithops_exec_mode"]} if "lithops_exec_mode" in labels else {}
+
+
 class ComputeEngineVMs(VMProvider):
     """Compute Engine instances labelled ``lithops_cluster=<cluster>`` (or ``instance_name`` in consume mode)."""
 
@@ -156,16 +161,13 @@ class ComputeEngineVMs(VMProvider):
     # -- reading ---------------------------------------------------------------------------------------------
     def _vm(self, instance: compute_v1.Instance) -> VM:
         address = None
-        for interface in instance.network_interfaces:
-            nat = next((c.nat_i_p for c in interface.access_configs if c.nat_i_p), None)
-            address = nat or interface.network_i_p or None
-            break
-        labels = dict(instance.labels)
-        extra = {"lithops_exec_mode": labels["lithops_exec_mode"]} if "lithops_exec_mode" in labels else {}
+        if instance.network_interfaces:  # the external address, else the internal one
+            interface = instance.network_interfaces[0]
+            address = next((c.nat_i_p for c in interface.access_configs if c.nat_i_p), interface.network_i_p) or None
         return VM(id=instance.name, name=instance.name, address=address,
                   state=_STATES.get(instance.status, instance.status.lower()),
                   spot=instance.scheduling.provisioning_model == "SPOT" or bool(instance.scheduling.preemptible),
-                  extra=extra)
+                  extra=_exec_mode(instance.labels))
 
     def _get(self, name: str) -> VM | None:
         """The instance called ``name``, or None when it does not exist."""
@@ -255,8 +257,7 @@ class ComputeEngineVMs(VMProvider):
                                + "\n  ".join(failures))
         for failure in failures:
             logger.warning("A VM could not be created: %s", failure)
-        return [VM(id=name, name=name, state="pending", spot=spot, extra={"lithops_exec_mode": labels.get(
-            "lithops_exec_mode")} if "lithops_exec_mode" in labels else {}) for name in made]
+        return [VM(id=name, name=name, state="pending", spot=spot, extra=_exec_mode(labels)) for name in made]
 
     def start(self, vms: list[VM]) -> None:
         """Start these VMs; VMs still stopping are started once stopped (Compute Engine refuses them before)."""

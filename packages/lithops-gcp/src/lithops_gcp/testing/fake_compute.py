@@ -385,11 +385,11 @@ class FakeComputeEngine(GoogleFake):
                                                    f"filter expression.")
             wanted[found["key"]] = found["value"]
         with self.lock:
-            found = [i for _, i in sorted(self.instances.items()) if i["zone"].endswith(f"/zones/{zone}")
-                     and all(i["labels"].get(k) == v for k, v in wanted.items())]
-            for instance in found:
+            listed = [i for _, i in sorted(self.instances.items()) if i["zone"].endswith(f"/zones/{zone}")
+                      and all(i["labels"].get(k) == v for k, v in wanted.items())]
+            for instance in listed:
                 self._notice_power_off(instance)
-            items = [self._public(i) for i in found]
+            items = [self._public(i) for i in listed]
         answer: dict[str, Any] = {"kind": "compute#instanceList", "id": f"projects/{self.project}/zones/{zone}/"
                                                                        f"instances",
                                   "selfLink": f"{API}/projects/{self.project}/zones/{zone}/instances"}
