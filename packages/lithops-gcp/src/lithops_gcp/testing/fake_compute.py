@@ -26,7 +26,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -132,12 +132,12 @@ class FakeComputeEngine(GoogleFake):
         with self.lock:
             instance = self.instances.get(name, {})
             token = self.tokens.setdefault(name, secrets.token_hex(12))
+        zone = str(instance.get("zone", "")).rsplit("/", 1)[-1]
         flavor = {"Metadata-Flavor": "Google"}
         base = "/computeMetadata/v1/instance/"
         return [MetadataRoute(base + "name", name, headers=flavor, refusal=403),
                 MetadataRoute(base + "id", str(instance.get("id", "")), headers=flavor, refusal=403),
-                MetadataRoute(base + "zone", f"projects/{self.number}/zones/{_strip(instance.get('zone', ''))[6:]}",
-                              headers=flavor, refusal=403),
+                MetadataRoute(base + "zone", f"projects/{self.number}/zones/{zone}", headers=flavor, refusal=403),
                 MetadataRoute(base + "service-accounts/default/token",
                               json.dumps({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
                               headers=flavor, refusal=403)]
@@ -253,7 +253,7 @@ class FakeComputeEngine(GoogleFake):
                                                 f"was not found")
             return 200, copy.deepcopy(operation)
 
-    def _later(self, delay: float, fn: Any) -> None:
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
         timer = threading.Timer(delay, fn)
         timer.daemon = True
         timer.start()
