@@ -92,6 +92,7 @@ class CloudVMs:
         self.hosts: dict[str, Host] = {}
         self.user_data: dict[str, str] = {}
         self.boots: dict[str, list[int]] = {}
+        self._shutdowns: dict[str, int] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._bin = os.path.join(network.folder, "vm-bin")
@@ -118,6 +119,7 @@ class CloudVMs:
 
     def boot_later(self, vm_id: str) -> None:
         """Boot ``vm_id`` in a thread (a start request returns before the VM booted)."""
+        self._shutdowns[vm_id] = self.log(vm_id).count("shutdown ")  # power-offs before this boot
         thread = threading.Thread(target=self.boot, args=(vm_id,), daemon=True, name=f"boot-{vm_id}")
         self._threads.append(thread)
         thread.start()
@@ -157,6 +159,12 @@ class CloudVMs:
             code = subprocess.run(["ip", "netns", "exec", host.netns, "env", "-i", *env, "sh", path], stdout=out,
                                   stderr=subprocess.STDOUT, timeout=120).returncode
         self.boots.setdefault(vm_id, []).append(code)
+
+    def powered_off(self, vm_id: str) -> bool:
+        """Whether the guest of ``vm_id`` powered itself off (ran ``shutdown``, as the agent does when idle) since
+        it was last booted: a fake control plane then reports the VM stopped, as the cloud does.
+        """
+        return vm_id in self.hosts and self.log(vm_id).count("shutdown ") > self._shutdowns.get(vm_id, 0)
 
     def log(self, vm_id: str) -> str:
         """What the VM's boots printed."""
