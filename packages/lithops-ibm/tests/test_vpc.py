@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -160,6 +161,25 @@ def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[st
     finally:
         backend.close()
     assert not vpc.instances
+
+
+def test_an_idle_vm_powers_off_and_the_next_executor_starts_it_again(config: dict[str, Any], vpc: FakeVPC) -> None:
+    """reuse mode: after soft_dismantle_timeout idle seconds the agent powers the VM off, the VPC API reports it
+    stopped, and the next executor starts the same VM, whose per-boot script starts the agent again.
+    """
+    config["ibm_vpc"].update(exec_mode="reuse", max_workers=1, soft_dismantle_timeout=2)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 4).result(timeout=60) == 64
+    [instance] = vpc.hosts
+    provider = _provider(config)
+    deadline = time.monotonic() + 60
+    while provider.list_vms()[0].state != "stopped":
+        assert time.monotonic() < deadline, vpc.log(instance)
+        time.sleep(0.5)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        assert fexec.call_async(_cube, 5).result(timeout=60) == 125
+    assert list(vpc.hosts) == [instance] and vpc.boots[instance] == [0, 0]
+    provider.delete(provider.list_vms())
 
 
 def test_the_vpc_api_refusals_reach_the_user_with_ibms_message(config: dict[str, Any], vpc: FakeVPC) -> None:

@@ -10,7 +10,8 @@ vCPU quota, a ``start`` of an instance that is not ``stopped`` and a ``stop`` of
 
 An instance is ``pending``, then ``starting``, then ``running`` (``transition`` seconds each); a ``stop`` makes it
 ``stopping`` for ``stop_delay`` seconds, then ``stopped``; a ``start`` makes it ``starting``, then ``running``,
-and boots its host again (as a VM's cloud-init per-boot scripts run at each boot). Its host runs IBM's metadata
+and boots its host again (as a VM's cloud-init per-boot scripts run at each boot). A running instance whose guest
+powers itself off (the ``shutdown`` command, as an idle agent does) is ``stopped``. Its host runs IBM's metadata
 service, when the instance was created with ``metadata_service.enabled``: ``PUT /instance_identity/v1/token``
 (header ``Metadata-Flavor: ibm``) answers an instance identity token, ``GET /metadata/v1/instance`` with it the
 instance, and ``POST /instance_identity/v1/iam_token`` an IAM token of the instance's default trusted profile.
@@ -384,13 +385,18 @@ class FakeVPC(FakeService):
         return routes
 
     def _status(self, instance: dict[str, Any]) -> dict[str, Any]:
-        """Move the instance along its timed transitions."""
+        """Move the instance along its timed transitions; a running instance whose guest powered itself off is
+        stopped.
+        """
         now = time.monotonic()
         while instance.get("_next") and instance["_next"][1] <= now:
             status, _ = instance.pop("_next")
             instance["status"] = status
             if status == "starting":
                 instance["_next"] = ("running", now + self.transition)
+        if instance["status"] == "running" and self.vms.powered_off(instance["id"]):
+            instance["status"] = "stopped"
+            self.vms.stop(instance["id"])
         return instance
 
     def _view(self, instance: dict[str, Any]) -> dict[str, Any]:
