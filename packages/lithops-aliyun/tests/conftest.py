@@ -4,6 +4,7 @@ shared by the session, and test credentials in the environment (never a develope
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -53,14 +54,18 @@ def oss_section(oss_server: LocalOSSServer) -> dict[str, Any]:
 
 #: The image the local FC can "pull": its command runs with this interpreter and this environment's packages.
 IMAGE = "registry.cn-hangzhou.aliyuncs.com/lithops-test/lithops-fc:1"
+#: An image built from another Python, whose python3 is that version's interpreter (when this machine has one).
+OTHER_PYTHON = "3.10" if sys.version_info[:2] != (3, 10) else "3.12"
+OTHER_PYTHON_IMAGE = f"registry.cn-hangzhou.aliyuncs.com/lithops-test/lithops-fc:py{OTHER_PYTHON}"
 
 
 @pytest.fixture(scope="session")
 def fc_server() -> Iterator[Any]:
     """One local Function Compute API for the session (8 instances at most, to keep the machine usable)."""
-    from lithops_aliyun.testing.fc_server import LocalFCServer
+    from lithops_aliyun.testing.fc_server import LocalFCServer, find_python
 
-    server = LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=(IMAGE,), instance_limit=8)
+    images = {IMAGE: None, OTHER_PYTHON_IMAGE: find_python(OTHER_PYTHON)}
+    server = LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=images, instance_limit=8)
     server.start()
     try:
         yield server

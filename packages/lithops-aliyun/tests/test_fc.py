@@ -18,13 +18,24 @@ from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 
 import lithops
-from conftest import ACCOUNT, IMAGE, KEY_ID, KEY_SECRET, REGION, ROLE, fc_config, make_bucket
+from conftest import (
+    ACCOUNT,
+    IMAGE,
+    KEY_ID,
+    KEY_SECRET,
+    OTHER_PYTHON,
+    OTHER_PYTHON_IMAGE,
+    REGION,
+    ROLE,
+    fc_config,
+    make_bucket,
+)
 from lithops.backends.runtime import CLIENT_PYTHON
 from lithops.errors import BackendError, ConfigError, WorkerDiedError
 from lithops_aliyun.fc.functions import FC_PYTHONS, FCFunctions, function_name
 from lithops_aliyun.fc.package import HANDLER, build_code_zip
 from lithops_aliyun.fc.runtime import FCRuntimeBuilder, pip_command
-from lithops_aliyun.testing.fc_server import LocalFCServer
+from lithops_aliyun.testing.fc_server import LocalFCServer, find_python
 
 
 @pytest.fixture
@@ -227,7 +238,11 @@ def test_runtime_mode_refuses_a_client_python_fc_has_not_before_sending(config: 
 
 
 def test_the_code_zip_runs_on_the_managed_runtime_with_fcs_event_and_context(fc_server: LocalFCServer) -> None:
-    """A zip function (Lithops' code zip, an empty layer) answers an event through FC's Python handler interface."""
+    """A zip function (Lithops' code zip, an empty layer) on FC's python3.10 runtime answers an event through FC's
+    Python handler interface, run by a Python 3.10 interpreter.
+    """
+    if find_python("3.10") is None:
+        pytest.skip("no Python 3.10 interpreter on this machine to play FC's python3.10 runtime")
     client = _sdk(fc_server.url)
     layer = io.BytesIO()
     with zipfile.ZipFile(layer, "w") as zf:
@@ -247,7 +262,21 @@ def test_the_code_zip_runs_on_the_managed_runtime_with_fcs_event_and_context(fc_
         time.sleep(0.1)
     answer = client.invoke_function(name, models.InvokeFunctionRequest(body=b'{"lithops_action": "metadata"}'))
     meta = json.loads(answer.body.read())
-    assert meta["python_version"] == CLIENT_PYTHON and meta["protocol"] >= 1
+    assert meta["python_version"] == "3.10" and meta["protocol"] >= 1
+
+
+def test_an_image_of_another_python_is_refused_before_anything_is_sent(config: dict[str, Any],
+                                                                       fc_server: LocalFCServer) -> None:
+    if find_python(OTHER_PYTHON) is None:
+        pytest.skip(f"no Python {OTHER_PYTHON} interpreter on this machine to play an image built from it")
+    config["aliyun_fc"]["runtime"] = OTHER_PYTHON_IMAGE
+    before = len(fc_server.async_results)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        with pytest.raises(BackendError, match=rf"runs Python {OTHER_PYTHON}, but this client runs Python "
+                                               rf"{CLIENT_PYTHON}.*Nothing was sent.*rebuild the image"):
+            fexec.call_async(abs, -1)
+    time.sleep(0.5)
+    assert len(fc_server.async_results) == before  # the only invocation was the synchronous metadata one
 
 
 def test_layer_wheels_are_chosen_for_fcs_platform() -> None:

@@ -19,17 +19,21 @@ It refuses what FC refuses:
 A new function is ``Pending`` for ``pending_seconds`` and then ``Active`` (``Failed`` when its image is not one of
 ``images``, as an image FC cannot pull). Each instance is a local process serving FC's event requests
 (``POST /invoke`` with the ``x-fc-*`` headers and the event as body), one request at a time
-(``instanceConcurrency`` 1): a ``custom-container`` function runs its image's command (``python3`` is this
-interpreter, with this environment's packages: the image is taken to hold them); a ``python3.x`` function runs
-:mod:`lithops_aliyun.testing.fc_python_runtime`, which calls ``handler(event, context)`` from the function's unzipped
-code and layers with FC's context shape. An instance whose request outlives the function's timeout is killed, as FC
-does; when the processes of an instance use more memory (PSS) than ``memorySize``, the largest is killed, as the
-out-of-memory killer does. The role's credentials reach instances as FC injects them (``ALIBABA_CLOUD_*``).
+(``instanceConcurrency`` 1): a ``custom-container`` function runs its image's command, whose ``python3`` is the
+interpreter ``images`` gives for that image (this one by default), with this environment's packages on its path (the
+image is taken to hold them); a ``python3.x`` function runs :mod:`lithops_aliyun.testing.fc_python_runtime` with a
+Python ``3.x`` found on this machine (:func:`find_python`; the instance fails to start without one), which calls
+``handler(event, context)`` from the function's unzipped code and layers with FC's context shape. An instance whose
+request outlives the function's timeout is killed, as FC does; when the processes of an instance use more memory
+(PSS) than ``memorySize``, the largest is killed, as the out-of-memory killer does. The role's credentials reach
+instances as FC injects them (``ALIBABA_CLOUD_*``).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import glob
 import hashlib
 import hmac
 import http.client
@@ -47,6 +51,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -68,6 +73,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@functools.cache
+def find_python(version: str) -> str | None:
+    """A working interpreter of Python ``version`` (``3.10``) on this machine: this one, ``python3.10`` on the PATH,
+    or one of pyenv's; None when there is none.
+    """
+    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
+        return sys.executable
+    candidates = [shutil.which(f"python{version}"),
+                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))]
+    for path in filter(None, candidates):
+        try:
+            if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+                return path
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+
+def _python_of(runtime: str) -> str:
+    """The interpreter of a managed ``python3.x`` runtime (a name that fails to start when there is none)."""
+    version = runtime[len("python"):]
+    return find_python(version) or f"python{version}-is-not-installed"
 
 
 def _tree(pid: int) -> list[int]:
@@ -110,17 +139,19 @@ class _Instance:
             "FC_RUNTIME": function["runtime"],
             "ALIBABA_CLOUD_ACCESS_KEY_ID": server.role_keys[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": server.role_keys[1],
             "ALIBABA_CLOUD_SECURITY_TOKEN": server.role_keys[2],
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            # this environment's packages, not this interpreter's standard library (an image may have another)
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and not p.startswith(sys.base_prefix)),
             **(function.get("environmentVariables") or {}),
         }
         if function["runtime"] == "custom-container":
-            command = [sys.executable if c in ("python3", "python") else c
+            python = server.images.get(function["customContainerConfig"]["image"]) or sys.executable
+            command = [python if c in ("python3", "python") else c
                        for c in function["customContainerConfig"].get("command") or []]
             cwd = server.workdir
         else:
             code = server.code_dirs[function["functionName"]]
             layers = [server.layer_dirs[arn] for arn in (layer["arn"] for layer in function.get("layers") or [])]
-            command = [sys.executable, RUNTIME_SCRIPT, function["handler"], code, *layers]
+            command = [_python_of(function["runtime"]), RUNTIME_SCRIPT, function["handler"], code, *layers]
             cwd = code
         self.log = open(os.path.join(server.workdir, f"{function['functionName']}.log"), "ab")
         self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -199,19 +230,21 @@ class LocalFCServer(FakeService):
         account_id: the account (its roles' ARNs use it).
         region: region of the service.
         roles: role names of the account that FC may assume.
-        images: container images FC can pull.
+        images: container images FC can pull, each with the Python interpreter its ``python3`` is here (None: this
+            one), e.g. another version's to play an image built from another Python.
         instance_limit: instances that may run at once (300 in FC).
         pending_seconds: how long a new or updated function stays Pending.
     """
 
     def __init__(self, credentials: dict[str, str], account_id: str, region: str = "cn-hangzhou",
-                 roles: tuple[str, ...] = ("lithops-fc-role", "aliyunfcdefaultrole"), images: tuple[str, ...] = (),
+                 roles: tuple[str, ...] = ("lithops-fc-role", "aliyunfcdefaultrole"),
+                 images: Mapping[str, str | None] | tuple[str, ...] = (),
                  instance_limit: int = 300, pending_seconds: float = 0.2) -> None:
         super().__init__()
         self.credentials = dict(credentials)
         self.account_id, self.region = account_id, region
         self.roles = {r.lower() for r in roles}
-        self.images = set(images)
+        self.images = dict(images) if isinstance(images, Mapping) else dict.fromkeys(images)
         self.instance_limit = instance_limit
         self.pending_seconds = pending_seconds
         key_id, secret = next(iter(self.credentials.items()))
@@ -509,7 +542,11 @@ class LocalFCServer(FakeService):
                 candidate = idle.pop()
                 instance = candidate if candidate.alive() else None
         if instance is None:
-            instance = _Instance(self, fn)
+            try:
+                instance = _Instance(self, fn)
+            except OSError as exc:
+                return 200, json.dumps({"errorMessage": f"the instance could not start: {exc}"}).encode(), \
+                    "InstanceStartFailed"
             if not instance.wait_ready(60):
                 instance.kill()
                 return 200, b'{"errorMessage": "the instance did not start listening"}', "InstanceStartFailed"
