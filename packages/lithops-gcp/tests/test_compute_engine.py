@@ -234,6 +234,8 @@ def test_credentials_disabled_api_and_a_down_endpoint_are_clear_errors(config: d
                                                                        compute: FakeComputeEngine) -> None:
     with pytest.raises(GCPCredentialsError, match="no Google Cloud credentials found"):
         _provider(config, api_endpoint=None)
+    with pytest.raises(GCPCredentialsError, match="which is not a file"):
+        _provider(config, credentials_path="/no/such/key.json")
     compute.api_enabled = False
     with pytest.raises(GCPAccessDeniedError, match=r"compute\.googleapis\.com/overview"):
         _provider(config).list_vms()
