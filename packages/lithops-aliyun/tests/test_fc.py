@@ -279,6 +279,13 @@ def test_an_image_of_another_python_is_refused_before_anything_is_sent(config: d
     assert len(fc_server.async_results) == before  # the only invocation was the synchronous metadata one
 
 
+def test_the_code_zip_holds_the_handler_and_no_binaries() -> None:
+    names = zipfile.ZipFile(io.BytesIO(build_code_zip())).namelist()
+    assert "lithops_aliyun/fc/entry_point.py" in names and "lithops/worker/invocation.py" in names
+    assert any(n.startswith("cloudpickle/") for n in names)
+    assert not [n for n in names if n.endswith((".so", ".pyc"))]
+
+
 def test_layer_wheels_are_chosen_for_fcs_platform() -> None:
     cmd = pip_command("/tmp/x", ["numpy"], python="3.10")
     assert cmd[cmd.index("--python-version") + 1] == "3.10" and "--only-binary=:all:" in cmd

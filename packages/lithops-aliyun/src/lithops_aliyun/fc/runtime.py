@@ -27,9 +27,8 @@ from lithops.backends.containers import build_image, find_tool, push_image
 from lithops.backends.runtime import CLIENT_PYTHON, RuntimeBuilder
 from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
-from lithops.standalone.bundle import build_bundle
 from lithops_aliyun.fc.functions import FCFunctions
-from lithops_aliyun.fc.package import CONTAINER_COMMAND, LAYER_PACKAGES
+from lithops_aliyun.fc.package import CONTAINER_COMMAND, LAYER_PACKAGES, build_code_zip
 from lithops_aliyun.plugin import FC_CONFIG
 
 #: glibc (2.x) of FC's managed Python runtimes (Debian 10).
@@ -92,8 +91,7 @@ class FCRuntimeBuilder(RuntimeBuilder):
         """
         if self.functions.mode == "custom-container":
             tool = find_tool("or use deploy_mode: runtime, whose layers need no container tool")
-            code_zip, _ = build_bundle(["lithops_aliyun"])
-            build_image(name, code_zip, file, f"python:{CLIENT_PYTHON}-slim", list(CONTAINER_COMMAND),
+            build_image(name, build_code_zip(), file, f"python:{CLIENT_PYTHON}-slim", list(CONTAINER_COMMAND),
                         "linux/amd64", extra_args or (), pip_install=LAYER_PACKAGES)
             push_image(tool, name)
             return
