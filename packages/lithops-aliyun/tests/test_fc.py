@@ -96,11 +96,23 @@ def test_a_region_without_function_compute_is_a_clear_error(config: dict[str, An
         FCFunctions(_section(config, endpoint=None, region="cn-nowhere-1"))
 
 
-def test_secrets_are_masked_when_config_is_shown(config: dict[str, Any]) -> None:
-    from lithops.plugins import get_registry
+def test_secrets_are_masked_when_config_is_shown(config: dict[str, Any], tmp_path: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from click.testing import CliRunner
 
-    spec = get_registry().find("compute", "aliyun_fc").spec
-    assert all(spec.config[k].secret for k in ("access_key_id", "access_key_secret", "security_token"))
+    from lithops.cli.main import cli
+
+    config["aliyun"].update(access_key_id="LTAIvisibleKeyId", access_key_secret="very-secret-value",
+                            security_token="sts-token-value")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(path))
+    result = CliRunner().invoke(cli, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "aliyun_fc:" in result.output and "access_key_secret" in result.output
+    for secret in ("LTAIvisibleKeyId", "very-secret-value", "sts-token-value"):
+        assert secret not in result.output
 
 
 # -- execution ----------------------------------------------------------------------------------------------------
