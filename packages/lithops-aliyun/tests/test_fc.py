@@ -31,7 +31,7 @@ from conftest import (
     make_bucket,
 )
 from lithops.backends.runtime import CLIENT_PYTHON
-from lithops.errors import BackendError, ConfigError, WorkerDiedError
+from lithops.errors import BackendError, ConfigError, FunctionTimeoutError, WorkerDiedError
 from lithops_aliyun.fc.functions import FC_PYTHONS, FCFunctions, function_name
 from lithops_aliyun.fc.package import HANDLER, build_code_zip
 from lithops_aliyun.fc.runtime import FCRuntimeBuilder, pip_command
@@ -143,6 +143,15 @@ def test_out_of_memory_fails_the_call_clearly(config: dict[str, Any]) -> None:
         future = fexec.call_async(hog, 0)
         with pytest.raises(WorkerDiedError, match=r"256 MiB of memory: raise aliyun_fc\.runtime_memory"):
             future.result(timeout=120)
+
+
+def test_a_call_reaching_the_function_timeout_fails_clearly(config: dict[str, Any]) -> None:
+    config["aliyun_fc"].update(runtime_timeout=6, runtime_memory=576)  # a function of its own
+    with lithops.FunctionExecutor(config=config) as fexec:
+        future = fexec.call_async(time.sleep, 30)
+        with pytest.raises(FunctionTimeoutError, match=r"Function Compute function reached its timeout of about 6 s"
+                                                       r".*Raise aliyun_fc\.runtime_timeout"):
+            future.result(timeout=60)
 
 
 def test_events_over_128_kib_go_through_storage(config: dict[str, Any], fc_server: LocalFCServer, oss_server: Any,
