@@ -190,6 +190,28 @@ def test_an_idle_vm_powers_itself_off_and_the_next_executor_starts_it(config: di
     assert len(compute.vms.boots[name]) == 2 and len(compute.inserts) == 1
 
 
+def test_a_vm_that_cannot_be_started_leaves_the_others_to_run_the_job(network: Any, bridge_storage: str,
+                                                                      config: dict[str, Any]) -> None:
+    """reuse mode: of two stopped VMs, the CPU quota lets only one start again. The job runs on that one
+    (workers_policy: permissive), and the other's error is Compute Engine's.
+    """
+    with _fake(network, bridge_storage, cpu_quota=4) as api:
+        assert api.vms is not None
+        config["gcp_compute_engine"].update(api_endpoint=api.url, exec_mode="reuse", max_workers=2,
+                                            machine_type="e2-standard-2")
+        with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+            assert fexec.map(_cube, range(4)).get_result() == [0, 1, 8, 27]
+        provider = _provider(config)
+        cluster = provider.list_vms()
+        provider.stop(cluster)
+        ComputeEngineVMs({**config["gcp"], **config["gcp_compute_engine"]}, "another-cluster").create(1)
+        with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+            assert fexec.map(_cube, range(4)).get_result() == [0, 1, 8, 27]
+            assert len(fexec.compute.ready_vms(fexec.executor_id)) == 1
+        assert any(r.startswith("QUOTA_EXCEEDED") for r in api.refused)
+        assert sorted(len(api.vms.boots[vm.name]) for vm in cluster) == [1, 2]
+
+
 def test_refusals_carry_compute_engines_message(config: dict[str, Any], compute: FakeComputeEngine) -> None:
     config["gcp_compute_engine"]["machine_type"] = "e2-huge-99"
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:

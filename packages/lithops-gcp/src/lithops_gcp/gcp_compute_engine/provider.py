@@ -121,6 +121,8 @@ class ComputeEngineVMs(VMProvider):
         self.mode = str(self.config.get("exec_mode") or "reuse")
         #: consume mode: the VM is the user's, so the agent is installed on it over SSH
         self.installs_over_ssh = self.mode == "consume"
+        #: the error of each VM that :meth:`start` could not start
+        self._not_started: dict[str, str] = {}
 
     @contextmanager
     def _calls(self, what: str) -> Iterator[None]:
@@ -140,14 +142,14 @@ class ComputeEngineVMs(VMProvider):
                 raise
             raise new from exc
 
-    def _wait(self, operations: list[tuple[str, compute_v1.Operation]], what: str) -> list[str]:
-        """Wait for each ``(instance name, zone operation)``; return the errors of those that failed."""
-        failures = []
+    def _wait(self, operations: list[tuple[str, compute_v1.Operation]], what: str) -> dict[str, str]:
+        """Wait for each ``(instance name, zone operation)``; return the errors of those that failed, by name."""
+        failures = {}
         deadline = time.monotonic() + OPERATION_SEC
         for name, operation in operations:
             while operation.status != compute_v1.Operation.Status.DONE:
                 if time.monotonic() > deadline:
-                    failures.append(f"{name}: the {what} operation was still running after {OPERATION_SEC:g} s")
+                    failures[name] = f"the {what} operation was still running after {OPERATION_SEC:g} s"
                     break
                 time.sleep(POLL_SEC / 2)
                 with self._calls("zoneOperations.get"):
@@ -155,8 +157,14 @@ class ComputeEngineVMs(VMProvider):
             else:
                 error = _operation_error(operation)
                 if error:
-                    failures.append(f"{name}: {error}")
+                    failures[name] = error
         return failures
+
+    @staticmethod
+    def _raise_for(failures: Mapping[str, str], heading: str) -> None:
+        """A BackendError listing ``failures`` (name -> error) under ``heading``, if there are any."""
+        if failures:
+            raise BackendError(f"{heading}:\n  " + "\n  ".join(f"{name}: {error}" for name, error in failures.items()))
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _vm(self, instance: compute_v1.Instance) -> VM:
@@ -239,7 +247,7 @@ class ComputeEngineVMs(VMProvider):
         logger.info("Creating %d %s VM(s) in %s for cluster %s", count, self.config.get("machine_type"), self.zone,
                     self.cluster)
         operations = []
-        refused: list[str] = []
+        refused: dict[str, str] = {}
         for name in names:
             try:
                 with self._calls("instances.insert"):
@@ -249,18 +257,19 @@ class ComputeEngineVMs(VMProvider):
             except BackendError as exc:
                 if not operations:
                     raise  # the same request would be refused for every VM
-                refused.append(f"{name}: {exc}")
-        failures = refused + self._wait(operations, "insert")
-        made = [name for name, _ in operations if not any(f.startswith(f"{name}: ") for f in failures)]
+                refused[name] = str(exc)
+        failures = {**refused, **self._wait(operations, "insert")}
+        made = [name for name, _ in operations if name not in failures]
         if not made:
-            raise BackendError(f"no Compute Engine VM could be created in zone {self.zone}:\n  "
-                               + "\n  ".join(failures))
-        for failure in failures:
-            logger.warning("A VM could not be created: %s", failure)
+            self._raise_for(failures, f"no Compute Engine VM could be created in zone {self.zone}")
+        for name, failure in failures.items():
+            logger.warning("VM %s could not be created: %s", name, failure)
         return [VM(id=name, name=name, state="pending", spot=spot, extra=_exec_mode(labels)) for name in made]
 
     def start(self, vms: list[VM]) -> None:
-        """Start these VMs; VMs still stopping are started once stopped (Compute Engine refuses them before)."""
+        """Start these VMs; VMs still stopping are started once stopped (Compute Engine refuses them before). A VM
+        that cannot be started is not an error here: :meth:`wait_ready` raises it for that VM alone.
+        """
         if not vms:
             return
         deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
@@ -280,9 +289,10 @@ class ComputeEngineVMs(VMProvider):
                 with self._calls("instances.start"):
                     operations.append((vm.name, self.instances.start_unary(project=self.project, zone=self.zone,
                                                                      instance=vm.name)))
-        failures = self._wait(operations, "start")
-        if failures:
-            raise BackendError("Compute Engine could not start VMs:\n  " + "\n  ".join(failures))
+        # a VM that cannot start (no quota or capacity left) fails alone, in wait_ready: the others may run the job
+        for name, failure in self._wait(operations, "start").items():
+            logger.warning("VM %s could not be started: %s", name, failure)
+            self._not_started[name] = failure
 
     def stop(self, vms: list[VM]) -> None:
         """Stop these VMs (their disks are kept)."""
@@ -291,9 +301,7 @@ class ComputeEngineVMs(VMProvider):
             with self._calls("instances.stop"):
                 operations.append((vm.name, self.instances.stop_unary(project=self.project, zone=self.zone,
                                                                 instance=vm.name)))
-        failures = self._wait(operations, "stop")
-        if failures:
-            raise BackendError("Compute Engine could not stop VMs:\n  " + "\n  ".join(failures))
+        self._raise_for(self._wait(operations, "stop"), "Compute Engine could not stop VMs")
 
     def delete(self, vms: list[VM]) -> None:
         """Delete these VMs and their boot disks (VMs already gone are skipped)."""
@@ -305,12 +313,12 @@ class ComputeEngineVMs(VMProvider):
                                                                       instance=vm.name)))
                 except api_exceptions.NotFound:
                     continue
-        failures = self._wait(operations, "delete")
-        if failures:
-            raise BackendError("Compute Engine could not delete VMs:\n  " + "\n  ".join(failures))
+        self._raise_for(self._wait(operations, "delete"), "Compute Engine could not delete VMs")
 
     def wait_ready(self, vm: VM, timeout: float) -> VM:
         """Wait until ``vm`` runs (and, in consume mode, has an address to log in to)."""
+        if vm.id in self._not_started:
+            raise BackendError(f"VM {vm.name} could not be started: {self._not_started.pop(vm.id)}")
         deadline = time.monotonic() + timeout
         while True:
             found = self._get(vm.id)

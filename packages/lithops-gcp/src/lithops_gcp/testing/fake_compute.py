@@ -5,9 +5,9 @@ Instances are inserted, read, listed (``labels.KEY = "VALUE"`` filters), started
 operations as Compute Engine returns them: a pending operation, done later, with ``error.errors`` (code and message)
 and ``httpErrorStatusCode`` when it failed. Like Compute Engine it refuses an unknown zone, machine type, image or
 network, a bad instance name or label, a missing boot disk or network interface, a Spot VM that restarts on
-maintenance, a name in use, a start while the instance is stopping; an insert's operation fails with
-``QUOTA_EXCEEDED`` when the region's CPU quota would be passed and ``ZONE_RESOURCE_POOL_EXHAUSTED`` in a zone out of
-capacity (or with no free host to play the VM).
+maintenance, a name in use, a start while the instance is stopping; an insert's or start's operation fails
+with ``QUOTA_EXCEEDED`` when the region's CPU quota (of instances not stopped) would be passed and
+``ZONE_RESOURCE_POOL_EXHAUSTED`` in a zone out of capacity (or, for an insert, with no free host to play the VM).
 
 Given a network, the fake listens on its bridge address and each inserted instance's ``startup-script`` runs on a
 free host at every boot (insert and start), as root, with a metadata server that answers Compute Engine's paths
@@ -318,22 +318,24 @@ class FakeComputeEngine(GoogleFake):
                    if i["zone"].rsplit("/", 1)[1].rsplit("-", 1)[0] == region and i.get("counted")
                    and i["status"] != "TERMINATED")
 
+    def _capacity_error(self, instance: Mapping[str, Any], zone: str) -> tuple[str, str, int, str] | None:
+        """The error of an insert or start that would pass the region's CPU quota, or land in an exhausted zone."""
+        region = zone.rsplit("-", 1)[0]
+        cpus = MACHINE_TYPES[instance["machineType"].rsplit("/", 1)[1]]
+        if self._cpus_in_region(region) + cpus > self.cpu_quota:
+            return ("QUOTA_EXCEEDED", f"Quota 'CPUS' exceeded.  Limit: {float(self.cpu_quota)} in region {region}.",
+                    403, "FORBIDDEN")
+        if zone in self.exhausted_zones:
+            return ("ZONE_RESOURCE_POOL_EXHAUSTED", f"The zone 'projects/{self.project}/zones/{zone}' does not have "
+                                                    f"enough resources available to fulfill the request.  Try a "
+                                                    f"different zone, or try again later.", 503, "SERVICE UNAVAILABLE")
+        return None
+
     def _provision(self, name: str, zone: str, op_name: str) -> None:
         """The insert's slow part: quota, capacity, a host to play the VM, the first boot."""
-        region = zone.rsplit("-", 1)[0]
         with self.lock:
             instance = self.instances[name]
-            cpus = MACHINE_TYPES[instance["machineType"].rsplit("/", 1)[1]]
-            used = self._cpus_in_region(region)
-            error = None
-            if used + cpus > self.cpu_quota:
-                error = ("QUOTA_EXCEEDED", f"Quota 'CPUS' exceeded.  Limit: {float(self.cpu_quota)} in region "
-                                           f"{region}.", 403, "FORBIDDEN")
-            elif zone in self.exhausted_zones:
-                error = ("ZONE_RESOURCE_POOL_EXHAUSTED", f"The zone 'projects/{self.project}/zones/{zone}' does not "
-                                                         f"have enough resources available to fulfill the request.  "
-                                                         f"Try a different zone, or try again later.", 503,
-                         "SERVICE UNAVAILABLE")
+            error = self._capacity_error(instance, zone)
             if error is None:
                 instance["counted"] = True
         host = None
@@ -409,12 +411,13 @@ class FakeComputeEngine(GoogleFake):
                 raise self._refuse(400, "resourceNotReady", f"The resource 'projects/{self.project}/zones/{zone}/"
                                                             f"instances/{name}' is not ready")
             boot = instance["status"] == "TERMINATED"
-            if boot:
+            error = self._capacity_error(instance, zone) if boot else None
+            if boot and error is None:
                 instance["status"] = "RUNNING"
         operation = self._operation(zone, "start", name)
-        if boot and self.vms is not None:
+        if boot and error is None and self.vms is not None:
             self.vms.boot_later(name)
-        self._done(operation["name"])
+        self._done(operation["name"], error)
         return 200, operation
 
     def stop_instance(self, request: FakeRequest) -> FakeResponse:
