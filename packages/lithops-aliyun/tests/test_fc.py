@@ -325,3 +325,17 @@ def test_runtime_deploy_list_and_delete(config: dict[str, Any], fc_server: Local
     assert [(f["runtime_name"], f["memory"]) for f in listed] == [(IMAGE, 640)]
     builder.delete(IMAGE)
     assert builder.list() == [] and meta["function_name"] not in fc_server.functions
+
+
+def test_runtime_build_without_a_container_tool_or_a_managed_python_is_a_clear_error(
+        config: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lithops.backends.containers import NoContainerToolError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
+    monkeypatch.delenv("LITHOPS_CONTAINER_TOOL", raising=False)
+    with pytest.raises(NoContainerToolError, match="deploy_mode: runtime, whose layers need no container tool"):
+        FCRuntimeBuilder(_section(config), config).build(IMAGE)
+    if CLIENT_PYTHON not in FC_PYTHONS:
+        builder = FCRuntimeBuilder(_section(config, deploy_mode="runtime", runtime=None), config)
+        with pytest.raises(BackendError, match=f"no managed Python {CLIENT_PYTHON} runtime"):
+            builder.build("my-runtime")
