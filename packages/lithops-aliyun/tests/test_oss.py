@@ -42,3 +42,33 @@ def test_wrong_keys_are_a_clear_error_with_osss_message(oss_server: Any, oss_sec
     with pytest.raises(BackendError, match=r"OSS refused .*SignatureDoesNotMatch: The request signature we "
                                            r"calculated does not match.*aliyun.access_key_id"):
         storage.create_bucket(oss_section["storage_bucket"])
+
+
+def test_no_credentials_anywhere_is_a_clear_config_error(oss_server: Any, tmp_path: Any) -> None:
+    """No keys in the config, none in the environment or credentials file: say where to put them (a fresh process,
+    as Alibaba's credentials library reads the environment once).
+    """
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+from lithops.errors import ConfigError
+from lithops_aliyun.oss.storage import OSSStorage
+from lithops_aliyun.fc.functions import FCFunctions
+for make, call in ((lambda: OSSStorage({{"endpoint": "{oss_server.url}", "region": "{REGION}"}}),
+                    lambda s: s.head_bucket("lithops-any")),
+                   (lambda: FCFunctions({{"endpoint": "http://127.0.0.1:9", "region": "{REGION}"}}),
+                    lambda f: f.get("any"))):
+    try:
+        call(make())
+    except ConfigError as exc:
+        print("CONFIG ERROR:", exc)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
+    env.update(HOME=str(tmp_path), ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("CONFIG ERROR:")]
+    assert len(lines) == 2, out.stdout + out.stderr[-2000:]
+    for line in lines:
+        assert "no credentials" in line and "ALIBABA_CLOUD_ACCESS_KEY_ID" in line

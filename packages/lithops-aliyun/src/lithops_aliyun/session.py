@@ -55,6 +55,25 @@ def credential_client(section: Mapping[str, Any]) -> Any:
     return Client(Config(type="access_key", access_key_id=key_id, access_key_secret=secret))
 
 
+def no_credentials(detail: object) -> ConfigError:
+    """The error when neither the config nor the credential chain gives keys: where to put them."""
+    return ConfigError(
+        f"aliyun: no credentials ({str(detail).strip().splitlines()[0][:300]}). Set access_key_id and "
+        f"access_key_secret in the aliyun section, or {ENV_KEY_ID} and {ENV_KEY_SECRET}, or configure "
+        f"~/.alibabacloud/credentials."
+    )
+
+
+def is_credentials_problem(exc: BaseException) -> bool:
+    """Whether an SDK error means that no credentials could be found (not that the service refused them)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "Credential" in type(seen).__name__ or "Fetch Credentials" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "inner_exception", None)
+    return False
+
+
 def current_keys(section: Mapping[str, Any]) -> tuple[str, str, str | None]:
     """The keys in use now (from the section or the chain); a clear error when there are none."""
     keys = static_keys(section)
@@ -63,10 +82,7 @@ def current_keys(section: Mapping[str, Any]) -> tuple[str, str, str | None]:
     try:
         cred = credential_client(section).get_credential()
     except Exception as exc:
-        raise ConfigError(
-            f"aliyun: no credentials ({exc}). Set access_key_id and access_key_secret in the aliyun section, or "
-            f"{ENV_KEY_ID} and {ENV_KEY_SECRET}, or configure ~/.alibabacloud/credentials."
-        ) from None
+        raise no_credentials(exc) from None
     return str(cred.access_key_id), str(cred.access_key_secret), cred.security_token or None
 
 
@@ -95,8 +111,12 @@ def alibaba_message(exc: BaseException) -> tuple[str | None, str]:
     return (str(code) if code else None), str(message)
 
 
-def fc_error(exc: BaseException, what: str, endpoint: str) -> BackendError:
-    """A Function Compute SDK error as a :class:`BackendError` that says what failed and what to do."""
+def fc_error(exc: BaseException, what: str, endpoint: str) -> BackendError | ConfigError:
+    """A Function Compute SDK error as a :class:`BackendError` that says what failed and what to do (a
+    :class:`ConfigError` when there are no credentials at all).
+    """
+    if is_credentials_problem(exc):
+        return no_credentials(exc)
     code, message = alibaba_message(exc)
     status = getattr(exc, "status_code", None)
     if code is None:  # no answer: the endpoint is down or unreachable

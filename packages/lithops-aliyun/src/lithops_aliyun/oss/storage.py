@@ -24,7 +24,14 @@ from lithops.errors import BackendError, ConfigError
 from lithops.plugins import ConfigKey
 from lithops.storage.utils import StorageNoSuchBucketError, StorageNoSuchKeyError
 from lithops_aliyun.plugin import OSS_CONFIG
-from lithops_aliyun.session import credential_client, key_digest, region_of, split_endpoint
+from lithops_aliyun.session import (
+    credential_client,
+    is_credentials_problem,
+    key_digest,
+    no_credentials,
+    region_of,
+    split_endpoint,
+)
 
 #: What OSS accepts as a bucket name.
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -175,6 +182,8 @@ class OSSStorage(StorageBackend):
     # -- errors ----------------------------------------------------------------------------------------------
     def _fail(self, exc: Exception, bucket: str, key: str | None = None) -> Exception:
         code = _code(exc)
+        if code is None and is_credentials_problem(exc):
+            return no_credentials(exc)
         if code == _MISSING_BUCKET:
             return StorageNoSuchBucketError(bucket)
         if code == _MISSING_KEY and key is not None:
