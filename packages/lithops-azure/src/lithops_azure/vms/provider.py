@@ -119,12 +119,13 @@ class AzureVMs(VMProvider):
         with azure_errors(f"Azure VM {name} instance view", "Microsoft.Compute"):
             return _as_dict(self.compute.virtual_machines.instance_view(self.group, name))
 
-    def _vm(self, resource: Mapping[str, Any], view: Mapping[str, Any] | None = None) -> VM:
+    def _vm(self, resource: Mapping[str, Any]) -> VM:
+        """The VM of a resource document, with its state from its instance view."""
         props = resource.get("properties") or {}
         tags = resource.get("tags") or {}
         image = (props.get("storageProfile") or {}).get("imageReference") or {}
         name = str(resource["name"])
-        return VM(id=name, name=name, state=_state(view if view is not None else self._view(name)),
+        return VM(id=name, name=name, state=_state(self._view(name)),
                   image=image.get("id") or ":".join(str(image.get(k, "")) for k in ("publisher", "offer", "sku",
                                                                                     "version")),
                   spot=props.get("priority") == "Spot",
