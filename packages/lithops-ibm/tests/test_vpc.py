@@ -8,6 +8,7 @@ private endpoint (a bearer-token check in front of moto) with IAM tokens of the 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -131,6 +132,28 @@ def test_create_mode_makes_the_network_boots_the_agent_from_user_data_and_delete
     assert vpc.images[body["image"]["id"]]["name"].startswith(
         {"3.10": "ibm-ubuntu-22-04", "3.11": "ibm-debian-12", "3.12": "ibm-ubuntu-24-04"}["{}.{}".format(
             *sys.version_info[:2])])
+
+
+def test_a_vm_whose_python_differs_fails_the_job_naming_both_versions(config: dict[str, Any], vpc: FakeVPC,
+                                                                     tmp_path: Any) -> None:
+    """The image's Python is another version than the client's: the agent reports it through COS (with the VM's
+    trusted profile) and the job fails at once with both versions, not at start_timeout.
+    """
+    client = "{}.{}".format(*sys.version_info[:2])
+    other = next((f"/root/.pyenv/versions/{v}/bin/python3" for v in ("3.12.1", "3.13.0", "3.10.13")
+                  if not v.startswith(client + ".") and os.path.exists(f"/root/.pyenv/versions/{v}")), None)
+    if other is None:
+        pytest.skip("no Python of another version on this machine")
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    runtime = tmp_path / "other-python"  # that Python, with this one's pure-Python SDKs to report through COS
+    runtime.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{site}" exec {other} "$@"\n')
+    runtime.chmod(0o755)
+    config["ibm_vpc"].update(max_workers=1, runtime=str(runtime), start_timeout=120)
+    started = time.monotonic()
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"runs Python 3\.\d+ but the client runs Python 3\.\d+") as caught:
+            fexec.call_async(_cube, 1)
+    assert client in str(caught.value) and time.monotonic() - started < 100
 
 
 def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[str, Any], vpc: FakeVPC) -> None:
