@@ -41,10 +41,6 @@ def class_bucket(oss_server: Any) -> str:
 class TestFCCompute(ComputeContract):
     """Function Compute through the local FC API (instances are local processes) and the local OSS."""
 
-    # Asynchronous invocations are fire and forget: an invocation that fails outside its calls (before any status
-    # can be written) is recorded by FC only, and its calls fail at their execution timeout.
-    skip_capabilities = {"worker_failure"}
-
     @pytest.fixture
     def config(self, fc_server: Any, oss_server: Any, class_bucket: str) -> dict[str, Any]:
         # max_workers within the local FC's 8 instances, so calls queue (the contract then checks cancel)

@@ -339,3 +339,23 @@ def test_runtime_build_without_a_container_tool_or_a_managed_python_is_a_clear_e
         builder = FCRuntimeBuilder(_section(config, deploy_mode="runtime", runtime=None), config)
         with pytest.raises(BackendError, match=f"no managed Python {CLIENT_PYTHON} runtime"):
             builder.build("my-runtime")
+
+
+def test_cancelling_a_job_stops_its_async_tasks(config: dict[str, Any], fc_server: LocalFCServer) -> None:
+    config["aliyun_fc"]["max_workers"] = 16  # twice the local FC's 8 instances: half the tasks wait in its queue
+    with lithops.FunctionExecutor(config=config) as fexec:
+        futures = fexec.map(time.sleep, [2] * 16)
+        key = futures[0].job_key
+        fexec.compute.cancel_jobs({key})
+        from lithops_aliyun.fc.backend import task_prefix
+
+        name = function_name(IMAGE, 512)
+        deadline = time.monotonic() + 30
+        while True:
+            tasks = [t for t in fc_server.tasks.get(name, {}).values() if t["taskId"].startswith(task_prefix(key))]
+            if len(tasks) == 16 and all(t["status"] in ("Succeeded", "Stopped") for t in tasks):
+                break
+            assert time.monotonic() < deadline, [t["status"] for t in tasks]
+            time.sleep(0.2)
+        assert sum(t["status"] == "Stopped" for t in tasks) >= 8
+        fexec.clean(fs=futures, force=True)

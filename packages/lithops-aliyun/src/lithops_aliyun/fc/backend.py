@@ -7,6 +7,11 @@ threads with one worker payload each (``x-fc-invocation-type: Async``: FC queues
 never makes more invocations than ``max_workers`` (at most FC's 300 instances of a region). Throttled invocations
 (429) and transient failures are retried with exponential backoff and full jitter. Workers write each call's
 status to OSS, which the executor polls.
+
+Each invocation is an FC async task named ``<job key>-<index>``. The backend watches a job's tasks with
+:class:`lithops.backends.array_jobs.ArrayJobs` (one ListAsyncTasks of the job per poll): the calls of a task that
+failed without writing their statuses (its payload unusable, its instance gone) fail at once with FC's reason, and
+cancelling a job stops its tasks that have not finished.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, ClassVar
 
+from lithops.backends.array_jobs import ArrayJobs, ArrayRun, poll_interval
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.payloads import put_payload
 from lithops.errors import BackendError
@@ -37,6 +44,13 @@ MAX_ASYNC_EVENT_BYTES = 120_000
 #: Error codes after which an invocation is tried again.
 RETRYABLE_CODES = frozenset({"ResourceThrottled", "ResourceExhausted", "ServiceUnavailable", "InternalError",
                              "ConcurrentUpdateError", "Throttling", "ThrottlingException"})
+#: Statuses of an async task that has ended.
+ENDED = frozenset({"Succeeded", "Failed", "Stopped", "Expired", "Invalid"})
+
+
+def task_prefix(job_key: str) -> str:
+    """How the async task ids of a Lithops job start (FC takes letters, digits, ``_`` and ``-``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", job_key) + "-"
 
 
 class FCBackend(ComputeBackend):
@@ -62,6 +76,7 @@ class FCBackend(ComputeBackend):
         self._lock = threading.Lock()
         self.invocations = 0
         self.throttled = 0
+        self.tasks = ArrayJobs(self, poll_interval(self, 1.0), "lithops-fc-tasks")
 
     def _memory(self, job: JobRequest) -> int:
         return int(job.runtime_memory or self.config["runtime_memory"])
@@ -84,11 +99,11 @@ class FCBackend(ComputeBackend):
         reference = put_payload(self, job, f"{job.prefix}/fc_payload_{ids[0]}.json", payload)
         return json.dumps({"lithops_payload": reference}).encode()
 
-    def _invoke_one(self, function: FunctionInfo, body: bytes, stop: threading.Event) -> None:
+    def _invoke_one(self, function: FunctionInfo, body: bytes, task_id: str, stop: threading.Event) -> None:
         attempt = 0
         while not stop.is_set():
             try:
-                response = self.functions.invoke_async(function.name, body)
+                response = self.functions.invoke_async(function.name, body, task_id)
                 if int(response.status_code or 0) != 202:
                     raise BackendError(f"FC answered {response.status_code} to an asynchronous invocation of "
                                        f"{function.name}")
@@ -99,6 +114,8 @@ class FCBackend(ComputeBackend):
                 raise
             except Exception as exc:
                 code, status = getattr(exc, "code", None), int(getattr(exc, "status_code", 0) or 0)
+                if code == "AsyncTaskAlreadyExists" and attempt:  # an earlier attempt was accepted after all
+                    return
                 if code == "FunctionNotFound":
                     self.functions.forget(function.runtime, function.memory)
                     raise BackendError(f"FC function {function.name} does not exist in region "
@@ -126,10 +143,13 @@ class FCBackend(ComputeBackend):
         # no call outlives the function's timeout: the client gives up on a lost invocation after it (+ grace)
         job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         function = self.functions.ensure(self.config.get("runtime"), memory)
-        bodies = [self._body(job, ids, memory) for ids in job.call_groups(self.max_workers)]
+        groups = job.call_groups(self.max_workers)
+        bodies = [self._body(job, ids, memory) for ids in groups]
+        prefix = task_prefix(job.job_key)
         stop = threading.Event()
         start = time.monotonic()
-        futures: list[Future[None]] = [self._executor().submit(self._invoke_one, function, b, stop) for b in bodies]
+        futures: list[Future[None]] = [self._executor().submit(self._invoke_one, function, body, f"{prefix}{i}", stop)
+                                       for i, body in enumerate(bodies)]
         wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f.done() and f.exception() is not None]
         if failed:
@@ -141,14 +161,56 @@ class FCBackend(ComputeBackend):
             note = (f" {accepted} of {len(bodies)} invocations were accepted before that and may still run."
                     if accepted else "")
             raise BackendError(f"{exc}{note}") from exc
+        self.tasks.watch(ArrayRun(job.executor_id, job.job_id, function.name, [list(g) for g in groups], report))
         logger.debug("ExecutorID %s | JobID %s - %d FC invocations of %s in %.2f s", job.executor_id, job.job_id,
                      len(bodies), function.name, time.monotonic() - start)
 
+    # -- watching the async tasks (lithops.backends.array_jobs.ArrayPlatform) -------------------------------------
+    def poll_runs(self, runs: list[ArrayRun]) -> None:
+        """One ListAsyncTasks per job: fail the calls of its failed tasks, stop watching it once all have ended."""
+        for run in runs:
+            prefix = task_prefix(run.job_key)
+            tasks = self.functions.async_tasks(run.name, prefix)
+            failed: dict[str, list[int]] = {}
+            ended = 0
+            for task in tasks:
+                index = str(task.task_id or "")[len(prefix):]
+                if not index.isdigit():
+                    continue
+                status = str(task.status or "")
+                ended += status in ENDED
+                if status in ("Failed", "Expired", "Invalid"):
+                    reason = str(task.task_error_message or status)
+                    failed.setdefault(reason, []).append(int(index))
+            for reason, indexes in failed.items():
+                self.tasks.fail(run, indexes, reason)
+            if ended >= len(run.groups):
+                self.tasks.finish(run)
+
+    def index_failure(self, run: ArrayRun, index: int, reason: str) -> str:
+        """The error of the calls of a failed task."""
+        return (f"the Function Compute invocation {task_prefix(run.job_key)}{index} of function {run.name} failed "
+                f"before its calls wrote a status: {reason[:500]}")
+
+    def stop_run(self, run: ArrayRun, reason: str) -> None:
+        """Stop the job's tasks that have not ended."""
+        prefix = task_prefix(run.job_key)
+        for task in self.functions.async_tasks(run.name, prefix):
+            if str(task.status or "") not in ENDED:
+                try:
+                    self.functions.stop_async_task(run.name, str(task.task_id))
+                except BackendError as exc:  # it ended meanwhile
+                    logger.debug("could not stop FC task %s: %s", task.task_id, exc)
+
     def cancel(self, job_keys: Collection[str]) -> None:
-        """FC cannot stop accepted asynchronous invocations; the workers skip the calls of cancelled jobs."""
+        """Stop the async tasks of these jobs that have not ended (the workers also skip the calls of cancelled
+        jobs they see).
+        """
+        self.tasks.cancel(job_keys)
 
     def close(self) -> None:
-        """Stop the invoker threads."""
+        """Stop watching tasks and the invoker threads."""
+        self.tasks.close()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:

@@ -198,6 +198,7 @@ class FCFunctions:
                 logger.info("Updating FC function %s: %s", name, ", ".join(sorted(changes)))
                 self.update(name, changes)
             found = self._wait_active(name)
+        self.configure_async(name)
         python = self.python_of(found)
         check_runtime_python(python, f"the Function Compute runtime '{runtime}' (function {name})",
                              self._python_fix(runtime, python))
@@ -330,11 +331,17 @@ class FCFunctions:
                                        f"RAM role whose trust policy allows fc.aliyuncs.com, and that the RAM user "
                                        f"may pass it (ram:PassRole).") from None
                 raise error from None
-        # an invocation whose calls all wrote their status must never run again: no retries of async invocations
-        config = models.PutAsyncInvokeConfigInput(max_async_retry_attempts=0)
+        return self._wait_active(name)
+
+    def configure_async(self, name: str) -> None:
+        """The function's asynchronous invocation config: no retries (an invocation whose calls all wrote their
+        status must never run again), and async tasks, so the backend can see failed invocations and stop them.
+        """
+        from alibabacloud_fc20230330 import models
+
+        config = models.PutAsyncInvokeConfigInput(max_async_retry_attempts=0, async_task=True)
         self._call(f"FC PutAsyncInvokeConfig {name}", "put_async_invoke_config", name,
                    models.PutAsyncInvokeConfigRequest(body=config))
-        return self._wait_active(name)
 
     def _wait_active(self, name: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.ACTIVE_TIMEOUT
@@ -401,15 +408,38 @@ class FCFunctions:
         return str(response.body.layer_version_arn)
 
     # -- invoking --------------------------------------------------------------------------------------------
-    def invoke_async(self, name: str, body: bytes) -> Any:
-        """One asynchronous invocation (the SDK's exception when it fails); the response when FC accepted it."""
+    def invoke_async(self, name: str, body: bytes, task_id: str) -> Any:
+        """One asynchronous invocation as async task ``task_id`` (the SDK's exception when it fails); the response
+        when FC accepted it.
+        """
         from alibabacloud_fc20230330 import models
         from darabonba.runtime import RuntimeOptions
 
         request = models.InvokeFunctionRequest(body=body)
-        headers = models.InvokeFunctionHeaders(x_fc_invocation_type="Async")
+        headers = models.InvokeFunctionHeaders(x_fc_invocation_type="Async", x_fc_async_task_id=task_id)
         return self.client.invoke_function_with_options(name, request, headers,
                                                         RuntimeOptions(read_timeout=30_000, connect_timeout=10_000))
+
+    def async_tasks(self, name: str, prefix: str) -> builtins.list[Any]:
+        """The async tasks of function ``name`` whose id starts with ``prefix`` (the SDK's AsyncTask models)."""
+        from alibabacloud_fc20230330 import models
+
+        tasks: builtins.list[Any] = []
+        token = None
+        while True:
+            response = self._call(f"FC ListAsyncTasks {name}", "list_async_tasks", name,
+                                  models.ListAsyncTasksRequest(prefix=prefix, limit=100, next_token=token))
+            tasks.extend(response.body.tasks or [])
+            token = response.body.next_token
+            if not token:
+                return tasks
+
+    def stop_async_task(self, name: str, task_id: str) -> None:
+        """Stop an async task that has not finished."""
+        from alibabacloud_fc20230330 import models
+
+        self._call(f"FC StopAsyncTask {name} {task_id}", "stop_async_task", name, task_id,
+                   models.StopAsyncTaskRequest())
 
     # -- listing and deleting --------------------------------------------------------------------------------
     def list(self) -> builtins.list[dict[str, Any]]:

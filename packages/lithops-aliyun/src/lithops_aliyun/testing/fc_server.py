@@ -14,7 +14,10 @@ It refuses what FC refuses:
   does not have (``roles``); a layer that does not exist; an existing function (409 ``FunctionAlreadyExists``);
 - an invocation payload over 128 KiB (asynchronous) or 32 MiB (synchronous): 413 ``PayloadTooLarge``;
 - more than ``instance_limit`` instances at once in the region (300 in FC): asynchronous events wait in the queue,
-  synchronous invocations get 429 ``ResourceThrottled``.
+  synchronous invocations get 429 ``ResourceThrottled``;
+- an async task id (``x-fc-async-task-id``) that is malformed, already used, or sent to a function whose async
+  invoke config does not enable ``asyncTask``. Tasks go ``Enqueued``, ``Running``, then ``Succeeded`` or ``Failed``
+  (with the error), or ``Stopped`` by StopAsyncTask (a running one's instance is killed); ListAsyncTasks lists them.
 
 A new function is ``Pending`` for ``pending_seconds`` and then ``Active`` (``Failed`` when its image is not one of
 ``images``, as an image FC cannot pull). Each instance is a local process serving FC's event requests
@@ -256,6 +259,9 @@ class LocalFCServer(FakeService):
         self.code_dirs: dict[str, str] = {}
         #: (function, request id, error type or None) of each finished asynchronous invocation
         self.async_results: list[tuple[str, str, str | None]] = []
+        #: function -> async task id -> task (FC's AsyncTask shape)
+        self.tasks: dict[str, dict[str, dict[str, Any]]] = {}
+        self._task_instances: dict[str, _Instance] = {}
         self.workdir = tempfile.mkdtemp(prefix="local-fc-")
         self._idle: dict[str, list[_Instance]] = {}
         self._busy: set[_Instance] = set()
@@ -269,6 +275,8 @@ class LocalFCServer(FakeService):
         self.route("DELETE", _FN, self.delete_function)
         self.route("PUT", _FN + r"/async-invoke-config", self.put_async_config)
         self.route("POST", _FN + r"/invocations", self.invoke)
+        self.route("GET", _FN + r"/async-tasks", self.list_async_tasks)
+        self.route("PUT", _FN + r"/async-tasks/(?P<task>[^/]+)/stop", self.stop_async_task)
         self.route("POST", r"/2023-03-30/layers/(?P<layer>[^/]+)/versions", self.create_layer)
         self.route("GET", r"/2023-03-30/layers/(?P<layer>[^/]+)/versions", self.list_layer_versions)
 
@@ -511,7 +519,11 @@ class LocalFCServer(FakeService):
                                                      f"{fn.get('stateReason') or 'wait until it is Active'}")
         request_id = uuid.uuid4().hex
         if kind == "Async":
-            threading.Thread(target=self._run_async, args=(name, request.body, request_id), daemon=True).start()
+            task_id = request.header("x-fc-async-task-id") or None
+            if task_id is not None:
+                self._new_task(name, task_id, fn["functionArn"])
+            threading.Thread(target=self._run_async, args=(name, request.body, request_id, task_id),
+                             daemon=True).start()
             return 202, b"", {"x-fc-request-id": request_id}
         if not self.slots.acquire(blocking=False):
             raise ApiError(429, "ResourceThrottled", f"Reserve resource exceeded limit: {self.instance_limit} "
@@ -525,13 +537,72 @@ class LocalFCServer(FakeService):
             headers["x-fc-error-type"] = error
         return status, data, headers
 
-    def _run_async(self, name: str, body: bytes, request_id: str) -> None:
+    def _new_task(self, name: str, task_id: str, arn: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", task_id):
+            raise ApiError(400, "InvalidArgument", f"x-fc-async-task-id '{task_id}' is invalid: 1-128 letters, "
+                                                   f"digits, _ and -")
+        with self.lock:
+            if not (self.async_configs.get(name) or {}).get("asyncTask"):
+                raise ApiError(400, "InvalidArgument", f"function '{name}' does not have async tasks enabled "
+                                                       f"(asyncTask of its async invoke config)")
+            tasks = self.tasks.setdefault(name, {})
+            if task_id in tasks:
+                raise ApiError(409, "AsyncTaskAlreadyExists", f"async task '{task_id}' already exists")
+            tasks[task_id] = {"taskId": task_id, "status": "Enqueued", "functionArn": arn,
+                              "startedTime": int(time.time() * 1000)}
+
+    def _run_async(self, name: str, body: bytes, request_id: str, task_id: str | None) -> None:
         with self.slots:  # events wait in FC's queue for a free instance
-            _, _, error = self._run(name, body, request_id)
+            with self.lock:
+                task = self.tasks.get(name, {}).get(task_id or "")
+                if task is not None:
+                    if task["status"] != "Enqueued":  # stopped while it waited
+                        return
+                    task["status"] = "Running"
+            _, data, error = self._run(name, body, request_id, task_id)
         with self.lock:
             self.async_results.append((name, request_id, error))
+            if task is not None and task["status"] == "Running":
+                task["status"] = "Failed" if error else "Succeeded"
+                task["endTime"] = int(time.time() * 1000)
+                if error:
+                    task["taskErrorMessage"] = f"{error}: {data[:1000].decode(errors='replace')}"
 
-    def _run(self, name: str, body: bytes, request_id: str) -> tuple[int, bytes, str | None]:
+    def list_async_tasks(self, request: FakeRequest) -> FakeResponse:
+        """ListAsyncTasks with prefix, status, limit and nextToken."""
+        prefix = (request.query.get("prefix") or [""])[-1]
+        status = (request.query.get("status") or [""])[-1]
+        limit = int((request.query.get("limit") or ["20"])[-1])
+        after = (request.query.get("nextToken") or [""])[-1]
+        if not 1 <= limit <= 100:
+            raise ApiError(400, "InvalidArgument", "limit must be between 1 and 100")
+        with self.lock:
+            self._function(request.params["name"])
+            tasks = self.tasks.get(request.params["name"], {})
+            ids = sorted(t for t in tasks if t.startswith(prefix) and t > after
+                         and (not status or tasks[t]["status"] == status))
+            page = [dict(tasks[t]) for t in ids[:limit]]
+        token = ids[limit - 1] if len(ids) > limit else None
+        return 200, {"tasks": page, **({"nextToken": token} if token else {})}
+
+    def stop_async_task(self, request: FakeRequest) -> FakeResponse:
+        """StopAsyncTask: a queued task never runs; a running one's instance is stopped."""
+        with self.lock:
+            self._function(request.params["name"])
+            task = self.tasks.get(request.params["name"], {}).get(request.params["task"])
+            if task is None:
+                raise ApiError(404, "AsyncTaskNotFound", f"async task '{request.params['task']}' does not exist")
+            if task["status"] not in ("Enqueued", "Running"):
+                raise ApiError(400, "InvalidArgument", f"async task '{task['taskId']}' has ended ({task['status']})")
+            running = task["status"] == "Running"
+            task["status"], task["endTime"] = "Stopped", int(time.time() * 1000)
+            instance = self._task_instances.get(task["taskId"]) if running else None
+        if instance is not None:
+            instance.kill()
+        return 200, b""
+
+    def _run(self, name: str, body: bytes, request_id: str,
+             task_id: str | None = None) -> tuple[int, bytes, str | None]:
         with self.lock:
             fn = self.functions.get(name)
             if fn is None:
@@ -553,6 +624,8 @@ class LocalFCServer(FakeService):
         with self.lock:
             self._busy.add(instance)
             self.peak_instances = max(self.peak_instances, len(self._busy))
+            if task_id:
+                self._task_instances[task_id] = instance
         stop = threading.Event()
         watcher = threading.Thread(target=instance.watch_memory, args=(stop,), daemon=True)
         watcher.start()
@@ -563,6 +636,7 @@ class LocalFCServer(FakeService):
             watcher.join()
             with self.lock:
                 self._busy.discard(instance)
+                self._task_instances.pop(task_id or "", None)
                 if instance.alive() and name in self.functions and self.functions[name] is fn:
                     self._idle.setdefault(name, []).append(instance)
                 else:
