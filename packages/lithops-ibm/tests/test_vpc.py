@@ -205,6 +205,32 @@ def test_an_idle_vm_powers_off_and_the_next_executor_starts_it_again(config: dic
     provider.delete(provider.list_vms())
 
 
+def test_lithops_key_names_reach_the_vpc_api(config: dict[str, Any], vpc: FakeVPC) -> None:
+    """vpc_id, subnet_id, security_group_id, gateway_id, ssh_key_id, image_id, worker_profile_name, zone and
+    resource_group_id (Lithops 3.x's names) are what the VMs are made with; nothing else is created.
+    """
+    mine = _provider(config, vpc_name="my-vpc", zone="us-south-2", resource_group_id="other-rg-0002").network()
+    assert vpc.vpcs[mine["vpc"]]["resource_group"] == {"id": "other-rg-0002"}
+    gateway = vpc.subnets[mine["subnet"]]["public_gateway"]["id"]
+    vpc.keys["r006-my-key"] = {"id": "r006-my-key", "name": "my-key", "href": "/v1/keys/r006-my-key"}
+    counts = (len(vpc.vpcs), len(vpc.subnets), len(vpc.gateways), len(vpc.security_groups))
+    provider = _provider(config, vpc_id=mine["vpc"], subnet_id=mine["subnet"], security_group_id=mine["security_group"],
+                         gateway_id=gateway, ssh_key_id="r006-my-key", image_id="r006-debian-12",
+                         worker_profile_name="bx2-2x8", resource_group_id="other-rg-0002")
+    [vm] = provider.create(1)
+    body = vpc.created[-1]
+    assert body["vpc"] == {"id": mine["vpc"]} and body["zone"] == {"name": "us-south-2"}
+    assert body["primary_network_interface"]["subnet"] == {"id": mine["subnet"]}
+    assert body["primary_network_interface"]["security_groups"] == [{"id": mine["security_group"]}]
+    assert body["keys"] == [{"id": "r006-my-key"}] and body["image"] == {"id": "r006-debian-12"}
+    assert body["profile"] == {"name": "bx2-2x8"} and body["resource_group"] == {"id": "other-rg-0002"}
+    assert (len(vpc.vpcs), len(vpc.subnets), len(vpc.gateways), len(vpc.security_groups)) == counts
+    assert [v.id for v in provider.list_vms()] == [vm.id]
+    provider.delete([vm])
+    with pytest.raises(BackendError, match="key_not_found"):
+        _provider(config, vpc_id=mine["vpc"], ssh_key_id="r006-no-such-key").create(1)
+
+
 def test_the_vpc_api_refusals_reach_the_user_with_ibms_message(config: dict[str, Any], vpc: FakeVPC) -> None:
     with pytest.raises(BackendError, match="instance_profile_not_found: Instance profile 'zz-9x99' not found"):
         _provider(config, worker_profile_name="zz-9x99").create(1)
