@@ -260,6 +260,28 @@ def test_start_waits_for_deallocation_and_a_vm_never_ready_fails_in_time(config:
     provider.delete([vm])
 
 
+def test_a_vm_azure_cannot_start_fails_alone(config: dict[str, Any], fake: FakeCompute) -> None:
+    """Starting a deallocated VM checks the cores quota again: the VM refused fails alone with Azure's message (the
+    job goes on with the others under workers_policy permissive), the others start.
+    """
+    provider = AzureVMs(_section(config), "lithops-workers")
+    vms = provider.create(2)
+    provider.stop(vms)
+    _until(lambda: {v.state for v in provider.list_vms()} == {"stopped"})
+    fake.quota_cores = 2  # one Standard_B2s
+    provider.start(vms)
+    outcomes = []
+    for vm in vms:
+        try:
+            outcomes.append(provider.wait_ready(vm, 20).address)
+        except BackendError as exc:
+            outcomes.append(str(exc))
+    assert len([o for o in outcomes if o in (fake.vms.address(v.id) for v in vms)]) == 1, outcomes
+    assert any("could not be started: starting VM" in o and "OperationNotAllowed" in o and "quota" in o
+               for o in outcomes), outcomes
+    provider.delete(vms)
+
+
 def test_spot_vms(config: dict[str, Any], fake: FakeCompute) -> None:
     provider = AzureVMs(_section(config), "lithops-workers")
     [vm] = provider.create(1, spot=True, tags={"lithops_exec_mode": "create"})

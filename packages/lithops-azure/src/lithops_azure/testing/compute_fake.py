@@ -9,7 +9,8 @@ or deleting it ends the host's processes.
 
 Like ARM, and with ARM's codes and messages, it refuses: a VM without ``osProfile.adminUsername``, without a login
 (SSH key or password) for Linux, without a NIC, without an image; an unknown VM size or image; a size the region
-lacks (``SkuNotAvailable``); cores over the quota (``OperationNotAllowed``); a provider not registered
+lacks (``SkuNotAvailable``); cores over the quota (``OperationNotAllowed``, when creating or starting a
+deallocated VM); a provider not registered
 (``MissingSubscriptionRegistration``, from the base); a NIC whose subnet, security group or public IP does not
 exist; a NIC still attached to a VM; a Standard public IP that is not Static; starting a VM while it deallocates or
 stops. VM creations, starts, deallocations, power-offs and deletions are long-running operations that finish after
@@ -320,6 +321,9 @@ class FakeCompute(FakeArm):
                                    f"retry the operation after it completes.")
                 if state == "running":
                     return self._timed(request, "Microsoft.Compute", 202, resource, 0, lambda: None)
+                if state == "deallocated":  # its cores count again
+                    self._quota(resource["properties"]["hardwareProfile"]["vmSize"],
+                                resource["properties"].get("priority") == "Spot", resource["location"])
                 self.power[key] = "starting"
                 end, delay = "running", self.delays["start"]
             else:

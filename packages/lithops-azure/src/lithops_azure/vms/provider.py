@@ -113,6 +113,9 @@ class AzureVMs(VMProvider):
         #: consume mode: the VM is the user's, so the agent is installed on it over SSH
         self.installs_over_ssh = self.mode == "consume"
         self._net: tuple[str, str] | None = None
+        #: the start operations under way, and the error of each VM whose start was refused, by name
+        self._starts: dict[str, Any] = {}
+        self._not_started: dict[str, str] = {}
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _view(self, name: str) -> dict[str, Any]:
@@ -223,7 +226,9 @@ class AzureVMs(VMProvider):
                 logger.warning("Could not delete %s after a failed creation: %s", resource, exc)
 
     def start(self, vms: list[VM]) -> None:
-        """Start these VMs; VMs still deallocating or stopping are started once stopped (Azure refuses before)."""
+        """Start these VMs; VMs still deallocating or stopping are started once stopped (Azure refuses before). A VM
+        Azure refuses to start (quota, capacity) fails alone, in :meth:`wait_ready`.
+        """
         names = [vm.id for vm in vms]
         deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
         while True:
@@ -237,8 +242,12 @@ class AzureVMs(VMProvider):
             time.sleep(POLL_SEC)
         for name in [n for n, s in states.items() if s == "stopped"]:
             logger.info("Starting VM %s", name)
-            _call(f"starting VM {name}", "Microsoft.Compute", self.compute.virtual_machines.begin_start, self.group,
-                  name, polling=False)
+            try:
+                self._starts[name] = _call(f"starting VM {name}", "Microsoft.Compute",
+                                           self.compute.virtual_machines.begin_start, self.group, name)
+            except BackendError as exc:  # e.g. the cores quota: that VM fails alone (wait_ready), not the others
+                logger.warning("%s", exc)
+                self._not_started[name] = str(exc)
 
     def stop(self, vms: list[VM]) -> None:
         """Deallocate these VMs (their disks are kept; their cores are no longer billed)."""
@@ -259,6 +268,12 @@ class AzureVMs(VMProvider):
         """Wait until ``vm`` runs; return it with its address (public IP, else private)."""
         deadline = time.monotonic() + timeout
         while True:
+            if vm.id in self._not_started:
+                raise BackendError(f"VM {vm.id} could not be started: {self._not_started.pop(vm.id)}")
+            start = self._starts.get(vm.id)
+            if start is not None and start.done():
+                del self._starts[vm.id]
+                _call(f"starting VM {vm.id}", "Microsoft.Compute", start.result)  # raises its failure
             try:
                 state = _state(self._view(vm.id))
             except ResourceNotFoundError:
