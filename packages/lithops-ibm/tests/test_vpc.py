@@ -264,6 +264,7 @@ def test_no_capacity_left_is_the_vpc_apis_error(config: dict[str, Any], vpc: Fak
     provider = _provider(config)
     made = provider.create(4)
     assert len(made) == 3 and vpc.refused[-1].startswith("insufficient_capacity")
+    assert sorted(v.id for v in provider.list_vms()) == sorted(v.id for v in made)  # two pages of the listing
     with pytest.raises(BackendError, match="Insufficient capacity for profile cx2-2x4 in zone us-south-1"):
         provider.create(1)
     provider.delete(made)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from lithops.errors import BackendError, ConfigError
 from lithops.standalone.backend import client_python
@@ -95,7 +96,7 @@ class VPCVMs(VMProvider):
             href = (page.get("next") or {}).get("href")
             if not href:
                 return items
-            start = re.search(r"[?&]start=([^&]+)", href).group(1)  # type: ignore[union-attr]
+            start = parse_qs(urlsplit(href).query)["start"][0]
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _vm(self, instance: Mapping[str, Any], address: str | None = None) -> VM:

@@ -68,6 +68,8 @@ class FakeVPC(FakeService):
         region: the region served; its zones are ``<region>-1`` to ``-3``.
         resource_groups: ids of the account's resource groups (the first is the default group).
         vcpu_quota: vCPUs the account may have in instances in the region.
+        page_size: items of a listing's page (IBM's default is 50; small here so that clients must follow
+            ``next``).
         transition: seconds an instance is ``pending`` and ``starting``.
         stop_delay: seconds an instance is ``stopping``.
         boot_delay: seconds a host takes to boot before the user data runs.
@@ -75,7 +77,7 @@ class FakeVPC(FakeService):
 
     def __init__(self, iam: FakeIAM, network: Any, hosts: list[Any] | None = None, region: str = "us-south",
                  resource_groups: Iterable[str] = ("default-rg-0001", "other-rg-0002"), vcpu_quota: int = 64,
-                 transition: float = 0.5, stop_delay: float = 2.0, boot_delay: float = 0.0) -> None:
+                 page_size: int = 2, transition: float = 0.5, stop_delay: float = 2.0, boot_delay: float = 0.0) -> None:
         from lithops_vm.testing.cloud_vms import CloudVMs
 
         super().__init__()
@@ -83,6 +85,7 @@ class FakeVPC(FakeService):
         self.zones = [f"{region}-{i}" for i in (1, 2, 3)]
         self.resource_groups = list(resource_groups)
         self.vcpu_quota, self.transition, self.stop_delay = vcpu_quota, transition, stop_delay
+        self.page_size = page_size
         self.keys: dict[str, dict[str, Any]] = {}
         self.trusted_profiles: set[str] = set()
         self.vpcs: dict[str, dict[str, Any]] = {}
@@ -200,9 +203,15 @@ class FakeVPC(FakeService):
             raise ApiError(404, "zone_not_found", f"Zone '{zone}' not found in region {self.region}.")
         return str(zone)
 
-    @staticmethod
-    def _page(name: str, items: list[dict[str, Any]]) -> FakeResponse:
-        return 200, {name: items, "limit": 50, "total_count": len(items), "first": {"href": "/v1"}}
+    def _page(self, request: FakeRequest, name: str, items: list[dict[str, Any]]) -> FakeResponse:
+        """One page of a listing (``page_size`` items unless ``limit`` says fewer), with the ``next`` link."""
+        start = int(_query(request, "start") or 0)
+        limit = min(int(_query(request, "limit") or self.page_size), self.page_size)
+        page: dict[str, Any] = {name: items[start:start + limit], "limit": limit, "total_count": len(items),
+                                "first": {"href": f"{self.url}{request.path}?limit={limit}"}}
+        if start + limit < len(items):
+            page["next"] = {"href": f"{self.url}{request.path}?limit={limit}&start={start + limit}"}
+        return 200, page
 
     def _filter(self, request: FakeRequest, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         vpc = _query(request, "vpc.id")
@@ -213,7 +222,7 @@ class FakeVPC(FakeService):
     # -- VPCs, subnets, gateways, security groups ------------------------------------------------------------
     def list_vpcs(self, request: FakeRequest) -> FakeResponse:
         """GET /vpcs."""
-        return self._page("vpcs", self._filter(request, self.vpcs.values()))
+        return self._page(request, "vpcs", self._filter(request, self.vpcs.values()))
 
     def get_vpc(self, request: FakeRequest) -> FakeResponse:
         """GET /vpcs/{id}."""
@@ -231,7 +240,7 @@ class FakeVPC(FakeService):
     def list_subnets(self, request: FakeRequest) -> FakeResponse:
         """GET /subnets."""
         zone = _query(request, "zone.name")
-        return self._page("subnets", [s for s in self._filter(request, self.subnets.values())
+        return self._page(request, "subnets", [s for s in self._filter(request, self.subnets.values())
                                       if zone is None or s["zone"]["name"] == zone])
 
     def get_subnet(self, request: FakeRequest) -> FakeResponse:
@@ -264,7 +273,7 @@ class FakeVPC(FakeService):
 
     def list_public_gateways(self, request: FakeRequest) -> FakeResponse:
         """GET /public_gateways."""
-        return self._page("public_gateways", self._filter(request, self.gateways.values()))
+        return self._page(request, "public_gateways", self._filter(request, self.gateways.values()))
 
     def get_gateway(self, request: FakeRequest) -> FakeResponse:
         """GET /public_gateways/{id}."""
@@ -284,7 +293,7 @@ class FakeVPC(FakeService):
 
     def list_security_groups(self, request: FakeRequest) -> FakeResponse:
         """GET /security_groups."""
-        return self._page("security_groups", self._filter(request, self.security_groups.values()))
+        return self._page(request, "security_groups", self._filter(request, self.security_groups.values()))
 
     def get_security_group(self, request: FakeRequest) -> FakeResponse:
         """GET /security_groups/{id}."""
@@ -319,7 +328,7 @@ class FakeVPC(FakeService):
         name = _query(request, "name")
         visibility = _query(request, "visibility")
         status = (request.query.get("status") or [""])[0].split(",")
-        return self._page("images", [i for i in self.images.values() if (name is None or i["name"] == name)
+        return self._page(request, "images", [i for i in self.images.values() if (name is None or i["name"] == name)
                                      and (visibility is None or i["visibility"] == visibility)
                                      and (status == [""] or i["status"] in status)])
 
@@ -331,7 +340,7 @@ class FakeVPC(FakeService):
     def list_floating_ips(self, request: FakeRequest) -> FakeResponse:
         """GET /floating_ips (filter: target.id)."""
         target = _query(request, "target.id")
-        return self._page("floating_ips", [f for f in self.floating_ips.values()
+        return self._page(request, "floating_ips", [f for f in self.floating_ips.values()
                                            if target is None or f.get("target", {}).get("id") == target])
 
     def get_floating_ip(self, request: FakeRequest) -> FakeResponse:
@@ -411,8 +420,9 @@ class FakeVPC(FakeService):
         """GET /instances (filters: vpc.id, resource_group.id, name)."""
         name = _query(request, "name")
         with self.lock:
-            return self._page("instances", [self._view(i) for i in self._filter(request, self.instances.values())
-                                            if name is None or i["name"] == name])
+            found = [self._view(i) for i in self._filter(request, self.instances.values())
+                     if name is None or i["name"] == name]
+        return self._page(request, "instances", found)
 
     def get_instance(self, request: FakeRequest) -> FakeResponse:
         """GET /instances/{id}."""
