@@ -282,6 +282,16 @@ def test_created_vms_need_a_trusted_profile_and_hmac_keys(config: dict[str, Any]
     assert not vpc.created
 
 
+def test_created_vms_need_cos_storage_for_the_code(config: dict[str, Any], vpc: FakeVPC, cos: tuple[str, str]) -> None:
+    config["lithops"]["storage"] = "aws_s3"
+    config["aws"] = {"region": "us-east-1", "access_key_id": "testing", "secret_access_key": "testing"}
+    config["aws_s3"] = {"endpoint": cos[0], "storage_bucket": config["ibm_cos"]["storage_bucket"]}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match="the storage backend is aws_s3: use storage ibm_cos"):
+            fexec.call_async(_cube, 1)
+    assert not vpc.created  # refused before any VM was made
+
+
 def test_a_vm_that_never_runs_fails_within_start_timeout(config: dict[str, Any], vpc: FakeVPC) -> None:
     vpc.transition = 3600
     provider = _provider(config)
