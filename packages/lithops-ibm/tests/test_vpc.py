@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from ibm_cloud_sdk_core import ApiException
 
 import lithops
@@ -156,9 +158,19 @@ def test_a_vm_whose_python_differs_fails_the_job_naming_both_versions(config: di
     assert client in str(caught.value) and time.monotonic() - started < 100
 
 
-def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[str, Any], vpc: FakeVPC) -> None:
+def _lithops_cli(config: dict[str, Any], folder: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``lithops`` command with ``config`` as its config file."""
+    config_file = folder / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    return subprocess.run([sys.executable, "-c", "from lithops.cli.main import main; main()", *args], text=True,
+                          capture_output=True, timeout=60, env={**os.environ, "LITHOPS_CONFIG_FILE": str(config_file)})
+
+
+def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[str, Any], vpc: FakeVPC,
+                                                                 network: Any, tmp_path: Any) -> None:
     """A VM stopped underneath is started once stopped (never while stopping) and used again, not re-created;
-    the network made the first time is found, not made again.
+    the network made the first time is found, not made again. `lithops worker list`, `attach` (from a machine of
+    the VPC: no floating IP) and `clean --all` see the cluster's VMs.
     """
     provider = _provider(config)
     # another executor's create-mode VM: deleted when that executor closes, so never reused
@@ -178,11 +190,14 @@ def test_reuse_mode_starts_the_same_vm_again_once_it_has_stopped(config: dict[st
     assert sorted(vpc.hosts) == sorted([instance, other.id]) and len(vpc.boots[instance]) == 2
     assert len([r for r in vpc.refused if r.startswith("instance_action_invalid")]) == 1  # only the one above
     assert len(vpc.vpcs) == 1 and len(vpc.subnets) == 1 and len(vpc.gateways) == 1
-    backend = standalone_backend(default_config(config))  # what lithops clean --all does
-    try:
-        assert sorted(v.id for v in backend.clean_all()) == sorted([instance, other.id])
-    finally:
-        backend.close()
+    config["ibm_vpc"]["ssh_key_filename"] = network.client_key
+    listed = _lithops_cli(config, tmp_path, "worker", "list")
+    assert listed.returncode == 0 and vm.name in listed.stdout and "2 VM(s) of backend ibm_vpc" in listed.stdout, \
+        listed.stdout + listed.stderr
+    attached = _lithops_cli(config, tmp_path, "attach", vm.name, "--command", "ip -o -4 addr show eth0")
+    assert attached.returncode == 0 and vpc.vms.address(instance) in attached.stdout, attached.stderr
+    cleaned = _lithops_cli(config, tmp_path, "clean", "--all")
+    assert cleaned.returncode == 0 and "Removed 2 VM(s) of backend ibm_vpc" in cleaned.stdout, cleaned.stderr
     assert not vpc.instances
 
 
