@@ -262,10 +262,12 @@ def test_start_waits_for_deallocation_and_a_vm_never_ready_fails_in_time(config:
 
 def test_a_vm_azure_cannot_start_fails_alone(config: dict[str, Any], fake: FakeCompute) -> None:
     """Starting a deallocated VM checks the cores quota again: the VM refused fails alone with Azure's message (the
-    job goes on with the others under workers_policy permissive), the others start.
+    job goes on with the others under workers_policy permissive), the others start; a start that Azure accepted
+    but could not allocate fails with AllocationFailed.
     """
     provider = AzureVMs(_section(config), "lithops-workers")
-    vms = provider.create(2)
+    vms = provider.create(2, user_data="true\n")  # a boot that is seen to end
+    _until(lambda: all(fake.vms.boots.get(v.id) for v in vms))
     provider.stop(vms)
     _until(lambda: {v.state for v in provider.list_vms()} == {"stopped"})
     fake.quota_cores = 2  # one Standard_B2s
@@ -279,6 +281,14 @@ def test_a_vm_azure_cannot_start_fails_alone(config: dict[str, Any], fake: FakeC
     assert len([o for o in outcomes if o in (fake.vms.address(v.id) for v in vms)]) == 1, outcomes
     assert any("could not be started: starting VM" in o and "OperationNotAllowed" in o and "quota" in o
                for o in outcomes), outcomes
+    _until(lambda: sum(len(fake.vms.boots[v.id]) for v in vms) == 3)  # the one started booted again
+    fake.quota_cores = None
+    fake.no_capacity.add("Standard_B2s")  # no capacity: the start operation fails after it was accepted
+    provider.stop(vms)
+    _until(lambda: {v.state for v in provider.list_vms()} == {"stopped"})
+    provider.start(vms[:1])
+    with pytest.raises(BackendError, match=f"starting VM {vms[0].id} failed: AllocationFailed: Allocation failed"):
+        provider.wait_ready(vms[0], 20)
     provider.delete(vms)
 
 

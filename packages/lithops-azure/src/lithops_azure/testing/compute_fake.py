@@ -15,7 +15,8 @@ deallocated VM); a provider not registered
 exist; a NIC still attached to a VM; a Standard public IP that is not Static; starting a VM while it deallocates or
 stops. VM creations, starts, deallocations, power-offs and deletions are long-running operations that finish after
 their delay (whether or not anyone polls, as in Azure), answered with ``Azure-AsyncOperation`` documents; a VM that
-finds no free host fails its creation with ``AllocationFailed``. Deleting a VM deletes the NIC and public IP
+finds no free host fails its creation with ``AllocationFailed``, as does starting a deallocated VM of a size in
+:attr:`FakeCompute.no_capacity`. Deleting a VM deletes the NIC and public IP
 addresses given ``deleteOption: Delete``.
 """
 
@@ -44,6 +45,9 @@ PLATFORM_IMAGES = {("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2
 CUSTOM_DATA_MAX = 87380
 _VM = _RG + r"/providers/Microsoft\.Compute/virtualMachines/(?P<name>[^/]+)"
 _NET = _RG + r"/providers/Microsoft\.Network/"
+_ALLOCATION_FAILED = {"code": "AllocationFailed", "message": "Allocation failed. We do not have sufficient capacity "
+                      "for the requested VM size in this region. Read more about improving likelihood of allocation "
+                      "success at http://aka.ms/allocation-guidance"}
 _POWER = {"creating": "starting", "starting": "starting", "running": "running", "deallocating": "deallocating",
           "deallocated": "deallocated", "stopping": "stopping", "stopped": "stopped", "deleting": "stopping"}
 
@@ -75,6 +79,8 @@ class FakeCompute(FakeArm):
         #: the regional cores quota (None: no limit), sizes the region lacks, custom image ids (lower case)
         self.quota_cores: int | None = None
         self.unavailable_sizes: set[str] = set()
+        #: sizes the region has no capacity for just now: starting a deallocated VM of one fails (AllocationFailed)
+        self.no_capacity: set[str] = set()
         self.images: set[str] = set()
         #: VM (lower-case id) -> its power state; operations' failures
         self.power: dict[str, str] = {}
@@ -224,9 +230,7 @@ class FakeCompute(FakeArm):
             if self.vms.assign(name, script) is None:
                 resource["properties"]["provisioningState"] = "Failed"
                 self.power[key] = "deallocated"
-                return {"code": "AllocationFailed", "message": "Allocation failed. We do not have sufficient "
-                        "capacity for the requested VM size in this region. Read more about improving likelihood "
-                        "of allocation success at http://aka.ms/allocation-guidance"}
+                return _ALLOCATION_FAILED
             resource["properties"]["provisioningState"] = "Succeeded"
             self.power[key] = "running"
             return None
@@ -333,11 +337,17 @@ class FakeCompute(FakeArm):
                 self.vms.stop(name)
                 end, delay = "deallocated" if action == "deallocate" else "stopped", self.delays["stop"]
 
-        def done() -> None:
-            if self.power.get(key) in ("starting", "deallocating", "stopping"):
-                self.power[key] = end
-                if end == "running":
-                    self.vms.boot_later(name)
+        def done() -> dict[str, str] | None:
+            if self.power.get(key) not in ("starting", "deallocating", "stopping"):
+                return None
+            if end == "running" and state == "deallocated" and \
+                    resource["properties"]["hardwareProfile"]["vmSize"] in self.no_capacity:
+                self.power[key] = "deallocated"
+                return _ALLOCATION_FAILED
+            self.power[key] = end
+            if end == "running":
+                self.vms.boot_later(name)
+            return None
 
         return self._timed(request, "Microsoft.Compute", 202, resource, delay, done)
 
