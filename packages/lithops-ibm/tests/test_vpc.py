@@ -307,6 +307,19 @@ def test_created_vms_need_cos_storage_for_the_code(config: dict[str, Any], vpc: 
     assert not vpc.created  # refused before any VM was made
 
 
+def test_a_trusted_profile_without_cos_access_is_named_in_the_agents_log(config: dict[str, Any],
+                                                                         vpc: FakeVPC) -> None:
+    vpc.profiles_without_cos.add(PROFILE)
+    config["ibm_vpc"].update(max_workers=1, start_timeout=15)
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match=r"did not start within 15 s \(start_timeout\)"):
+            fexec.call_async(_cube, 1)
+        [instance] = vpc.hosts
+        with open(f"{config['ibm_vpc']['install_dir']}/agents/{instance}/agent.log", encoding="utf-8") as f:
+            log = f.read()
+    assert "COS refused the request" in log and "give the VM's trusted profile" in log, log[-2000:]
+
+
 def test_a_vm_that_never_runs_fails_within_start_timeout(config: dict[str, Any], vpc: FakeVPC) -> None:
     vpc.transition = 3600
     provider = _provider(config)

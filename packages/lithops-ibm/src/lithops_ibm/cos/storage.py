@@ -134,10 +134,13 @@ class COSStorage(S3Storage):
         return super()._translate(exc, where)
 
     def _access_fix(self) -> str:
-        """The HMAC keys to check, or the role the API key's identity needs."""
+        """The HMAC keys to check, or the role the API key's identity (or the VM's trusted profile) needs."""
         if self.hmac:
             return ("check ibm_cos.access_key_id and secret_access_key (HMAC keys of a service credential of this "
                     "COS instance, with the Writer role)")
+        if self.config.get("instance_identity"):
+            return ("give the VM's trusted profile (ibm_vpc.trusted_profile_id) the Writer role on this COS instance "
+                    "or bucket (IAM > Trusted profiles > the profile > Access)")
         return "give the API key's identity the Writer role on this COS instance or bucket (IAM > Access)"
 
     def _default_bucket_name(self) -> str:

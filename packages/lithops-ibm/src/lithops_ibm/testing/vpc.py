@@ -88,6 +88,8 @@ class FakeVPC(FakeService):
         self.page_size = page_size
         self.keys: dict[str, dict[str, Any]] = {}
         self.trusted_profiles: set[str] = set()
+        #: trusted profiles without access to COS: the metadata service hands out tokens that COS refuses
+        self.profiles_without_cos: set[str] = set()
         self.vpcs: dict[str, dict[str, Any]] = {}
         self.subnets: dict[str, dict[str, Any]] = {}
         self.gateways: dict[str, dict[str, Any]] = {}
@@ -388,9 +390,11 @@ class FakeVPC(FakeService):
                       {k: instance[k] for k in ("id", "name", "crn", "zone", "profile", "vpc")}), headers=bearer)]
         profile = instance.get("default_trusted_profile")
         if profile:
-            routes.append(MetadataRoute("/instance_identity/v1/iam_token", json.dumps(
-                self.iam.issue(f"profile-{profile['target']['id']}")), method="POST",
-                headers={**bearer, "Metadata-Flavor": "ibm"}))
+            token = self.iam.issue(f"profile-{profile['target']['id']}")
+            if profile["target"]["id"] in self.profiles_without_cos:
+                token["access_token"] += "-of-a-profile-without-cos-access"
+            routes.append(MetadataRoute("/instance_identity/v1/iam_token", json.dumps(token), method="POST",
+                                        headers={**bearer, "Metadata-Flavor": "ibm"}))
         return routes
 
     def _status(self, instance: dict[str, Any]) -> dict[str, Any]:
