@@ -286,13 +286,20 @@ def test_no_capacity_left_is_the_vpc_apis_error(config: dict[str, Any], vpc: Fak
     assert not vpc.instances
 
 
-def test_created_vms_need_a_trusted_profile_and_hmac_keys(config: dict[str, Any], vpc: FakeVPC) -> None:
-    """Without a trusted profile the VMs could reach COS only with the client's keys in their user data: refused
-    before any VM is made, with the fix.
+def test_created_vms_need_a_trusted_profile_and_hmac_keys(config: dict[str, Any], vpc: FakeVPC, iam: FakeIAM,
+                                                          cos: tuple[str, str]) -> None:
+    """Without a trusted profile the VMs could reach COS only with the client's keys in their user data; without
+    HMAC keys COS cannot pre-sign the code's URL: both refused before any VM is made, with the fix.
     """
     config["ibm_vpc"]["trusted_profile_id"] = None
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         with pytest.raises(BackendError, match=r"set ibm_vpc\.trusted_profile_id"):
+            fexec.call_async(_cube, 1)
+    config["ibm_vpc"]["trusted_profile_id"] = PROFILE
+    config["ibm_cos"] = {"endpoint": cos[1], "region": "us-south", "api_key": API_KEY, "iam_endpoint": iam.url,
+                         "storage_bucket": config["ibm_cos"]["storage_bucket"]}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        with pytest.raises(BackendError, match="COS pre-signs URLs only with HMAC keys"):
             fexec.call_async(_cube, 1)
     assert not vpc.created
 
