@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -210,7 +211,8 @@ def test_port_22_is_opened_only_to_ssh_allowed_cidr(fleet: EC2Fleet, config: dic
         lithops.FunctionExecutor(config=config, log_level=None)
 
 
-def test_consume_mode_installs_the_agent_over_ssh(fleet: EC2Fleet, config: dict[str, Any], network: Any) -> None:
+def test_consume_mode_installs_the_agent_over_ssh(fleet: EC2Fleet, config: dict[str, Any], network: Any,
+                                                  tmp_path: Any) -> None:
     """The user's own VM (made without Lithops's user data) gets the agent over SSH, then runs calls."""
     ec2 = _client("ec2", fleet.url)
     [made] = ec2.run_instances(ImageId=config["aws_ec2"]["target_ami"], MinCount=1, MaxCount=1)["Instances"]
@@ -220,8 +222,21 @@ def test_consume_mode_installs_the_agent_over_ssh(fleet: EC2Fleet, config: dict[
     config["aws"].update(access_key_id="testing", secret_access_key="testing")  # the VM has no instance role
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         assert fexec.map(_cube, [1, 2, 3]).get_result() == [1, 8, 27]
-        assert _heartbeat(fexec, instance)["worker_processes"] == 2
+        beat = _heartbeat(fexec, instance)
+        assert beat["worker_processes"] == 2
     assert _instances(ec2, InstanceIds=[instance])[0]["State"]["Name"] == "running"  # the user's VM is kept
+    # 'lithops clean --all' gives the user's VM back: the agent stops and its folder goes, the VM stays
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(json.dumps(config))  # YAML reads JSON
+    cleaned = subprocess.run([sys.executable, "-c", "from lithops.cli.main import main; main()", "clean", "--all"],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "LITHOPS_CONFIG_FILE": str(config_file)})
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "Gave back 1 VM(s) of backend aws_ec2, which Lithops did not make" in cleaned.stdout
+    assert cleaned.stdout.rstrip().count(instance) == 1
+    assert _instances(ec2, InstanceIds=[instance])[0]["State"]["Name"] == "running"
+    assert not os.path.exists(f"{config['aws_ec2']['install_dir']}/agents/{instance}")
+    assert not netns.process_alive(beat["pid"])
 
 
 def test_lithops_key_names_and_the_standalone_section(fleet: EC2Fleet, config: dict[str, Any], moto: Any) -> None:

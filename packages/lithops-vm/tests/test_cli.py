@@ -60,7 +60,7 @@ def test_worker_list_attach_and_clean_all(network, shared_root, tmp_path, monkey
 
     cleaned = lithops_cli(config_file, "clean", "--all")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert "Removed 2 VM(s) of backend vm" in cleaned.stdout
+    assert "Gave back 2 VM(s) of backend vm, which Lithops did not make" in cleaned.stdout
     time.sleep(0.5)
     for host in (first, second):
         assert not process_alive(beats[host.address]["pid"])

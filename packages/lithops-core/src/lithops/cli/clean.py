@@ -98,7 +98,11 @@ def clean(backend: str | None, storage: str | None, everything: bool) -> None:
                 vms = compute.clean_all()
             finally:
                 compute.close()
-            click.echo(f"Removed {len(vms)} VM(s) of backend {name}"
-                       f"{': ' + ', '.join(vm.name for vm in vms) if vms else ''}.")
+            names = f"{': ' + ', '.join(vm.name for vm in vms) if vms else ''}"
+            if compute.mode == "consume":
+                click.echo(f"Gave back {len(vms)} VM(s) of backend {name}, which Lithops did not make (their agents "
+                           f"stopped and removed, the VMs kept){names}.")
+            else:
+                click.echo(f"Removed {len(vms)} VM(s) of backend {name}{names}.")
     jobs, files = _clean_local()
     click.echo(f"Removed the local logs of {jobs} job(s) and {'the' if files else 'no'} local job list.")

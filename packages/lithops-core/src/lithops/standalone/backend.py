@@ -42,6 +42,7 @@ from lithops.standalone.bootstrap import (
     agent_dir,
     bootstrap_script,
     code_path,
+    removal_script,
 )
 from lithops.standalone.bundle import build_bundle
 from lithops.standalone.config import STANDALONE_CONFIG
@@ -475,17 +476,30 @@ class StandaloneBackend(ComputeBackend):
         raise BackendError(f"no VM called {name!r}; there are: {', '.join(vm.name for vm in vms)}.")
 
     def clean_all(self) -> list[VM]:
-        """Delete every VM of the cluster (for hosts the user owns: stop their agents and remove their folders),
-        and the cluster's objects in storage; return the VMs (``lithops clean --all``).
+        """Delete every VM of the cluster, or in ``consume`` mode give the user's VMs back (their agents stopped,
+        their folders removed, :meth:`VMProvider.release`; the VMs stay); then delete the cluster's objects in
+        storage. Return the VMs (``lithops clean --all``).
         """
         vms = [vm for vm, _ in self.vms()]
-        if vms:
+        if vms and self.mode == "consume":
+            self._give_back(vms)
+        elif vms:
             self.provider.delete(vms)
         storage = self.job_storage()[0]
         keys = storage.list_keys(storage.bucket, f"{PREFIX}/{self.cluster}/")
         if keys:
             storage.delete_objects(storage.bucket, keys)
         return vms
+
+    def _give_back(self, vms: list[VM]) -> None:
+        for vm in vms:
+            try:
+                code, _, err = self.provider.install_agent(vm, {}, removal_script(self._dir(), vm.id))
+                if code != 0:
+                    logger.warning("could not remove the agent from %s (exit %d): %s", vm.name, code, err.strip())
+            except BackendError as exc:  # a VM that is off or unreachable keeps its files; nothing else is lost
+                logger.warning("could not remove the agent from %s: %s", vm.name, exc)
+        self.provider.release(vms)
 
     def close(self) -> None:
         """Stop watching; delete the VMs made for this executor (``exec_mode: create``)."""

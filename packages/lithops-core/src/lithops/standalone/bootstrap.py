@@ -128,6 +128,16 @@ def agent_dir(install_dir: str, vm_id: str) -> str:
     return f"{install_dir}/agents/{vm_id}"
 
 
+def removal_script(install_dir: str, vm_id: str) -> str:
+    """The script that undoes :func:`bootstrap_script`'s install on a VM the user owns: stop its agent (and its
+    container), remove its folder. The code zips stay (another cluster may share ``install_dir``).
+    """
+    folder = shlex.quote(agent_dir(install_dir, vm_id))
+    return (f'A={folder}\nif [ -f "$A/agent.pid" ]; then kill "$(cat "$A/agent.pid")" 2>/dev/null || true; fi\n'
+            f"if command -v docker >/dev/null 2>&1; then docker rm -f {shlex.quote('lithops-agent-' + vm_id)} "
+            f'>/dev/null 2>&1 || true; fi\nrm -rf "$A"\n')
+
+
 def bootstrap_script(*, install_dir: str, vm_id: str | None, python: str, python_version: str, digest: str,
                      agent_config: Mapping[str, Any], extra_apt_packages: Sequence[str] = (),
                      extra_python_packages: Sequence[str] = (), code_url: str | None = None,

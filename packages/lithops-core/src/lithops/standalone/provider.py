@@ -90,6 +90,12 @@ class VMProvider(ABC):
     def delete(self, vms: list[VM]) -> None:
         """Delete these VMs and what was made only for them."""
 
+    def release(self, vms: list[VM]) -> None:  # noqa: B027 - optional operation
+        """Undo what Lithops made on the platform for these VMs the user owns (``exec_mode: consume``), such as an
+        address it attached; the VMs themselves stay. ``lithops clean --all`` calls it after stopping their agents
+        (never :meth:`delete`, which is for the VMs Lithops made).
+        """
+
     @abstractmethod
     def list_vms(self) -> list[VM]:
         """The VMs of this cluster, whatever their state (deleted ones excluded)."""

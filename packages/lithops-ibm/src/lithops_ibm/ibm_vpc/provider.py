@@ -211,15 +211,17 @@ class VPCVMs(VMProvider):
             if self._vm(self._get(vm.id)).state in ("running", "pending"):
                 self._call(f"stop instance {vm.name}", "create_instance_action", vm.id, "stop")
 
-    def delete(self, vms: list[VM]) -> None:
-        """Delete these VMs (consume mode: the VM is the user's; only the floating IP Lithops made for it goes)."""
+    def release(self, vms: list[VM]) -> None:
+        """Consume mode: the VMs are the user's; only the floating IPs Lithops made for them go."""
         for vm in vms:
-            if self.mode == "consume":
-                for fip in self._all("list floating IPs", "list_floating_ips", "floating_ips",
-                                     target_id=vm.extra.get("nic")):
-                    if fip["name"] == f"lithops-{vm.name}"[:63].rstrip("-"):
-                        self._call("delete floating IP", "delete_floating_ip", fip["id"])
-                continue
+            for fip in self._all("list floating IPs", "list_floating_ips", "floating_ips",
+                                 target_id=vm.extra.get("nic")):
+                if fip["name"] == f"lithops-{vm.name}"[:63].rstrip("-"):
+                    self._call("delete floating IP", "delete_floating_ip", fip["id"])
+
+    def delete(self, vms: list[VM]) -> None:
+        """Delete these VMs."""
+        for vm in vms:
             try:
                 self._call(f"delete instance {vm.name}", "delete_instance", vm.id)
             except BackendError as exc:
