@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from lithops_vm.testing.cloud_vms import CloudVMs, MetadataRoute
@@ -32,3 +33,27 @@ def test_a_guest_power_off_is_seen_until_the_vm_boots_again(network, tmp_path):
         assert not vms.powered_off("vm-1")
     finally:
         vms.close()
+
+
+def test_a_vm_stopped_while_its_metadata_service_starts_ends_its_boot_quietly(network, tmp_path, monkeypatch):
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr("threading.excepthook", lambda args: errors.append(args.exc_value))
+    host = network.hosts[-1]
+
+    def stop_once_the_service_runs() -> None:  # the VM is stopped after its metadata service was launched
+        deadline = time.monotonic() + 10
+        while not [pid for pid in host.pids() if pid != host.sshd_pid] and time.monotonic() < deadline:
+            time.sleep(0.002)
+        vms.stop("vm-1")
+
+    def routes(vm_id: str) -> list[MetadataRoute]:
+        threading.Thread(target=stop_once_the_service_runs, daemon=True).start()
+        return [MetadataRoute("/id", vm_id)]
+
+    vms = CloudVMs(network, routes, hosts=[host])
+    try:
+        assert vms.assign("vm-1", f'touch "{tmp_path / "ran"}"\n') is not None
+    finally:
+        vms.close()
+    assert errors == []
+    assert "vm-1" not in vms.boots and not (tmp_path / "ran").exists()  # a stopped VM runs no user data

@@ -93,6 +93,8 @@ class CloudVMs:
         self.user_data: dict[str, str] = {}
         self.boots: dict[str, list[int]] = {}
         self._shutdowns: dict[str, int] = {}
+        #: VM id -> how often it was stopped or deleted: a boot under way ends quietly when this moves
+        self._halts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._bin = os.path.join(network.folder, "vm-bin")
@@ -120,17 +122,30 @@ class CloudVMs:
     def boot_later(self, vm_id: str) -> None:
         """Boot ``vm_id`` in a thread (a start request returns before the VM booted)."""
         self._shutdowns[vm_id] = self.log(vm_id).count("shutdown ")  # power-offs before this boot
-        thread = threading.Thread(target=self.boot, args=(vm_id,), daemon=True, name=f"boot-{vm_id}")
+        with self._lock:
+            halts = self._halts.get(vm_id, 0)
+        thread = threading.Thread(target=self.boot, args=(vm_id, halts), daemon=True, name=f"boot-{vm_id}")
         self._threads.append(thread)
         thread.start()
 
-    def boot(self, vm_id: str) -> None:
-        """What the VM does when it boots: its metadata service comes up, then its user data runs as root."""
+    def boot(self, vm_id: str, halts: int | None = None) -> None:
+        """What the VM does when it boots: its metadata service comes up, then its user data runs as root. A VM
+        stopped or deleted meanwhile (``halts``: its stops and deletions when the boot was asked for) ends its boot
+        quietly.
+        """
+        if halts is None:
+            with self._lock:
+                halts = self._halts.get(vm_id, 0)
         time.sleep(self.boot_delay)
         with self._lock:
             host = self.hosts.get(vm_id)
         if host is None:  # deleted before it booted
             return
+
+        def halted() -> bool:  # stopped or deleted since this boot began
+            with self._lock:
+                return self._halts.get(vm_id, 0) != halts
+
         host.halt()
         subprocess.run(["ip", "netns", "exec", host.netns, "ip", "addr", "add", f"{METADATA_ADDRESS}/32", "dev",
                         "lo"], capture_output=True)
@@ -140,12 +155,14 @@ class CloudVMs:
                           METADATA_ADDRESS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(ready):
-            if self.hosts.get(vm_id) is not host:  # deleted while booting
+            if halted():  # its metadata service may have been ended before it was up
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the metadata service of {vm_id} did not start")
             time.sleep(0.05)
         os.unlink(ready)
+        if halted():
+            return
         script = self.user_data.get(vm_id)
         if not script:
             return
@@ -175,6 +192,7 @@ class CloudVMs:
         """End the VM's processes (its host stays its own, as a stopped VM's disk)."""
         with self._lock:
             host = self.hosts.get(vm_id)
+            self._halts[vm_id] = self._halts.get(vm_id, 0) + 1
         if host is not None:
             host.halt()
 
@@ -182,6 +200,7 @@ class CloudVMs:
         """End the VM's processes and free its host."""
         with self._lock:
             host = self.hosts.pop(vm_id, None)
+            self._halts[vm_id] = self._halts.get(vm_id, 0) + 1
             if host is not None:
                 self.free.append(host)
         if host is not None:
