@@ -45,7 +45,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse, FakeService
+from lithops.testing.processes import free_port, kill_group, kill_if_over
 
 _FN = r"/2023-03-30/functions/(?P<name>[^/]+)"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
@@ -70,12 +70,6 @@ RUNTIMES = ("python3.9", "python3.10", "python3.12", "custom-container", "custom
             "custom.debian12", "nodejs18", "nodejs20", "java11", "go1")
 MAX_ASYNC_BYTES, MAX_SYNC_BYTES = 128 * 1024, 32 * 1024 * 1024
 RUNTIME_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fc_python_runtime.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @functools.cache
@@ -102,37 +96,12 @@ def _python_of(runtime: str) -> str:
     return find_python(version) or f"python{version}-is-not-installed"
 
 
-def _tree(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        try:
-            for tid in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class _Instance:
     """One instance of a function: a local process serving ``POST /invoke`` on a port."""
 
     def __init__(self, server: LocalFCServer, function: dict[str, Any]) -> None:
         self.function = function
-        self.port = _free_port()
+        self.port = free_port()
         self.id = f"c-{uuid.uuid4().hex[:16]}"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": server.workdir,
@@ -205,23 +174,14 @@ class _Instance:
         """Kill the largest process of the instance when their PSS passes the function's memory."""
         limit = int(self.function["memorySize"]) * 1024
         while not stop.wait(0.05):
-            sizes = {pid: _pss_kib(pid) for pid in _tree(self.proc.pid)}
-            if sum(sizes.values()) > limit:
+            if kill_if_over(self.proc.pid, limit) is not None:
                 self.oom_killed = True
-                try:
-                    os.kill(max(sizes, key=lambda p: sizes[p]), signal.SIGKILL)
-                except OSError:
-                    pass
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        self.proc.wait()
+        kill_group(self.proc)
         self.log.close()
 
 

@@ -46,7 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lithops.backends.helpers import request_body
-from lithops_aws.testing.moto_server import forward, free_port
+from lithops.testing.processes import free_port, kill_group, kill_if_over
+from lithops_aws.testing.moto_server import forward
 
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _CODE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/code$")
@@ -64,34 +65,6 @@ def _function_name(ref: str) -> str:
     if ref.startswith("arn:"):
         return ref.split(":")[6]
     return ref.split(":")[0]
-
-
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants."""
-    result, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        result.append(p)
-        try:
-            for tid in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return result
-
-
-def _memory_kib(pid: int) -> int:
-    """Proportional set size (shared pages split among sharers) of a process, in KiB; 0 if it is gone."""
-    for path, field in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith(field):
-                        return int(line.split()[1])
-        except OSError:
-            continue
-    return 0
 
 
 class _Sandbox:
@@ -166,11 +139,7 @@ class _Sandbox:
 
     def kill(self) -> None:
         """Stop the sandbox and everything it started."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        self.proc.wait()
+        kill_group(self.proc)
         self.log.close()
 
 
@@ -454,16 +423,10 @@ class LocalLambdaServer:
             with self._lock:
                 busy = list(self._busy)
             for sandbox in busy:
-                pids = _process_tree(sandbox.proc.pid)
-                usage = {pid: _memory_kib(pid) for pid in pids}
-                if sum(usage.values()) > sandbox.memory * 1024:
-                    victim = max(usage, key=lambda p: usage[p])
+                victim = kill_if_over(sandbox.proc.pid, sandbox.memory * 1024)
+                if victim is not None:
                     sandbox.oom_killed = victim == sandbox.proc.pid
                     self.stats["oom_kills"] += 1
-                    try:
-                        os.kill(victim, signal.SIGKILL)
-                    except OSError:
-                        pass
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,9 @@ import urllib.request
 from typing import Any
 from urllib.parse import SplitResult
 
+from lithops.testing.processes import free_port
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["MotoServer", "forward", "free_port"]
 
 
 def forward(moto: SplitResult, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
