@@ -16,19 +16,18 @@ cancelling a job stops its tasks that have not finished.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
-import random
 import re
 import threading
 import time
 from collections.abc import Collection, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from lithops.backends.array_jobs import ArrayJobs, ArrayRun, poll_interval
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.backends.payloads import put_payload
+from lithops.backends.invocations import backoff_delay, event_body, invoke_all
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
@@ -93,13 +92,10 @@ class FCBackend(ComputeBackend):
         limit of asynchronous events.
         """
         payload = job.worker_payload(ids, self.functions.worker_processes(memory))
-        body = json.dumps(payload).encode()
-        if len(body) <= MAX_ASYNC_EVENT_BYTES:
-            return body
-        reference = put_payload(self, job, f"{job.prefix}/fc_payload_{ids[0]}.json", payload)
-        return json.dumps({"lithops_payload": reference}).encode()
+        return event_body(self, job, payload, MAX_ASYNC_EVENT_BYTES, f"{job.prefix}/fc_payload_{ids[0]}.json")
 
-    def _invoke_one(self, function: FunctionInfo, body: bytes, task_id: str, stop: threading.Event) -> None:
+    def _invoke_one(self, function: FunctionInfo, task: tuple[str, bytes], stop: threading.Event) -> None:
+        task_id, body = task
         attempt = 0
         while not stop.is_set():
             try:
@@ -128,7 +124,7 @@ class FCBackend(ComputeBackend):
                     if throttled:
                         with self._lock:
                             self.throttled += 1
-                    time.sleep(random.uniform(0, min(self.BACKOFF_CAP, self.BACKOFF_BASE * 2 ** attempt)))
+                    time.sleep(backoff_delay(attempt, self.BACKOFF_BASE, self.BACKOFF_CAP))
                     attempt += 1
                     continue
                 if throttled:
@@ -146,21 +142,9 @@ class FCBackend(ComputeBackend):
         groups = job.call_groups(self.max_workers)
         bodies = [self._body(job, ids, memory) for ids in groups]
         prefix = task_prefix(job.job_key)
-        stop = threading.Event()
         start = time.monotonic()
-        futures: list[Future[None]] = [self._executor().submit(self._invoke_one, function, body, f"{prefix}{i}", stop)
-                                       for i, body in enumerate(bodies)]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            stop.set()
-            wait(futures)
-            accepted = sum(1 for f in futures if f.exception() is None)
-            exc = failed[0].exception()
-            assert exc is not None
-            note = (f" {accepted} of {len(bodies)} invocations were accepted before that and may still run."
-                    if accepted else "")
-            raise BackendError(f"{exc}{note}") from exc
+        invoke_all(self._executor(), functools.partial(self._invoke_one, function),
+                   [(f"{prefix}{i}", body) for i, body in enumerate(bodies)])
         self.tasks.watch(ArrayRun(job.executor_id, job.job_id, function.name, [list(g) for g in groups], report))
         logger.debug("ExecutorID %s | JobID %s - %d FC invocations of %s in %.2f s", job.executor_id, job.job_id,
                      len(bodies), function.name, time.monotonic() - start)

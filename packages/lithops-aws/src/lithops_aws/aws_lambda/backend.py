@@ -9,19 +9,18 @@ S3, which the executor polls.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
-import random
 import threading
 import time
 from collections.abc import Collection, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import botocore.exceptions
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
-from lithops.backends.payloads import put_payload
+from lithops.backends.invocations import backoff_delay, event_body, invoke_all
 from lithops.errors import BackendError
 from lithops.job.job import JobRequest
 from lithops.plugins.specs import ConfigKey
@@ -40,11 +39,6 @@ RETRYABLE_CODES = frozenset({
 })
 #: Lambda accepts asynchronous events up to 256 KiB; larger worker payloads go through storage.
 MAX_EVENT_BYTES = 250_000
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds to wait before retry ``attempt`` (0-based): full jitter over an exponential ceiling."""
-    return random.uniform(0, min(cap, base * (2 ** attempt)))
 
 
 class LambdaBackend(ComputeBackend):
@@ -88,11 +82,7 @@ class LambdaBackend(ComputeBackend):
         asynchronous events, a reference to it in storage (never more invocations than ``max_workers``).
         """
         payload = job.worker_payload(ids, worker_processes(self.config, self._memory(job)))
-        body = json.dumps(payload).encode()
-        if len(body) <= MAX_EVENT_BYTES:
-            return body
-        reference = put_payload(self, job, f"{job.prefix}/lambda_payload_{ids[0]}.json", payload)
-        return json.dumps({"lithops_payload": reference}).encode()
+        return event_body(self, job, payload, MAX_EVENT_BYTES, f"{job.prefix}/lambda_payload_{ids[0]}.json")
 
     def _invoke_one(self, function: FunctionInfo, body: bytes, stop: threading.Event) -> None:
         client = self.functions.invoke_client
@@ -149,23 +139,8 @@ class LambdaBackend(ComputeBackend):
         job.execution_timeout = min(job.execution_timeout, float(self.config["runtime_timeout"]))
         function = self.functions.ensure(self.config.get("runtime"), memory)
         bodies = [self._body(job, ids) for ids in job.call_groups(self.max_workers)]
-        stop = threading.Event()
-        pool = self._executor()
         start = time.monotonic()
-        futures: list[Future[None]] = [pool.submit(self._invoke_one, function, b, stop) for b in bodies]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            stop.set()
-            wait(futures)
-            accepted = sum(1 for f in futures if f.exception() is None)
-            exc = failed[0].exception()
-            assert exc is not None
-            note = (f" {accepted} of {len(bodies)} invocations were accepted before that and may still run."
-                    if accepted else "")
-            if isinstance(exc, BackendError):
-                raise type(exc)(f"{exc}{note}") from exc
-            raise exc
+        invoke_all(self._executor(), functools.partial(self._invoke_one, function), bodies)
         logger.debug("ExecutorID %s | JobID %s - %d Lambda invocations of %s in %.2f s", job.executor_id,
                      job.job_id, len(bodies), function.name, time.monotonic() - start)
 
