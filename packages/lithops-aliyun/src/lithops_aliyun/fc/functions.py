@@ -20,12 +20,12 @@ import json
 import logging
 import re
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lithops.backends.ready import ReadyCache
 from lithops.backends.runtime import CLIENT_PYTHON, check_runtime_python
 from lithops.config import backend_settings
 from lithops.constants import PROTOCOL_VERSION
@@ -114,8 +114,7 @@ class FCFunctions:
                                     read_timeout=60_000,
                                     max_idle_conns=int(self.config["invoke_pool_threads"]) + 4))
         self.mode = str(self.config["deploy_mode"])
-        self._lock = threading.Lock()
-        self._ready: dict[tuple[str, int], FunctionInfo] = {}
+        self._ready: ReadyCache[tuple[str, int], FunctionInfo] = ReadyCache()
 
     # -- names -----------------------------------------------------------------------------------------------
     def runtime_name(self, runtime: str | None = None) -> str:
@@ -172,18 +171,12 @@ class FCFunctions:
         """The function for ``runtime`` and ``memory``: deployed when missing, updated when its code or settings
         differ, checked to run the client's Python version (cached after the first call).
         """
-        runtime = self.runtime_name(runtime)
-        with self._lock:
-            info = self._ready.get((runtime, memory))
-            if info is None:
-                info = self._ensure(runtime, memory)
-                self._ready[(runtime, memory)] = info
-            return info
+        name = self.runtime_name(runtime)
+        return self._ready.get((name, memory), lambda: self._ensure(name, memory))
 
     def forget(self, runtime: str | None, memory: int) -> None:
         """Drop the cached state of a function (deleted or changed behind our back)."""
-        with self._lock:
-            self._ready.pop((self.runtime_name(runtime), memory), None)
+        self._ready.forget((self.runtime_name(runtime), memory))
 
     def _ensure(self, runtime: str, memory: int) -> FunctionInfo:
         name = self.function_name(runtime, memory)

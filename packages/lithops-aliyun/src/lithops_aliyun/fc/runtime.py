@@ -13,17 +13,16 @@ first: ``docker login registry.<region>.aliyuncs.com``).
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.backends.containers import build_image, find_tool, push_image
+from lithops.backends.layers import manylinux_platforms, zip_folder
 from lithops.backends.runtime import CLIENT_PYTHON, RuntimeBuilder
 from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
@@ -37,7 +36,7 @@ FC_GLIBC = 28
 
 def pip_platforms(glibc: int = FC_GLIBC, machine: str = "x86_64") -> list[str]:
     """Wheel platform tags that run on FC's runtimes: manylinux2014 and each manylinux_2_X up to their glibc."""
-    return [f"manylinux2014_{machine}"] + [f"manylinux_2_{x}_{machine}" for x in range(17, glibc + 1)]
+    return manylinux_platforms(glibc, machine)
 
 
 def pip_command(target: str, requirements: Sequence[str], python: str = CLIENT_PYTHON) -> list[str]:
@@ -59,14 +58,7 @@ def build_layer_zip(requirements: Sequence[str]) -> bytes:
             raise BackendError(f"pip could not install the runtime's packages for Function Compute (Python "
                                f"{CLIENT_PYTHON}, manylinux x86_64 wheels only): {proc.stderr.strip()[-1500:]}. A "
                                f"package without such a wheel needs deploy_mode custom-container.")
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for root, dirs, files in os.walk(target):
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                for name in sorted(files):
-                    path = os.path.join(root, name)
-                    zf.write(path, os.path.relpath(path, folder))
-        return buf.getvalue()
+        return zip_folder(target, "python")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -20,12 +20,12 @@ import json
 import logging
 import re
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lithops.backends.ready import ReadyCache
 from lithops.config import backend_settings
 from lithops.constants import PROTOCOL_VERSION
 from lithops.errors import BackendError
@@ -147,8 +147,7 @@ class LambdaFunctions:
         self.invoke_client = make_client(
             self.config, "lambda", endpoint=self.endpoint, max_attempts=1, connect_timeout=10, read_timeout=30,
             max_pool_connections=int(self.config["invoke_pool_threads"]) + 4)
-        self._lock = threading.Lock()
-        self._ready: dict[tuple[str, int], FunctionInfo] = {}
+        self._ready: ReadyCache[tuple[str, int], FunctionInfo] = ReadyCache()
         self._role_created_at: float | None = None
 
     # -- names -----------------------------------------------------------------------------------------------
@@ -263,19 +262,12 @@ class LambdaFunctions:
         """The function for ``runtime`` and ``memory``: deployed when missing, updated when its Lithops code
         differs, and checked to run the client's Python version (cached after the first call).
         """
-        runtime = self.runtime_name(runtime)
-        key = (runtime, memory)
-        with self._lock:
-            info = self._ready.get(key)
-            if info is None:
-                info = self._ensure(runtime, memory)
-                self._ready[key] = info
-            return info
+        name = self.runtime_name(runtime)
+        return self._ready.get((name, memory), lambda: self._ensure(name, memory))
 
     def forget(self, runtime: str | None, memory: int) -> None:
         """Drop the cached state of a function (it was deleted or changed behind our back)."""
-        with self._lock:
-            self._ready.pop((self.runtime_name(runtime), memory), None)
+        self._ready.forget((self.runtime_name(runtime), memory))
 
     def _ensure(self, runtime: str, memory: int) -> FunctionInfo:
         name = self.function_name(runtime, memory)

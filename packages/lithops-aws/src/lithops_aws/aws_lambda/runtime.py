@@ -9,17 +9,16 @@ Dockerfile ``file`` (or the Lambda Python base image), with Lithops' code added,
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from lithops.backends.layers import manylinux_platforms, zip_folder
 from lithops.backends.runtime import RuntimeBuilder
 from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
@@ -48,8 +47,7 @@ def pip_platforms(python: str, architecture: str) -> list[str]:
     """Wheel platform tags that run on Lambda's ``python`` runtime and architecture: manylinux2014 and every
     manylinux_2_X up to that runtime's glibc (a newer wheel installs, then fails to import on Lambda).
     """
-    machine = MACHINES[architecture]
-    return [f"manylinux2014_{machine}"] + [f"manylinux_2_{x}_{machine}" for x in range(17, lambda_glibc(python) + 1)]
+    return manylinux_platforms(lambda_glibc(python), MACHINES[architecture])
 #: Largest layer zip uploaded inline; bigger ones go through the storage bucket.
 INLINE_LAYER_BYTES = 45 * 1024 * 1024
 #: Lambda's limit of a function and its layers, unzipped.
@@ -58,17 +56,6 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 def _folder_size(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder) for f in files)
-
-
-def _zip_folder(folder: str, prefix: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for d, dirs, files in os.walk(folder):
-            dirs[:] = sorted(x for x in dirs if x != "__pycache__")
-            for f in sorted(files):
-                path = os.path.join(d, f)
-                zf.write(path, os.path.join(prefix, os.path.relpath(path, folder)))
-    return buf.getvalue()
 
 
 class LambdaRuntimeBuilder(RuntimeBuilder):
@@ -128,7 +115,7 @@ class LambdaRuntimeBuilder(RuntimeBuilder):
                     f"the layer is {size / 2**20:.0f} MiB unzipped, over Lambda's 250 MiB limit. Trim the "
                     f"requirements, or build a container image runtime (up to 10 GiB)."
                 )
-            return _zip_folder(target, "python")
+            return zip_folder(target, "python")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
