@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from lithops.testing.processes import free_port, kill_group, kill_if_over, memory_kib, process_tree
+from lithops.testing.processes import free_port, kill_group, kill_if_over, memory_kib, process_tree, stop_process
 
 #: A parent that starts a child holding ~80 MiB, then both sleep.
 FAMILY = ("import subprocess, sys, time\n"
@@ -51,3 +51,18 @@ def test_the_largest_process_of_a_tree_over_its_limit_is_killed_and_the_group_st
         kill_group(proc)
     assert proc.returncode == -signal.SIGKILL
     assert memory_kib(proc.pid) == 0
+
+
+def test_a_server_that_ignores_sigterm_is_killed_after_the_timeout() -> None:
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stop_process(polite)
+    assert polite.returncode == -signal.SIGTERM
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(60)"],
+                                stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline() == b"1\n"
+    started = time.monotonic()
+    stop_process(stubborn, timeout=0.5)
+    assert stubborn.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 10
+    stop_process(stubborn)  # already gone: nothing to do

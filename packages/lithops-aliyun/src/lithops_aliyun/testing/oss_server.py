@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 
 from lithops.backends.helpers import request_body
 from lithops.testing.http_fake import QuietHandler
+from lithops.testing.local_server import LocalServer
 from lithops.worker.http_service import BurstServer
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -62,7 +63,7 @@ def _xml(root: str, body: str) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{body}</{root}>'.encode()
 
 
-class LocalOSSServer:
+class LocalOSSServer(LocalServer):
     """The local OSS service on 127.0.0.1.
 
     Args:
@@ -81,12 +82,6 @@ class LocalOSSServer:
         self._server: BurstServer | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        assert self._server is not None, "the OSS server is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
     def start(self) -> LocalOSSServer:
         """Serve on a free loopback port in a daemon thread."""
         service = self
@@ -120,22 +115,8 @@ class LocalOSSServer:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self._server = BurstServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name="local-oss", daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LocalOSSServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- signature -------------------------------------------------------------------------------------------
     def check_signature(self, method: str, path: str, query: str, headers: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import SplitResult
 
-from lithops.testing.processes import free_port
+from lithops.testing.processes import free_port, stop_process
 
 __all__ = ["MotoServer", "forward", "free_port"]
 
@@ -109,12 +109,7 @@ class MotoServer:
             self._thread_server.stop()
             self._thread_server = None
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc)
             self._proc = None
 
     def __enter__(self) -> MotoServer:

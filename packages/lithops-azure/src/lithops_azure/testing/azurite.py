@@ -10,12 +10,13 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+from lithops.testing.processes import free_port, stop_process
 
 #: The Azurite version the tests pin (3.36 and later need node 22).
 VERSION = "3.35.0"
@@ -52,13 +53,6 @@ def executable() -> str:
     if proc.returncode != 0 or not os.path.exists(path):
         raise AzuriteUnavailable(f"npm could not install azurite@{VERSION}: {proc.stderr[-1000:]}")
     return path
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Azurite:
@@ -102,13 +96,8 @@ class Azurite:
 
     def stop(self) -> None:
         """Stop the server (its own process only)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> Azurite:

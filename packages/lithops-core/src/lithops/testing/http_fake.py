@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lithops.backends.helpers import request_body
+from lithops.testing.local_server import LocalServer
 from lithops.worker.http_service import BurstServer
 
 #: What a route returns: a status and a JSON-able body, or a status, a body and extra headers.
@@ -100,12 +101,12 @@ class FakeRequest:
         return self.headers.get(name.lower(), default)
 
 
-class FakeService:
-    """A threaded HTTP server on 127.0.0.1 that dispatches requests to routes (method, path regex)."""
+class FakeService(LocalServer):
+    """A threaded HTTP server on 127.0.0.1 that dispatches requests to routes (method, path regex).
 
-    #: The address it listens on; set another (an instance attribute, before :meth:`start`) where clients outside
-    #: this network namespace must reach it, e.g. the bridge address of namespace hosts playing a cloud's VMs.
-    host: str = "127.0.0.1"
+    Set :attr:`host` to another address where clients outside this network namespace must reach it, e.g. the
+    bridge address of namespace hosts playing a cloud's VMs.
+    """
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Callable[[FakeRequest], FakeResponse]]] = []
@@ -141,13 +142,6 @@ class FakeService:
             raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.path}")
         raise ApiError(404, "NOT_FOUND", f"no such resource or method: {request.method} {request.path}")
 
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT`` of the running service (:attr:`host`)."""
-        if self._server is None:
-            raise RuntimeError("the fake service is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
     def start(self) -> FakeService:
         """Start serving on a free port of :attr:`host`, in a daemon thread."""
         service = self
@@ -174,19 +168,5 @@ class FakeService:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = BurstServer((self.host, 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeService:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

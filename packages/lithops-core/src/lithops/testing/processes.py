@@ -71,3 +71,15 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
     except OSError:
         pass
     proc.wait()
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a local server process: SIGTERM, and SIGKILL when it has not exited within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
