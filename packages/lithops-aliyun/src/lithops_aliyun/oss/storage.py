@@ -100,17 +100,24 @@ class _WholeReads:
         return b"".join(chunks)
 
 
-def _code(exc: BaseException) -> str | None:
-    """OSS's error code of an SDK exception (an OperationError wraps a ServiceError)."""
+def _unwrapped(exc: BaseException, attribute: str) -> str | None:
+    """The first non-empty string ``attribute`` of an SDK exception or of those it wraps (an OperationError wraps
+    a ServiceError; ``unwrap()`` gives the inner one).
+    """
     seen: BaseException | None = exc
     while seen is not None:
-        code = getattr(seen, "code", None)
-        if isinstance(code, str) and code:
-            return code
+        value = getattr(seen, attribute, None)
+        if isinstance(value, str) and value:
+            return value
         unwrap = getattr(seen, "unwrap", None)
         inner = unwrap() if callable(unwrap) else None
         seen = inner if inner is not seen else None
     return None
+
+
+def _code(exc: BaseException) -> str | None:
+    """OSS's error code of an SDK exception."""
+    return _unwrapped(exc, "code")
 
 
 def _httpdate(value: Any) -> str:
@@ -336,12 +343,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _oss_message(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    while seen is not None:
-        message = getattr(seen, "message", None)
-        if isinstance(message, str) and message:
-            return message
-        unwrap = getattr(seen, "unwrap", None)
-        inner = unwrap() if callable(unwrap) else None
-        seen = inner if inner is not seen else None
-    return _first_line(exc)
+    return _unwrapped(exc, "message") or _first_line(exc)
