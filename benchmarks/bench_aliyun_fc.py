@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from typing import Any
 
 import serverless_bench
 
@@ -35,29 +34,23 @@ def main() -> int:
     from lithops_aliyun.testing.fc_server import LocalFCServer
     from lithops_aliyun.testing.oss_server import LocalOSSServer
 
-    rows: list[dict[str, Any]] = []
-    fc = LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=(IMAGE,),
-                       instance_limit=args.instances).start()
-    try:
-        with LocalOSSServer({KEY_ID: KEY_SECRET}, region=REGION) as oss:
-            bucket = f"lithops-bench-{uuid.uuid4().hex[:8]}"
-            OSSStorage({"endpoint": oss.url, "region": REGION}).create_bucket(bucket)
-            config = {
-                "lithops": {"backend": "aliyun_fc", "storage": "aliyun_oss", "monitoring_interval": args.interval},
-                "aliyun": {"region": REGION, "account_id": ACCOUNT},
-                "aliyun_fc": {"endpoint": fc.url, "deploy_mode": "custom-container", "runtime": IMAGE,
-                              "role_arn": f"acs:ram::{ACCOUNT}:role/lithops-fc-role", "runtime_memory": 512,
-                              "runtime_timeout": 300, "invoke_pool_threads": 32},
-                "aliyun_oss": {"endpoint": oss.url, "storage_bucket": bucket},
-            }
-            print(f"local FC 3.0 API: {args.instances} instances at once; local OSS; monitoring_interval "
-                  f"{args.interval} s; load average {os.getloadavg()[0]:.2f}")
-            for n in (int(x) for x in args.calls.split(",")):
-                rows.append(serverless_bench.measure(config, n, args.repeat))
-            print(f"\nFC: {len(fc.async_results)} asynchronous invocations run, at most {fc.peak_instances} "
-                  f"instances at once")
-    finally:
-        fc.stop()
+    with LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=(IMAGE,),
+                       instance_limit=args.instances) as fc, LocalOSSServer({KEY_ID: KEY_SECRET}, region=REGION) as oss:
+        bucket = f"lithops-bench-{uuid.uuid4().hex[:8]}"
+        OSSStorage({"endpoint": oss.url, "region": REGION}).create_bucket(bucket)
+        config = {
+            "lithops": {"backend": "aliyun_fc", "storage": "aliyun_oss", "monitoring_interval": args.interval},
+            "aliyun": {"region": REGION, "account_id": ACCOUNT},
+            "aliyun_fc": {"endpoint": fc.url, "deploy_mode": "custom-container", "runtime": IMAGE,
+                          "role_arn": f"acs:ram::{ACCOUNT}:role/lithops-fc-role", "runtime_memory": 512,
+                          "runtime_timeout": 300, "invoke_pool_threads": 32},
+            "aliyun_oss": {"endpoint": oss.url, "storage_bucket": bucket},
+        }
+        print(f"local FC 3.0 API: {args.instances} instances at once; local OSS; monitoring_interval "
+              f"{args.interval} s; load average {os.getloadavg()[0]:.2f}")
+        rows = serverless_bench.measure_all(config, args)
+        print(f"\nFC: {len(fc.async_results)} asynchronous invocations run, at most {fc.peak_instances} "
+              f"instances at once")
     serverless_bench.write_json(args.json, rows)
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from typing import Any
 
 import serverless_bench
 
@@ -32,7 +31,6 @@ def main() -> int:
     from lithops_aws.testing.lambda_server import LocalLambdaServer
     from lithops_aws.testing.moto_server import MotoServer
 
-    rows: list[dict[str, Any]] = []
     with MotoServer(subprocess=True) as moto, LocalLambdaServer(moto.url, concurrency=args.concurrency) as server:
         bucket = f"lithops-bench-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1").create_bucket(Bucket=bucket)
@@ -45,8 +43,7 @@ def main() -> int:
         }
         print(f"local Lambda service: {args.concurrency} concurrent sandboxes; moto S3 server; "
               f"monitoring_interval {args.interval} s; load average {os.getloadavg()[0]:.2f}")
-        for n in (int(x) for x in args.calls.split(",")):
-            rows.append(serverless_bench.measure(config, n, args.repeat))
+        rows = serverless_bench.measure_all(config, args)
         print(f"\nserver: {server.stats}")
     serverless_bench.write_json(args.json, rows)
     return 0

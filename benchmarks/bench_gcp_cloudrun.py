@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 import uuid
-from typing import Any
 
 import serverless_bench
 
@@ -37,7 +36,6 @@ def main() -> int:
     from lithops_gcp.testing.emulators import StorageEmulator
     from lithops_gcp.testing.fake_run import FakeCloudRun
 
-    rows: list[dict[str, Any]] = []
     emulator = StorageEmulator().start()
     os.environ["STORAGE_EMULATOR_HOST"] = f"http://{emulator.host}"  # the service's process inherits it
     try:
@@ -53,8 +51,7 @@ def main() -> int:
             }
             print(f"fake Cloud Run service (one local process, max_workers {args.workers}); gcp-storage-emulator; "
                   f"monitoring_interval {args.interval} s; load average {os.getloadavg()[0]:.2f}")
-            for n in (int(x) for x in args.calls.split(",")):
-                rows.append(serverless_bench.measure(config, n, args.repeat))
+            rows = serverless_bench.measure_all(config, args)
             print(f"\nrequests to the service: {api.invocations}")
     finally:
         emulator.stop()

@@ -88,6 +88,11 @@ def measure(config: dict[str, Any], n: int, repeat: int, rate_label: str = "invo
     return {"calls": n, "runs": runs}
 
 
+def measure_all(config: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """:func:`measure` each N of the --calls option, --repeat times; the rows for :func:`write_json`."""
+    return [measure(config, int(n), args.repeat) for n in args.calls.split(",")]
+
+
 def write_json(path: str | None, rows: list[dict[str, Any]]) -> None:
     """Write every run to `path` (the --json option) when it is given."""
     if path:

@@ -65,12 +65,8 @@ def fc_server() -> Iterator[Any]:
     from lithops_aliyun.testing.fc_server import LocalFCServer, find_python
 
     images = {IMAGE: None, OTHER_PYTHON_IMAGE: find_python(OTHER_PYTHON)}
-    server = LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=images, instance_limit=8)
-    server.start()
-    try:
+    with LocalFCServer({KEY_ID: KEY_SECRET}, ACCOUNT, region=REGION, images=images, instance_limit=8) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def fc_config(fc_url: str, oss_url: str, bucket: str, **section: Any) -> dict[str, Any]:
