@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from lithops.backends.compute import ComputeBackend, StatusReporter
 from lithops.backends.helpers import failed_status
@@ -50,6 +50,7 @@ from lithops.standalone.provider import VM, VMProvider
 from lithops.storage.job_storage import JobStorage
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Storage prefix of everything the standalone layer keeps (queues, heartbeats).
 PREFIX = "lithops.standalone"
@@ -64,6 +65,19 @@ WATCH_SEC = 1.0
 def client_python() -> str:
     """``major.minor`` of the client's Python."""
     return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def default_image(images: Mapping[str, T], cloud: str, key: str, also: str = "") -> T:
+    """A provider's default image for the client's Python, from ``images`` (``major.minor`` -> image).
+
+    Raises:
+        BackendError: none for this Python; the message says to set config key ``key`` (and ``also``).
+    """
+    wanted = client_python()
+    if wanted not in images:
+        raise BackendError(f"no default {cloud} image has Python {wanted}, which this client runs: set {key} to an "
+                           f"image with Python {wanted}{also}.")
+    return images[wanted]
 
 
 def mismatch_error(vm: VM, found: str, runtime: str, section: str) -> BackendError:
@@ -102,11 +116,24 @@ class StandaloneBackend(ComputeBackend):
     fixed_vms: ClassVar[bool] = False
     #: Default folder for the agent's files on the VMs.
     install_dir: ClassVar[str] = "/opt/lithops"
+    #: Python packages the agent needs to reach the job's storage on a stock image: when the runtime is the
+    #: image's own ``python3``, they are installed first (``extra_python_packages``), with ``python3-pip`` from
+    #: the package manager (``extra_apt_packages``); another runtime is expected to have them.
+    agent_requirements: ClassVar[tuple[str, ...]] = ()
+    #: Keys of the storage config left out of the agent's config on VMs made from user data (every ``exec_mode``
+    #: but ``consume``): they reach storage with the VM's own identity, and user data can be read by anyone
+    #: allowed to read the VM.
+    user_data_credential_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
                  storage: JobStorage | None = None) -> None:
         super().__init__(config, lithops_config, storage=storage)
         self.mode = "consume" if self.fixed_vms else str(self.config["exec_mode"])
+        if self.agent_requirements and str(self.config.get("runtime") or "python3") == "python3":
+            self.config["extra_apt_packages"] = list(dict.fromkeys(
+                ["python3-pip", *(self.config.get("extra_apt_packages") or [])]))
+            self.config["extra_python_packages"] = [*self.agent_requirements,
+                                                    *(self.config.get("extra_python_packages") or [])]
         self.cluster = str(self.config.get("cluster_name") or "lithops-workers")
         self._provider: VMProvider | None = None
         self._lock = threading.Lock()
@@ -147,12 +174,16 @@ class StandaloneBackend(ComputeBackend):
         return build_bundle((*self.agent_modules, storage_module))
 
     def agent_config(self, vm: VM) -> dict[str, Any]:
-        """The agent's config document for ``vm``."""
+        """The agent's config document for ``vm`` (without :attr:`user_data_credential_keys` unless in ``consume``
+        mode).
+        """
         storage, path = self.job_storage()
+        dropped = () if self.mode == "consume" else self.user_data_credential_keys
+        storage_config = {key: value for key, value in storage.storage_handler.config.items() if key not in dropped}
         return {
             "vm_id": vm.id, "vm_name": vm.name, "prefix": self._prefix(vm),
             "storage": {"name": storage.backend, "backend": path, "bucket": storage.bucket,
-                        "config": storage.storage_config[storage.backend]},
+                        "config": storage_config},
             "worker_processes": self.setting(vm, "worker_processes", "AUTO"),
             "soft_dismantle_timeout": self.config["soft_dismantle_timeout"],
             "hard_dismantle_timeout": self.config["hard_dismantle_timeout"],

@@ -6,8 +6,11 @@ work distribution, fault detection, dismantling). See docs/plugins.md, "Standalo
 
 from __future__ import annotations
 
+import json
+import shlex
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +111,44 @@ class VMProvider(ABC):
             BackendError: not ready within ``timeout`` seconds, or it failed; the message names the VM.
         """
 
+    def poll_ready(self, name: str, timeout: float, look: Callable[[], VM], *, hint: str = "",
+                   poll_sec: float = 1.0) -> VM:
+        """For :meth:`wait_ready`: call ``look`` every ``poll_sec`` seconds until the VM it returns runs (and has an
+        address, where :attr:`installs_over_ssh`); return that VM. ``look`` raises a ``BackendError`` where the VM
+        will never be ready (deleted, failed).
+
+        Raises:
+            BackendError: not ready within ``timeout`` seconds; the message names the VM (``name``), its state and
+                ``hint``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = look()
+            if found.state == "running" and (found.address or not self.installs_over_ssh):
+                return found
+            if time.monotonic() > deadline:
+                raise BackendError(f"VM {name} is still {found.state} after {timeout:g} s (start_timeout){hint}.")
+            time.sleep(poll_sec)
+
+    def settled_states(self, states: Callable[[], Mapping[str, str]], *, poll_sec: float = 1.0) -> dict[str, str]:
+        """For :meth:`start`: call ``states`` (VM id -> state) until no VM is ``stopping`` (a VM still stopping
+        cannot be started yet); return the last answer.
+
+        Raises:
+            BackendError: VMs still stopping after ``start_timeout`` seconds; the message names them.
+        """
+        timeout = self.config.get("start_timeout")
+        deadline = time.monotonic() + float(timeout or 300)
+        while True:
+            found = dict(states())
+            stopping = [vm_id for vm_id, state in found.items() if state == "stopping"]
+            if not stopping:
+                return found
+            if time.monotonic() > deadline:
+                raise BackendError(f"VMs {', '.join(stopping)} were still stopping after {timeout} s "
+                                   f"(start_timeout); try again later.")
+            time.sleep(poll_sec)
+
     def named(self) -> list[VM]:
         """The VMs the config names, for ``exec_mode: consume``."""
         raise BackendError(f"{type(self).__name__} has no consume mode: set exec_mode to create or reuse.")
@@ -151,6 +192,68 @@ class VMProvider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional operation
         """Release connections."""
+
+
+@dataclass(frozen=True)
+class MetadataRequest:
+    """One request to a cloud's metadata service, for :func:`metadata_command`.
+
+    Attributes:
+        url: what to ask (``http://169.254.169.254/...``, with any query string).
+        headers: headers the service requires (e.g. ``Metadata-Flavor``).
+        method: the HTTP method.
+        data: the request body, if any.
+        json_key: the answer is a JSON object: take this key's value (None: the answer's text).
+    """
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    data: str | None = None
+    json_key: str | None = None
+
+
+def metadata_command(request: MetadataRequest, *, token: MetadataRequest | None = None,
+                     token_header: tuple[str, str] | None = None, prefix: str = "") -> str:
+    """A shell command that prints ``prefix`` and the answer to ``request`` with the runtime's Python (the
+    bootstrap's shell function ``py``), for :attr:`VMProvider.vm_id_command` and
+    :attr:`VMProvider.code_auth_command`. It fails (non-zero exit, the error on stderr) when the service refuses.
+
+    Args:
+        request: what prints the VM's id (or the value wanted).
+        token: a request made first for a session token (as EC2's IMDSv2 and VPC's metadata service want).
+        token_header: the header that carries the token in ``request``: its name and a ``str.format`` pattern of
+            its value (``("Authorization", "Bearer {}")``).
+        prefix: printed before the answer.
+    """
+    def ask(req: MetadataRequest, headers: str) -> str:
+        data = "None" if req.data is None else f"{json.dumps(req.data)}.encode()"
+        answer = (f"u.urlopen(u.Request({json.dumps(req.url)}, data={data}, method={json.dumps(req.method)}, "
+                  f"headers={headers}), timeout=10)")
+        return f"json.load({answer})[{json.dumps(req.json_key)}]" if req.json_key else f"{answer}.read().decode()"
+
+    items = [f"{json.dumps(name)}: {json.dumps(value)}" for name, value in request.headers.items()]
+    program = "import json, urllib.request as u; "
+    if token is not None:
+        name, pattern = token_header or ("Authorization", "Bearer {}")
+        program += f"t = {ask(token, json.dumps(dict(token.headers)))}; "
+        items.append(f"{json.dumps(name)}: {json.dumps(pattern)}.format(t)")
+    answer = ask(request, "{" + ", ".join(items) + "}")
+    program += f"print({json.dumps(prefix)} + {answer})" if prefix else f"print({answer})"
+    return f"py -c {shlex.quote(program)}"
+
+
+def named_vm(config: Mapping[str, Any], section: str, key: str, what: str) -> str:
+    """The VM that config key ``key`` of ``section`` names for ``exec_mode: consume`` (its ``what``: id, name).
+
+    Raises:
+        BackendError: the key is not set; the message says what to set.
+    """
+    value = config.get(key)
+    if not value:
+        raise BackendError(f"{section}.exec_mode is 'consume' but {section}.{key} is not set: give the {what} of the "
+                           f"VM to run on, or use exec_mode create or reuse.")
+    return str(value)
 
 
 def ssh_command(address: str, user: str, key_filename: str | None = None, port: int = 22) -> list[str]:
