@@ -45,6 +45,7 @@ from typing import Any
 
 from lithops.backends.helpers import request_body
 from lithops.testing.http_fake import ApiError, FakeRequest, FakeResponse, FakeService
+from lithops.testing.processes import free_port
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -69,12 +70,6 @@ def _now() -> str:
 
 def _invalid(kind: str, name: str, problems: list[str]) -> ApiError:
     return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: ' + ", ".join(problems))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def parse_selector(selector: str) -> list[tuple[str, str, set[str]]]:
@@ -566,7 +561,7 @@ class FakeKubernetes(FakeService):
                                                 f'"{container["image"]}": failed to resolve image to digest: '
                                                 f'GET https://registry/v2/: unexpected status code 401 Unauthorized.'}]
             return
-        port = _free_port()
+        port = free_port()
         env = {"PORT": str(port), "K_SERVICE": name, "K_REVISION": revision, "K_CONFIGURATION": name,
                "LITHOPS_HTTP_HOST": "127.0.0.1"}
         obj = {"metadata": {"name": f"{revision}-deployment-{uuid.uuid4().hex[:5]}", "namespace": ns, "labels": {},
