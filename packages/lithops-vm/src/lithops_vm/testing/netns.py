@@ -11,11 +11,13 @@ with ``ip netns del``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +162,18 @@ class HostNetwork:
         if self._blackhole:
             _run("ip", "route", "del", "blackhole", "198.18.0.0/15", check=False)
         self.hosts = []
+
+
+@contextlib.contextmanager
+def host_network(folder: str, count: int) -> Iterator[HostNetwork]:
+    """A :class:`HostNetwork` in ``folder`` with ``count`` hosts, closed at the end of the ``with`` block."""
+    network = HostNetwork(folder)
+    try:
+        for _ in range(count):
+            network.add_host()
+        yield network
+    finally:
+        network.close()
 
 
 class PasswordUser:
