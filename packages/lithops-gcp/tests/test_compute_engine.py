@@ -28,7 +28,7 @@ from lithops_gcp.gcp_compute_engine.provider import ComputeEngineVMs
 from lithops_gcp.testing.emulators import free_port
 from lithops_gcp.testing.fake_compute import FakeComputeEngine, StorageRelay
 
-netns = pytest.importorskip("lithops_vm.testing.netns")
+vm_fixtures = pytest.importorskip("lithops_vm.testing.fixtures")
 
 ZONE = f"{REGION}-b"
 
@@ -37,19 +37,7 @@ def _cube(x: int) -> int:
     return x ** 3
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: Any) -> Iterator[Any]:
-    """Three namespace hosts to play Compute Engine VMs."""
-    reason = netns.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = netns.HostNetwork(str(tmp_path_factory.mktemp("gcehosts")))
-    try:
-        for _ in range(3):
-            net.add_host()
-        yield net
-    finally:
-        net.close()
+network = vm_fixtures.namespace_hosts("Compute Engine VMs")
 
 
 @pytest.fixture(scope="module")

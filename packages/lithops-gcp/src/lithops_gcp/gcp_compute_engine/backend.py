@@ -24,8 +24,6 @@ from lithops_gcp.plugin import COMPUTE_ENGINE_CONFIG
 
 #: Where VMs download objects with their service account's token (Cloud Storage's JSON API media download).
 STORAGE_API = "https://storage.googleapis.com"
-#: What the agent needs on a stock image (its ``python3``) to reach Cloud Storage.
-AGENT_REQUIREMENTS = ("google-cloud-storage>=2.14",)
 
 
 class ComputeEngineBackend(StandaloneBackend):
@@ -36,18 +34,14 @@ class ComputeEngineBackend(StandaloneBackend):
     provider_class = ComputeEngineVMs
     section = "gcp_compute_engine"
     config_schema: ClassVar[Mapping[str, ConfigKey]] = COMPUTE_ENGINE_CONFIG
+    #: What the agent needs on a stock image (its ``python3``) to reach Cloud Storage.
+    agent_requirements = ("google-cloud-storage>=2.14",)
 
     def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
                  storage: JobStorage | None = None) -> None:
         super().__init__(config, lithops_config, storage=storage)
         if self.config.get("preemptible"):
             self.config["request_spot_instances"] = True
-        if str(self.config.get("runtime") or "python3") == "python3":
-            # the image's own Python: pip from the package manager, the storage client from PyPI
-            self.config["extra_apt_packages"] = list(dict.fromkeys(
-                ["python3-pip", *(self.config.get("extra_apt_packages") or [])]))
-            self.config["extra_python_packages"] = [*AGENT_REQUIREMENTS,
-                                                    *(self.config.get("extra_python_packages") or [])]
 
     def agent_config(self, vm: VM) -> dict[str, Any]:
         """The kernel's agent config; the VMs use their own service account, never the client's key file."""

@@ -24,8 +24,8 @@ from google.api_core.client_options import ClientOptions
 from google.cloud import compute_v1
 
 from lithops.errors import BackendError, ConfigError
-from lithops.standalone.backend import client_python
-from lithops.standalone.provider import VM, VMProvider
+from lithops.standalone.backend import default_image
+from lithops.standalone.provider import VM, MetadataRequest, VMProvider, metadata_command, named_vm
 from lithops_gcp.auth import load_credentials, project_of, translate
 
 logger = logging.getLogger(__name__)
@@ -47,16 +47,11 @@ POLL_SEC = 1.0
 OPERATION_SEC = 300.0
 _METADATA = "http://169.254.169.254/computeMetadata/v1/instance/"
 #: The VM's own instance name, from the metadata server (which refuses requests without ``Metadata-Flavor``).
-METADATA_NAME = (
-    f"py -c 'import urllib.request as u; print(u.urlopen(u.Request(\"{_METADATA}name\", "
-    f"headers={{\"Metadata-Flavor\": \"Google\"}}), timeout=10).read().decode())'"
-)
+METADATA_NAME = metadata_command(MetadataRequest(f"{_METADATA}name", {"Metadata-Flavor": "Google"}))
 #: ``Bearer <token>`` of the VM's service account, from the metadata server: the code zip's download needs it.
-METADATA_TOKEN = (
-    f"py -c 'import json, urllib.request as u; print(\"Bearer \" + json.load(u.urlopen(u.Request("
-    f"\"{_METADATA}service-accounts/default/token\", headers={{\"Metadata-Flavor\": \"Google\"}}), "
-    f"timeout=10))[\"access_token\"])'"
-)
+METADATA_TOKEN = metadata_command(MetadataRequest(f"{_METADATA}service-accounts/default/token",
+                                                  {"Metadata-Flavor": "Google"}, json_key="access_token"),
+                                  prefix="Bearer ")
 #: Compute Engine's instance states, in Lithops's words.
 _STATES = {"PROVISIONING": "pending", "STAGING": "pending", "RUNNING": "running", "STOPPING": "stopping",
            "SUSPENDING": "stopping", "REPAIRING": "pending", "TERMINATED": "stopped", "STOPPED": "stopped",
@@ -194,10 +189,7 @@ class ComputeEngineVMs(VMProvider):
 
     def named(self) -> list[VM]:
         """``instance_name`` (consume mode)."""
-        name = self.config.get("instance_name")
-        if not name:
-            raise BackendError("gcp_compute_engine.exec_mode is 'consume' but gcp_compute_engine.instance_name is not "
-                               "set: give the name of the VM to run on, or use exec_mode create or reuse.")
+        name = named_vm(self.config, "gcp_compute_engine", "instance_name", "name")
         vm = self._get(str(name))
         if vm is None:
             raise BackendError(f"VM {name} does not exist in zone {self.zone} of project {self.project}: fix "
@@ -272,18 +264,16 @@ class ComputeEngineVMs(VMProvider):
         """
         if not vms:
             return
-        deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
-        while True:
-            found = [vm for vm in (self._get(vm.id) for vm in vms) if vm is not None]
-            stopping = [vm.name for vm in found if vm.state == "stopping"]
-            if not stopping:
-                break
-            if time.monotonic() > deadline:
-                raise BackendError(f"VMs {', '.join(stopping)} were still stopping after "
-                                   f"{self.config.get('start_timeout')} s (start_timeout); try again later.")
-            time.sleep(POLL_SEC)
+        found: dict[str, VM] = {}
+
+        def states() -> dict[str, str]:
+            found.clear()
+            found.update((vm.name, vm) for vm in (self._get(vm.id) for vm in vms) if vm is not None)
+            return {name: vm.state for name, vm in found.items()}
+
+        self.settled_states(states, poll_sec=POLL_SEC)
         operations = []
-        for vm in found:
+        for vm in found.values():
             if vm.state == "stopped":
                 logger.info("Starting stopped VM %s", vm.name)
                 with self._calls("instances.start"):
@@ -319,29 +309,22 @@ class ComputeEngineVMs(VMProvider):
         """Wait until ``vm`` runs (and, in consume mode, has an address to log in to)."""
         if vm.id in self._not_started:
             raise BackendError(f"VM {vm.name} could not be started: {self._not_started.pop(vm.id)}")
-        deadline = time.monotonic() + timeout
-        while True:
+        def look() -> VM:
             found = self._get(vm.id)
             if found is None:
                 raise BackendError(f"VM {vm.name} no longer exists (a Spot VM taken back, or deleted by someone): run "
                                    f"the job again for a new VM.")
-            if found.state == "running" and (found.address or not self.installs_over_ssh):
-                return found
-            if time.monotonic() > deadline:
-                raise BackendError(f"VM {vm.name} is still {found.state} after {timeout:g} s (start_timeout); its "
-                                   f"serial port output in the Cloud Console may say why.")
-            time.sleep(POLL_SEC)
+            return found
+
+        return self.poll_ready(vm.name, timeout, look, poll_sec=POLL_SEC,
+                               hint="; its serial port output in the Cloud Console may say why")
 
     # -- what VMs are made with ------------------------------------------------------------------------------
     def _image(self) -> str:
         if self.config.get("source_image"):
             return str(self.config["source_image"])
-        wanted = client_python()
-        if wanted not in DEFAULT_IMAGES:
-            raise BackendError(f"no default Compute Engine image has Python {wanted}, which this client runs: set "
-                               f"gcp_compute_engine.source_image to an image with Python {wanted} (or set "
-                               f"gcp_compute_engine.runtime to a container image with it).")
-        return DEFAULT_IMAGES[wanted]
+        return default_image(DEFAULT_IMAGES, "Compute Engine", "gcp_compute_engine.source_image",
+                             " (or set gcp_compute_engine.runtime to a container image with it)")
 
     def _public_key(self) -> str | None:
         """The public key of ``ssh_key_filename`` (its ``.pub`` file), if there is one."""

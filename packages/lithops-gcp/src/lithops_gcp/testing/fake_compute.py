@@ -94,8 +94,6 @@ class FakeComputeEngine(GoogleFake):
         #: the errors answered (``reason: message``) and operations failed (``CODE: message``)
         self.refused: list[str] = []
         self.tokens: dict[str, str] = {}
-        #: power-offs from inside each VM (``shutdown`` lines of its boot log) already turned into a stop
-        self._powered_off: dict[str, int] = {}
         self.vms: CloudVMs | None = None
         if network is not None:
             from lithops_vm.testing.cloud_vms import CloudVMs
@@ -274,11 +272,7 @@ class FakeComputeEngine(GoogleFake):
         stopped, as Compute Engine stops it: TERMINATED, its processes ended.
         """
         name = instance["name"]
-        if self.vms is None or instance["status"] != "RUNNING" or name not in self.vms.hosts:
-            return
-        count = self.vms.log(name).count("shutdown ")
-        if count > self._powered_off.get(name, 0):
-            self._powered_off[name] = count
+        if self.vms is not None and instance["status"] == "RUNNING" and self.vms.powered_off(name):
             instance["status"] = "TERMINATED"
             self.vms.stop(name)
 
@@ -414,9 +408,9 @@ class FakeComputeEngine(GoogleFake):
             error = self._capacity_error(instance, zone) if boot else None
             if boot and error is None:
                 instance["status"] = "RUNNING"
+                if self.vms is not None:  # a new boot: the guest's earlier power-off is past
+                    self.vms.boot_later(name)
         operation = self._operation(zone, "start", name)
-        if boot and error is None and self.vms is not None:
-            self.vms.boot_later(name)
         self._done(operation["name"], error)
         return 200, operation
 
