@@ -27,7 +27,7 @@ from lithops_azure.blob.storage import AzureBlobStorage
 from lithops_azure.testing.azurite import Azurite, AzuriteUnavailable
 from lithops_azure.vms.provider import AzureVMs
 
-netns = pytest.importorskip("lithops_vm.testing.netns")
+vm_fixtures = pytest.importorskip("lithops_vm.testing.fixtures")
 from lithops_azure.testing.compute_fake import FakeCompute  # noqa: E402
 
 SHARED_NETWORK = {"virtualnetworks", "subnets", "networksecuritygroups"}
@@ -37,19 +37,7 @@ def _cube(x: int) -> int:
     return x ** 3
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: Any) -> Iterator[Any]:
-    """Three namespace hosts to play Azure VMs."""
-    reason = netns.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = netns.HostNetwork(str(tmp_path_factory.mktemp("azurehosts")))
-    try:
-        for _ in range(3):
-            net.add_host()
-        yield net
-    finally:
-        net.close()
+network = vm_fixtures.namespace_hosts("Azure VMs")
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
 from lithops.standalone.backend import StandaloneBackend
-from lithops.storage.job_storage import JobStorage
 from lithops_azure.plugin import VMS_CONFIG
 from lithops_azure.vms.provider import AzureVMs
 
 #: How long the SAS URL of the code zip is valid (a VM made from the customData downloads it at its first boot).
 CODE_URL_VALIDITY = timedelta(days=7)
-#: What the agent needs on a stock image (its ``python3``) to reach Blob storage.
-AGENT_REQUIREMENTS = ("azure-storage-blob>=12.19",)
 
 
 class AzureVMsBackend(StandaloneBackend):
@@ -30,16 +27,8 @@ class AzureVMsBackend(StandaloneBackend):
     provider_class = AzureVMs
     section = "azure_vms"
     config_schema: ClassVar[Mapping[str, ConfigKey]] = VMS_CONFIG
-
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
-                 storage: JobStorage | None = None) -> None:
-        super().__init__(config, lithops_config, storage=storage)
-        if str(self.config.get("runtime") or "python3") == "python3":
-            # the image's own Python: pip from the package manager, the Blob SDK from PyPI
-            self.config["extra_apt_packages"] = list(dict.fromkeys(
-                ["python3-pip", *(self.config.get("extra_apt_packages") or [])]))
-            self.config["extra_python_packages"] = [*AGENT_REQUIREMENTS,
-                                                    *(self.config.get("extra_python_packages") or [])]
+    #: What the agent needs on a stock image (its ``python3``) to reach Blob storage.
+    agent_requirements = ("azure-storage-blob>=12.19",)
 
     def download_url(self, key: str) -> str:
         """A read-only SAS URL of blob ``key`` in the job's container, signed with the storage account key."""

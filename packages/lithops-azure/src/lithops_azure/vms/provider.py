@@ -17,7 +17,6 @@ import base64
 import logging
 import os
 import secrets
-import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +27,8 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 
 from lithops.errors import BackendError
-from lithops.standalone.backend import client_python
-from lithops.standalone.provider import VM, VMProvider
+from lithops.standalone.backend import default_image
+from lithops.standalone.provider import VM, MetadataRequest, VMProvider, metadata_command, named_vm
 from lithops_azure.arm import arm_client, wait
 from lithops_azure.auth import AZURE_ERRORS, azure_errors, error_code, required, translate
 
@@ -43,11 +42,8 @@ DEFAULT_IMAGES = {
     "3.13": "Debian:debian-13:13-gen2:latest",
 }
 #: The VM's own name, from Azure's instance metadata service (which requires the ``Metadata: true`` header).
-IMDS_VM_NAME = (
-    "py -c 'import urllib.request as u; print(u.urlopen(u.Request(\"http://169.254.169.254/metadata/instance/"
-    "compute/name?api-version=2021-02-01&format=text\", headers={\"Metadata\": \"true\"}), timeout=10).read()"
-    ".decode())'"
-)
+IMDS_VM_NAME = metadata_command(MetadataRequest(
+    "http://169.254.169.254/metadata/instance/compute/name?api-version=2021-02-01&format=text", {"Metadata": "true"}))
 #: Seconds between two looks at a VM's state.
 POLL_SEC = 1.0
 #: Seconds to wait for the network pieces and each VM's creation.
@@ -149,10 +145,7 @@ class AzureVMs(VMProvider):
 
     def named(self) -> list[VM]:
         """``instance_name`` (consume mode)."""
-        name = self.config.get("instance_name")
-        if not name:
-            raise BackendError("azure_vms.exec_mode is 'consume' but azure_vms.instance_name is not set: give the "
-                               "name of the VM to run on, or use exec_mode create or reuse.")
+        name = named_vm(self.config, "azure_vms", "instance_name", "name")
         try:
             with azure_errors(f"Azure VM {name}", "Microsoft.Compute"):
                 return [self._vm(_as_dict(self.compute.virtual_machines.get(self.group, str(name))))]
@@ -230,16 +223,7 @@ class AzureVMs(VMProvider):
         Azure refuses to start (quota, capacity) fails alone, in :meth:`wait_ready`.
         """
         names = [vm.id for vm in vms]
-        deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
-        while True:
-            states = {name: _state(self._view(name)) for name in names}
-            stopping = [n for n, s in states.items() if s == "stopping"]
-            if not stopping:
-                break
-            if time.monotonic() > deadline:
-                raise BackendError(f"VMs {', '.join(stopping)} were still stopping after "
-                                   f"{self.config.get('start_timeout')} s (start_timeout); try again later.")
-            time.sleep(POLL_SEC)
+        states = self.settled_states(lambda: {name: _state(self._view(name)) for name in names}, poll_sec=POLL_SEC)
         for name in [n for n, s in states.items() if s == "stopped"]:
             logger.info("Starting VM %s", name)
             try:
@@ -266,8 +250,7 @@ class AzureVMs(VMProvider):
 
     def wait_ready(self, vm: VM, timeout: float) -> VM:
         """Wait until ``vm`` runs; return it with its address (public IP, else private)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def look() -> VM:
             if vm.id in self._not_started:
                 raise BackendError(f"VM {vm.id} could not be started: {self._not_started.pop(vm.id)}")
             start = self._starts.get(vm.id)
@@ -278,16 +261,16 @@ class AzureVMs(VMProvider):
                 state = _state(self._view(vm.id))
             except ResourceNotFoundError:
                 state = "terminated"
-            if state == "running":
-                vm.address, vm.state = self._address(vm), "running"
-                return vm
             if state in ("terminated", "failed"):
                 raise BackendError(f"VM {vm.id} is {'deleted' if state == 'terminated' else 'failed'} (a Spot VM "
                                    f"evicted, or deleted by someone): run the job again for a new VM"
                                    + (", after 'lithops clean --all' removes it." if state == "failed" else "."))
-            if time.monotonic() > deadline:
-                raise BackendError(f"VM {vm.id} is still {state} after {timeout:g} s (start_timeout).")
-            time.sleep(POLL_SEC)
+            if state == "running":
+                vm.address = self._address(vm)
+            vm.state = state
+            return vm
+
+        return self.poll_ready(vm.id, timeout, look, poll_sec=POLL_SEC)
 
     def address(self, vm: VM) -> str:
         """Where the client reaches ``vm`` (``lithops attach``): its public IP address, else its private one."""
@@ -356,11 +339,7 @@ class AzureVMs(VMProvider):
     def _image(self) -> dict[str, str]:
         image = str(self.config.get("image_id") or "")
         if not image:
-            wanted = client_python()
-            if wanted not in DEFAULT_IMAGES:
-                raise BackendError(f"no default Azure image has Python {wanted}, which this client runs: set "
-                                   f"azure_vms.image_id to an image with Python {wanted}.")
-            image = DEFAULT_IMAGES[wanted]
+            image = default_image(DEFAULT_IMAGES, "Azure", "azure_vms.image_id")
         if image.startswith("/"):
             return {"id": image}
         parts = image.split(":")
