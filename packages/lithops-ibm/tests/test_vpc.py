@@ -33,7 +33,7 @@ from lithops_ibm.ibm_vpc.provider import SECURITY_GROUP, VPCVMs
 from lithops_ibm.testing.cos_relay import BearerCOS
 from lithops_ibm.testing.iam import FakeIAM
 
-netns = pytest.importorskip("lithops_vm.testing.netns")
+vm_fixtures = pytest.importorskip("lithops_vm.testing.fixtures")
 from lithops_ibm.testing.vpc import FakeVPC  # noqa: E402
 
 PROFILE = "tp-lithops-workers"
@@ -43,19 +43,7 @@ def _cube(x: int) -> int:
     return x ** 3
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: Any) -> Iterator[Any]:
-    """Three namespace hosts to play VPC instances."""
-    reason = netns.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = netns.HostNetwork(str(tmp_path_factory.mktemp("vpchosts")))
-    try:
-        for _ in range(3):
-            net.add_host()
-        yield net
-    finally:
-        net.close()
+network = vm_fixtures.namespace_hosts("VPC instances")
 
 
 @pytest.fixture(scope="module")
@@ -142,15 +130,8 @@ def test_a_vm_whose_python_differs_fails_the_job_naming_both_versions(config: di
     trusted profile) and the job fails at once with both versions, not at start_timeout.
     """
     client = "{}.{}".format(*sys.version_info[:2])
-    other = next((f"/root/.pyenv/versions/{v}/bin/python3" for v in ("3.12.1", "3.13.0", "3.10.13")
-                  if not v.startswith(client + ".") and os.path.exists(f"/root/.pyenv/versions/{v}")), None)
-    if other is None:
-        pytest.skip("no Python of another version on this machine")
-    site = next(p for p in sys.path if p.endswith("site-packages"))
-    runtime = tmp_path / "other-python"  # that Python, with this one's pure-Python SDKs to report through COS
-    runtime.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{site}" exec {other} "$@"\n')
-    runtime.chmod(0o755)
-    config["ibm_vpc"].update(max_workers=1, runtime=str(runtime), start_timeout=120)
+    runtime = vm_fixtures.other_python_runtime(tmp_path)  # with this one's pure-Python SDKs to report through COS
+    config["ibm_vpc"].update(max_workers=1, runtime=runtime, start_timeout=120)
     started = time.monotonic()
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         with pytest.raises(BackendError, match=r"runs Python 3\.\d+ but the client runs Python 3\.\d+") as caught:

@@ -15,16 +15,9 @@ from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
 from lithops.standalone.backend import StandaloneBackend
 from lithops.standalone.provider import VM
-from lithops.storage.job_storage import JobStorage
 from lithops_aws.aws_ec2.backend import CODE_URL_SEC
 from lithops_ibm.ibm_vpc.provider import VPCVMs
 from lithops_ibm.plugin import VPC_CONFIG
-
-#: What the agent needs on a stock image (its ``python3``) to reach COS with the VM's trusted profile.
-AGENT_REQUIREMENTS = ("boto3>=1.28.57", "ibm-cloud-sdk-core>=3.16")
-#: Keys of the COS config that are not given to the VMs created from user data (they take IAM tokens of their
-#: trusted profile; user data can be read by anyone allowed to read the instance).
-_CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "api_key", "iam_api_key")
 
 
 class VPCBackend(StandaloneBackend):
@@ -33,16 +26,10 @@ class VPCBackend(StandaloneBackend):
     provider_class = VPCVMs
     section = "ibm_vpc"
     config_schema: ClassVar[Mapping[str, ConfigKey]] = VPC_CONFIG
-
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
-                 storage: JobStorage | None = None) -> None:
-        super().__init__(config, lithops_config, storage=storage)
-        if str(self.config.get("runtime") or "python3") == "python3":
-            # the image's own Python: pip from the package manager, the SDKs from PyPI (another runtime has them)
-            self.config["extra_apt_packages"] = list(dict.fromkeys(
-                ["python3-pip", *(self.config.get("extra_apt_packages") or [])]))
-            self.config["extra_python_packages"] = [*AGENT_REQUIREMENTS,
-                                                    *(self.config.get("extra_python_packages") or [])]
+    #: What the agent needs on a stock image (its ``python3``) to reach COS with the VM's trusted profile.
+    agent_requirements = ("boto3>=1.28.57", "ibm-cloud-sdk-core>=3.16")
+    #: VMs made from user data take IAM tokens of their trusted profile, not the client's keys.
+    user_data_credential_keys = ("access_key_id", "secret_access_key", "api_key", "iam_api_key")
 
     def _cos(self) -> Any:
         storage = self.job_storage()[0]
@@ -67,9 +54,7 @@ class VPCBackend(StandaloneBackend):
         """
         config = super().agent_config(vm)
         if self.mode != "consume":
-            storage = config["storage"]["config"] = dict(config["storage"]["config"])
-            for key in _CREDENTIAL_KEYS:
-                storage.pop(key, None)
+            storage = config["storage"]["config"]
             storage["instance_identity"] = True
             if storage.get("private_endpoint"):
                 storage["endpoint"] = storage["private_endpoint"]

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lithops.errors import BackendError, ConfigError
-from lithops.standalone.backend import client_python
-from lithops.standalone.provider import VM, VMProvider
+from lithops.standalone.backend import client_python, default_image
+from lithops.standalone.provider import VM, MetadataRequest, VMProvider, metadata_command, named_vm
 from lithops_ibm.iam import authenticator, call, iam_endpoint
 from lithops_ibm.plugin import VPC_DEFAULT_PROFILE
 
@@ -41,13 +40,12 @@ _STATES = {"pending": "pending", "starting": "pending", "restarting": "pending",
            "running": "running", "stopping": "stopping", "suspending": "stopping", "stopped": "stopped",
            "suspended": "stopped", "deleting": "terminated", "failed": "failed"}
 #: The VM's own instance id, from the VPC instance metadata service, with the runtime's Python.
-METADATA_INSTANCE_ID = (
-    "py -c 'import json, urllib.request as u; m = \"http://169.254.169.254\"; q = \"?version=2022-03-01\"; "
-    "t = json.load(u.urlopen(u.Request(m + \"/instance_identity/v1/token\" + q, data=b\"{}\", method=\"PUT\", "
-    "headers={\"Metadata-Flavor\": \"ibm\", \"Content-Type\": \"application/json\"}), timeout=10))[\"access_token\"]; "
-    "print(json.load(u.urlopen(u.Request(m + \"/metadata/v1/instance\" + q, "
-    "headers={\"Authorization\": \"Bearer \" + t}), timeout=10))[\"id\"])'"
-)
+METADATA_INSTANCE_ID = metadata_command(
+    MetadataRequest("http://169.254.169.254/metadata/v1/instance?version=2022-03-01", json_key="id"),
+    token=MetadataRequest("http://169.254.169.254/instance_identity/v1/token?version=2022-03-01",
+                          {"Metadata-Flavor": "ibm", "Content-Type": "application/json"}, method="PUT", data="{}",
+                          json_key="access_token"),
+    token_header=("Authorization", "Bearer {}"))
 
 
 def vm_prefix(cluster: str) -> str:
@@ -126,10 +124,7 @@ class VPCVMs(VMProvider):
 
     def named(self) -> list[VM]:
         """``instance_id`` (consume mode), at its floating IP."""
-        instance_id = self.config.get("instance_id")
-        if not instance_id:
-            raise BackendError("ibm_vpc.exec_mode is 'consume' but ibm_vpc.instance_id is not set: give the id of "
-                               "the VM to run on, or use exec_mode create or reuse.")
+        instance_id = named_vm(self.config, "ibm_vpc", "instance_id", "id")
         try:
             instance = self._get(str(instance_id))
         except BackendError as exc:
@@ -191,17 +186,10 @@ class VPCVMs(VMProvider):
         """Start these VMs; VMs still stopping are started once stopped (the VPC API refuses to start them before)."""
         if not vms:
             return
-        deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
+        states = self.settled_states(lambda: {vm.name: self._vm(self._get(vm.id)).state for vm in vms},
+                                     poll_sec=POLL_SEC)
         for vm in vms:
-            while True:
-                state = self._vm(self._get(vm.id)).state
-                if state != "stopping":
-                    break
-                if time.monotonic() > deadline:
-                    raise BackendError(f"VM {vm.name} was still stopping after {self.config.get('start_timeout')} s "
-                                       f"(start_timeout); try again later.")
-                time.sleep(POLL_SEC)
-            if state == "stopped":
+            if states[vm.name] == "stopped":
                 logger.info("Starting stopped VM %s", vm.name)
                 self._call(f"start instance {vm.name}", "create_instance_action", vm.id, "start")
 
@@ -230,17 +218,14 @@ class VPCVMs(VMProvider):
 
     def wait_ready(self, vm: VM, timeout: float) -> VM:
         """Wait until ``vm`` runs (consume mode: at its floating IP)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def look() -> VM:
             found = self._vm(self._get(vm.id), vm.address if self.installs_over_ssh else None)
-            if found.state == "running":
-                return found
             if found.state in ("failed", "terminated"):
                 raise BackendError(f"VM {vm.name} is {found.state}: delete it (lithops clean --all) and run the job "
                                    f"again for a new VM.")
-            if time.monotonic() > deadline:
-                raise BackendError(f"VM {vm.name} is still {found.state} after {timeout:g} s (start_timeout).")
-            time.sleep(POLL_SEC)
+            return found
+
+        return self.poll_ready(vm.name, timeout, look, poll_sec=POLL_SEC)
 
     # -- what VMs are made with ------------------------------------------------------------------------------
     def _with_group(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -252,10 +237,7 @@ class VPCVMs(VMProvider):
         if self.config.get("image_id"):
             return str(self.config["image_id"])
         wanted = client_python()
-        if wanted not in DEFAULT_IMAGES:
-            raise BackendError(f"no default IBM image has Python {wanted}, which this client runs: set "
-                               f"ibm_vpc.image_id to an image with Python {wanted}.")
-        prefix = DEFAULT_IMAGES[wanted]
+        prefix = default_image(DEFAULT_IMAGES, "IBM", "ibm_vpc.image_id")
         images = [i for i in self._all("list images", "list_images", "images", visibility="public",
                                        status=["available"])
                   if str(i.get("name")).startswith(prefix)
