@@ -24,6 +24,7 @@ from lithops.testing import ComputeContract
 from lithops_aws.aws_ec2.provider import ROLE_NAME, SECURITY_GROUP, EC2VMs
 
 netns = pytest.importorskip("lithops_vm.testing.netns")
+vm_fixtures = pytest.importorskip("lithops_vm.testing.fixtures")
 from strict_ec2 import EC2Fleet  # noqa: E402
 
 
@@ -31,19 +32,7 @@ def _cube(x: int) -> int:
     return x ** 3
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: Any) -> Any:
-    """Three namespace hosts to play EC2 instances."""
-    reason = netns.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = netns.HostNetwork(str(tmp_path_factory.mktemp("ec2hosts")))
-    try:
-        for _ in range(3):
-            net.add_host()
-        yield net
-    finally:
-        net.close()
+network = vm_fixtures.namespace_hosts("EC2 instances")
 
 
 @pytest.fixture
@@ -119,16 +108,8 @@ def test_a_vm_whose_python_differs_fails_the_job_naming_both_versions(config: di
     """The image's Python is 3.12 and the client's 3.11: nobody reads user data's exit code, so the agent starts
     anyway and reports the mismatch in its heartbeat; the job fails at once with both versions, not at start_timeout.
     """
-    other = next((f"/root/.pyenv/versions/{v}/bin/python3" for v in ("3.12.1", "3.13.0", "3.10.13")
-                  if v[:4] != "{}.{}".format(*sys.version_info[:2]) and os.path.exists(f"/root/.pyenv/versions/{v}")),
-                 None)
-    if other is None:
-        pytest.skip("no Python of another version on this machine")
-    site = next(p for p in sys.path if p.endswith("site-packages"))
-    runtime = tmp_path / "other-python"  # that Python, with this one's pure-Python boto3 to report through S3
-    runtime.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{site}" exec {other} "$@"\n')
-    runtime.chmod(0o755)
-    config["aws_ec2"].update(max_workers=1, runtime=str(runtime), start_timeout=120)
+    runtime = vm_fixtures.other_python_runtime(tmp_path)  # with this one's pure-Python boto3 to report through S3
+    config["aws_ec2"].update(max_workers=1, runtime=runtime, start_timeout=120)
     started = time.monotonic()
     with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
         with pytest.raises(BackendError, match=r"runs Python 3\.\d+ but the client runs Python 3\.\d+") as caught:

@@ -8,24 +8,17 @@ EC2 life cycle. See docs/backends/aws.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lithops.errors import BackendError
 from lithops.plugins.specs import ConfigKey
 from lithops.standalone.backend import StandaloneBackend
-from lithops.standalone.provider import VM
-from lithops.storage.job_storage import JobStorage
 from lithops_aws.aws_ec2.provider import EC2VMs
 from lithops_aws.plugin import EC2_CONFIG
 
 #: Seconds a pre-signed URL of the code zip is valid (a VM made from the user data downloads it at its first boot;
 #: 7 days is S3's longest).
 CODE_URL_SEC = 7 * 24 * 3600
-#: What the agent needs on a stock image (its ``python3``) to reach S3.
-AGENT_REQUIREMENTS = ("boto3>=1.28.57",)
-#: Keys of the storage config that are not given to the VMs created from user data (they use their instance
-#: profile's credentials; user data can be read by anyone allowed to describe the instance).
-_CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "session_token", "config_profile")
 
 
 class EC2Backend(StandaloneBackend):
@@ -34,25 +27,10 @@ class EC2Backend(StandaloneBackend):
     provider_class = EC2VMs
     section = "aws_ec2"
     config_schema: ClassVar[Mapping[str, ConfigKey]] = EC2_CONFIG
-
-    def __init__(self, config: Mapping[str, Any], lithops_config: Mapping[str, Any], *,
-                 storage: JobStorage | None = None) -> None:
-        super().__init__(config, lithops_config, storage=storage)
-        if str(self.config.get("runtime") or "python3") == "python3":
-            # the image's own Python: pip from the package manager, boto3 from PyPI (another runtime has them)
-            self.config["extra_apt_packages"] = list(dict.fromkeys(
-                ["python3-pip", *(self.config.get("extra_apt_packages") or [])]))
-            self.config["extra_python_packages"] = [*AGENT_REQUIREMENTS,
-                                                    *(self.config.get("extra_python_packages") or [])]
-
-    def agent_config(self, vm: VM) -> dict[str, Any]:
-        """The kernel's agent config; VMs made from user data use their instance profile, not the client's keys."""
-        config = super().agent_config(vm)
-        if self.mode != "consume":
-            storage = config["storage"]["config"] = dict(config["storage"]["config"])
-            for key in _CREDENTIAL_KEYS:
-                storage.pop(key, None)
-        return config
+    #: What the agent needs on a stock image (its ``python3``) to reach S3.
+    agent_requirements = ("boto3>=1.28.57",)
+    #: VMs made from user data use their instance profile's credentials, not the client's keys.
+    user_data_credential_keys = ("access_key_id", "secret_access_key", "session_token", "config_profile")
 
     def download_url(self, key: str) -> str:
         """A pre-signed S3 URL of ``key`` in the job's bucket."""

@@ -18,8 +18,8 @@ from typing import Any
 import botocore.exceptions
 
 from lithops.errors import BackendError
-from lithops.standalone.backend import client_python
-from lithops.standalone.provider import VM, VMProvider
+from lithops.standalone.backend import client_python, default_image
+from lithops.standalone.provider import VM, MetadataRequest, VMProvider, metadata_command, named_vm
 from lithops_aws.session import error_code, make_client, region_of, translate
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,11 @@ PROFILE_PROPAGATION_SEC = 120.0
 #: Seconds between two looks at the VMs' states.
 POLL_SEC = 1.0
 #: The VM's own instance id, from the instance metadata service (IMDSv2), with the runtime's Python.
-IMDS_INSTANCE_ID = (
-    "py -c 'import urllib.request as u; m = \"http://169.254.169.254/latest/\"; "
-    "t = u.urlopen(u.Request(m + \"api/token\", method=\"PUT\", "
-    "headers={\"X-aws-ec2-metadata-token-ttl-seconds\": \"300\"}), timeout=10).read(); "
-    "print(u.urlopen(u.Request(m + \"meta-data/instance-id\", headers={\"X-aws-ec2-metadata-token\": t}), "
-    "timeout=10).read().decode())'"
-)
+IMDS_INSTANCE_ID = metadata_command(
+    MetadataRequest("http://169.254.169.254/latest/meta-data/instance-id"),
+    token=MetadataRequest("http://169.254.169.254/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "300"},
+                          method="PUT"),
+    token_header=("X-aws-ec2-metadata-token", "{}"))
 _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -111,10 +109,7 @@ class EC2VMs(VMProvider):
 
     def named(self) -> list[VM]:
         """``instance_id`` (consume mode)."""
-        instance = self.config.get("instance_id")
-        if not instance:
-            raise BackendError("aws_ec2.exec_mode is 'consume' but aws_ec2.instance_id is not set: give the id of "
-                               "the VM to run on, or use exec_mode create or reuse.")
+        instance = named_vm(self.config, "aws_ec2", "instance_id", "id")
         try:
             found = self._describe(InstanceIds=[str(instance)])
         except BackendError as exc:
@@ -178,16 +173,8 @@ class EC2VMs(VMProvider):
         ids = [vm.id for vm in vms]
         if not ids:
             return
-        deadline = time.monotonic() + float(self.config.get("start_timeout") or 300)
-        while True:
-            states = {vm.id: vm.state for vm in self._describe(InstanceIds=ids)}
-            stopping = [i for i, state in states.items() if state == "stopping"]
-            if not stopping:
-                break
-            if time.monotonic() > deadline:
-                raise BackendError(f"VMs {', '.join(stopping)} were still stopping after "
-                                   f"{self.config.get('start_timeout')} s (start_timeout); try again later.")
-            time.sleep(POLL_SEC)
+        states = self.settled_states(lambda: {vm.id: vm.state for vm in self._describe(InstanceIds=ids)},
+                                     poll_sec=POLL_SEC)
         stopped = [i for i, state in states.items() if state == "stopped"]
         if stopped:
             logger.info("Starting stopped VMs %s", ", ".join(stopped))
@@ -208,28 +195,22 @@ class EC2VMs(VMProvider):
 
     def wait_ready(self, vm: VM, timeout: float) -> VM:
         """Wait until ``vm`` runs (and, in consume mode, has an address to log in to)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            [vm] = self._describe(InstanceIds=[vm.id])
-            if vm.state == "running" and (vm.address or not self.installs_over_ssh):
-                return vm
-            if vm.state in ("shutting-down", "terminated"):
-                raise BackendError(f"VM {vm.id} is {vm.state} (a spot VM taken back, or terminated by someone): "
+        def look() -> VM:
+            [found] = self._describe(InstanceIds=[vm.id])
+            if found.state in ("shutting-down", "terminated"):
+                raise BackendError(f"VM {vm.id} is {found.state} (a spot VM taken back, or terminated by someone): "
                                    f"run the job again for a new VM.")
-            if time.monotonic() > deadline:
-                raise BackendError(f"VM {vm.id} is still {vm.state} after {timeout:g} s (start_timeout).")
-            time.sleep(POLL_SEC)
+            return found
+
+        return self.poll_ready(vm.id, timeout, look, poll_sec=POLL_SEC)
 
     # -- what VMs are made with ------------------------------------------------------------------------------
     def _image(self) -> str:
         if self.config.get("target_ami"):
             return str(self.config["target_ami"])
         wanted = client_python()
-        if wanted not in DEFAULT_IMAGES:
-            raise BackendError(f"no default EC2 image has Python {wanted}, which this client runs: set "
-                               f"aws_ec2.target_ami to an image with Python {wanted} (or set aws_ec2.runtime to a "
-                               f"container image with it).")
-        owner, pattern = DEFAULT_IMAGES[wanted]
+        owner, pattern = default_image(DEFAULT_IMAGES, "EC2", "aws_ec2.target_ami",
+                                       " (or set aws_ec2.runtime to a container image with it)")
         with self._calls("EC2 DescribeImages"):
             images = self.ec2.describe_images(Owners=[owner], Filters=[
                 {"Name": "name", "Values": [pattern]}, {"Name": "state", "Values": ["available"]},
