@@ -12,50 +12,37 @@ the hosts' bridge address; needs node's Azurite, see the docs):
     sudo python examples/azure_vms_map.py --local [--exec-mode create]
 """
 
-import argparse
 import contextlib
 import sys
 import tempfile
 
 import cloud_demo
 import lithops
+import local_vms
 
 
 @contextlib.contextmanager
 def local_azure(folder):
     from lithops_azure.testing.azurite import Azurite
     from lithops_azure.testing.compute_fake import FakeCompute
-    from lithops_vm.testing.netns import HostNetwork, unavailable_reason
 
-    reason = unavailable_reason()
-    if reason:
-        sys.exit(f"--local needs network namespaces: {reason}")
-    network = HostNetwork(folder)
-    try:
-        for _ in range(2):
-            network.add_host()
-        with Azurite(host=network.gateway) as azurite:
-            arm = FakeCompute(network).start()
-            try:
-                yield {
-                    "azure": {"subscription_id": arm.subscription, "resource_group": "lithops-rg",
-                              "region": "westeurope", "arm_endpoint": arm.url, "access_token": arm.token},
-                    "azure_storage": {"connection_string": azurite.connection_string},
-                    # the hosts' Python stands for the image's; the agent's files go under the temporary folder
-                    "azure_vms": {"runtime": sys.executable, "install_dir": f"{folder}/vms", "max_workers": 2},
-                }
-            finally:
-                arm.close()
-    finally:
-        network.close()
+    with local_vms.namespace_hosts(folder) as network, Azurite(host=network.gateway) as azurite:
+        arm = FakeCompute(network).start()
+        try:
+            yield {
+                "azure": {"subscription_id": arm.subscription, "resource_group": "lithops-rg",
+                          "region": "westeurope", "arm_endpoint": arm.url, "access_token": arm.token},
+                "azure_storage": {"connection_string": azurite.connection_string},
+                # the hosts' Python stands for the image's; the agent's files go under the temporary folder
+                "azure_vms": {"runtime": sys.executable, "install_dir": f"{folder}/vms", "max_workers": 2},
+            }
+        finally:
+            arm.close()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exec-mode", default="reuse", choices=("create", "reuse"),
-                        help="with --local (on Azure, azure_vms.exec_mode of the config applies)")
-    parser.add_argument("--local", action="store_true", help="use the local stand-ins instead of Azure")
-    args = parser.parse_args()
+    # --exec-mode applies with --local (on Azure, azure_vms.exec_mode of the config applies)
+    args = local_vms.vm_arguments(__doc__, "Azure").parse_args()
 
     with tempfile.TemporaryDirectory() as folder, \
             local_azure(folder) if args.local else contextlib.nullcontext({}) as sections:

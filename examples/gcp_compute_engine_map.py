@@ -19,7 +19,6 @@ In reuse mode (the default) the VMs stay, stopped once idle, for the next run: `
 gcp_compute_engine` deletes them.
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -27,46 +26,47 @@ import tempfile
 
 import cloud_demo
 import lithops
+import local_vms
 
 
 @contextlib.contextmanager
 def local_gcp(project, zone, folder):
-    from lithops_gcp.testing.emulators import StorageEmulator
-    from lithops_gcp.testing.fake_compute import FakeComputeEngine, StorageRelay
-    from lithops_vm.testing.netns import HostNetwork, unavailable_reason
+    from lithops_gcp.testing.fake_compute import FakeComputeEngine
 
-    reason = unavailable_reason()
-    if reason:
-        sys.exit(f"--local needs network namespaces: {reason}")
-    os.environ["NO_GCE_CHECK"] = "True"
-    os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="lithops-example-gcloud-")  # no credentials of yours
-    network = HostNetwork(folder)
+    with local_vms.namespace_hosts(folder) as network:
+        os.environ["NO_GCE_CHECK"] = "True"
+        os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="lithops-example-gcloud-")  # no credentials of yours
+        with local_storage(network) as relay:
+            os.environ["STORAGE_EMULATOR_HOST"] = relay.url
+            # the VMs' environment stands for their service account's access to the bucket
+            with FakeComputeEngine(project, [zone], network, env={"STORAGE_EMULATOR_HOST": relay.url}) as api:
+                # the hosts' Python stands for the image's; the agent's files go under the temporary folder
+                yield {"api_endpoint": api.url, "runtime": sys.executable, "install_dir": f"{folder}/vms"}
+
+
+@contextlib.contextmanager
+def local_storage(network):
+    """gcp-storage-emulator, relayed on the hosts' bridge address."""
+    from lithops_gcp.testing.emulators import StorageEmulator
+    from lithops_gcp.testing.fake_compute import StorageRelay
+
     emulator = StorageEmulator().start()
-    relay = None
     try:
-        for _ in range(2):
-            network.add_host()
         relay = StorageRelay(emulator.host, network.gateway)
-        os.environ["STORAGE_EMULATOR_HOST"] = relay.url
-        # the VMs' environment stands for their service account's access to the bucket
-        with FakeComputeEngine(project, [zone], network, env={"STORAGE_EMULATOR_HOST": relay.url}) as api:
-            # the hosts' Python stands for the image's; the agent's files go under the temporary folder
-            yield {"api_endpoint": api.url, "runtime": sys.executable, "install_dir": f"{folder}/vms"}
-    finally:
-        if relay is not None:
+        try:
+            yield relay
+        finally:
             relay.close()
+    finally:
         emulator.stop()
-        network.close()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = local_vms.vm_arguments(__doc__, "Google Cloud")
     parser.add_argument("--project", default="lithops-example")
     parser.add_argument("--region", default="us-east1")
     parser.add_argument("--bucket", default="lithops-example-bucket")
     parser.add_argument("--service-account", default=None, help="e-mail of the VMs' service account")
-    parser.add_argument("--exec-mode", default="reuse", choices=("create", "reuse"))
-    parser.add_argument("--local", action="store_true", help="use the local stand-ins instead of Google Cloud")
     args = parser.parse_args()
 
     zone = f"{args.region}-b"

@@ -15,7 +15,6 @@ needs lithops-vm and `pip install 'moto[server]'`):
     sudo python examples/ibm_vpc_map.py --local [--exec-mode create]
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -23,6 +22,7 @@ import tempfile
 
 import cloud_demo
 import lithops
+import local_vms
 
 
 @contextlib.contextmanager
@@ -31,36 +31,24 @@ def local_ibm(folder):
     from lithops_ibm.testing.cos_relay import BearerCOS
     from lithops_ibm.testing.iam import FakeIAM
     from lithops_ibm.testing.vpc import FakeVPC
-    from lithops_vm.testing.netns import HostNetwork, unavailable_reason
 
-    reason = unavailable_reason()
-    if reason:
-        sys.exit(f"--local needs network namespaces: {reason}")
-    network = HostNetwork(folder)
-    try:
-        for _ in range(2):
-            network.add_host()
-        with MotoServer(subprocess=True) as moto, FakeIAM({"local-key"}) as iam, \
-                BearerCOS(None, moto.url, network.gateway) as public, \
-                BearerCOS(iam, moto.url, network.gateway, hmac=True) as private, FakeVPC(iam, network) as vpc:
-            vpc.trusted_profiles.add("local-profile")
-            yield {
-                "ibm": {"iam_api_key": "local-key", "iam_endpoint": iam.url},
-                # the hosts' Python stands for the image's; the agent's files go under the temporary folder
-                "ibm_vpc": {"endpoint": f"{vpc.url}/v1", "trusted_profile_id": "local-profile", "max_workers": 2,
-                            "runtime": sys.executable, "install_dir": f"{folder}/vms"},
-                "ibm_cos": {"endpoint": public.url, "private_endpoint": private.url, "access_key_id": "local",
-                            "secret_access_key": "local"},
-            }
-    finally:
-        network.close()
+    with local_vms.namespace_hosts(folder) as network, MotoServer(subprocess=True) as moto, \
+            FakeIAM({"local-key"}) as iam, BearerCOS(None, moto.url, network.gateway) as public, \
+            BearerCOS(iam, moto.url, network.gateway, hmac=True) as private, FakeVPC(iam, network) as vpc:
+        vpc.trusted_profiles.add("local-profile")
+        yield {
+            "ibm": {"iam_api_key": "local-key", "iam_endpoint": iam.url},
+            # the hosts' Python stands for the image's; the agent's files go under the temporary folder
+            "ibm_vpc": {"endpoint": f"{vpc.url}/v1", "trusted_profile_id": "local-profile", "max_workers": 2,
+                        "runtime": sys.executable, "install_dir": f"{folder}/vms"},
+            "ibm_cos": {"endpoint": public.url, "private_endpoint": private.url, "access_key_id": "local",
+                        "secret_access_key": "local"},
+        }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = local_vms.vm_arguments(__doc__, "IBM Cloud")
     parser.add_argument("--region", default="us-south")
-    parser.add_argument("--exec-mode", default="reuse", choices=("create", "reuse"))
-    parser.add_argument("--local", action="store_true", help="use the local stand-ins instead of IBM Cloud")
     args = parser.parse_args()
 
     cloud = {
