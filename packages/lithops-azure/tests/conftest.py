@@ -24,10 +24,16 @@ def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """One Azurite for the whole session."""
+    yield from running_azurite()
+
+
+def running_azurite(host: str = "127.0.0.1") -> Iterator[Azurite]:
+    """An Azurite listening on ``host`` while the generator runs (a fixture's body); skipped where Azurite is
+    missing, except on CI, which installs it (.ci/run): its absence there is a failure."""
     try:
-        server = Azurite().start()
+        server = Azurite(host=host).start()
     except AzuriteUnavailable as exc:
-        if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure, not a skip
+        if os.environ.get("CI"):
             pytest.fail(f"Azurite is not available: {exc}")
         pytest.skip(f"Azurite is not available: {exc}")
     try:

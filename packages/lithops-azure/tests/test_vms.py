@@ -18,13 +18,14 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 import lithops
+from conftest import running_azurite
 from lithops.cli.standalone import standalone_backend
 from lithops.config import default_config
 from lithops.errors import BackendError, ConfigError
 from lithops.testing import ComputeContract
 from lithops_azure.auth import AzureCredentialsError
 from lithops_azure.blob.storage import AzureBlobStorage
-from lithops_azure.testing.azurite import Azurite, AzuriteUnavailable
+from lithops_azure.testing.azurite import Azurite
 from lithops_azure.vms.provider import AzureVMs
 
 vm_fixtures = pytest.importorskip("lithops_vm.testing.fixtures")
@@ -43,14 +44,7 @@ network = vm_fixtures.namespace_hosts("Azure VMs")
 @pytest.fixture(scope="module")
 def gateway_azurite(network: Any) -> Iterator[Azurite]:
     """An Azurite on the hosts' bridge address, which the client and the VMs both reach."""
-    try:
-        server = Azurite(host=network.gateway).start()
-    except AzuriteUnavailable as exc:
-        pytest.skip(f"Azurite is not available: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_azurite(network.gateway)
 
 
 @pytest.fixture

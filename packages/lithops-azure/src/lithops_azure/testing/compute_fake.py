@@ -85,7 +85,6 @@ class FakeCompute(FakeArm):
         #: VM (lower-case id) -> its power state; operations' failures
         self.power: dict[str, str] = {}
         #: the errors the fake answered (``Code: message``)
-        self.refused: list[str] = []
         self.vms = CloudVMs(network, self._metadata, env=env)
         self._vm_ids: dict[str, str] = {}
         self.route("PUT", _VM, self.put_vm)
@@ -104,14 +103,6 @@ class FakeCompute(FakeArm):
             self.route("DELETE", path, self.delete_network)
 
     # -- plumbing -------------------------------------------------------------------------------------------
-    def dispatch(self, request: FakeRequest) -> FakeResponse:
-        """The base's answer; refusals are remembered in :attr:`refused`."""
-        try:
-            return super().dispatch(request)
-        except ApiError as exc:
-            self.refused.append(f"{exc.code}: {exc.message}")
-            raise
-
     def _metadata(self, name: str) -> list[MetadataRoute]:
         return imds_routes(name, self._vm_ids.get(name, ""))
 

@@ -111,6 +111,8 @@ class FakeService(LocalServer):
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Callable[[FakeRequest], FakeResponse]]] = []
         self.requests: list[tuple[str, str]] = []
+        #: the errors answered, as ``"CODE: message"`` (for tests that check what the fake refused)
+        self.refused: list[str] = []
         self.lock = threading.RLock()
         self._server: BurstServer | None = None
 
@@ -162,6 +164,7 @@ class FakeService(LocalServer):
                     if len(answer) == 3:
                         headers = answer[2]  # type: ignore[misc]
                 except ApiError as exc:
+                    service.refused.append(f"{exc.code}: {exc.message}")
                     status, data = exc.status, service.error_body(exc.status, exc.code, exc.message)
                 raw = data if isinstance(data, bytes) else json.dumps(data).encode()
                 self.send_whole(status, raw, {"Content-Type": "application/json", **headers})

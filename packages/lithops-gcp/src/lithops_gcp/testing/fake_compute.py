@@ -91,8 +91,6 @@ class FakeComputeEngine(GoogleFake):
         self.instances: dict[str, dict[str, Any]] = {}
         #: the instance bodies of the insert requests
         self.inserts: list[dict[str, Any]] = []
-        #: the errors answered (``reason: message``) and operations failed (``CODE: message``)
-        self.refused: list[str] = []
         self.tokens: dict[str, str] = {}
         self.vms: CloudVMs | None = None
         if network is not None:
@@ -117,11 +115,6 @@ class FakeComputeEngine(GoogleFake):
         return {"error": {"code": status, "message": message,
                           "errors": [{"message": message, "domain": "global", "reason": code}]}}
 
-    def _refuse(self, status: int, reason: str, message: str) -> ApiError:
-        with self.lock:
-            self.refused.append(f"{reason}: {message}")
-        return ApiError(status, reason, message)
-
     # -- the VMs' metadata server ----------------------------------------------------------------------------
     def metadata_routes(self, name: str) -> list[MetadataRoute]:
         """What the metadata server of instance ``name`` answers (only with ``Metadata-Flavor: Google``)."""
@@ -144,75 +137,75 @@ class FakeComputeEngine(GoogleFake):
     def _check_zone(self, request: FakeRequest) -> str:
         project, zone = request.params["project"], request.params["zone"]
         if project != self.project:
-            raise self._refuse(403, "forbidden", f"Required 'compute.instances.list' permission for 'projects/"
+            raise ApiError(403, "forbidden", f"Required 'compute.instances.list' permission for 'projects/"
                                                  f"{project}'")
         if zone not in self.zones:
-            raise self._refuse(400, "invalid", f"Invalid value for field 'zone': '{zone}'. Unknown zone.")
+            raise ApiError(400, "invalid", f"Invalid value for field 'zone': '{zone}'. Unknown zone.")
         return zone
 
     def _check_instance(self, body: Any, zone: str) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise self._refuse(400, "required", "Required field 'resource' not specified")
+            raise ApiError(400, "required", "Required field 'resource' not specified")
         name = str(body.get("name") or "")
         if not _NAME_RE.fullmatch(name):
-            raise self._refuse(400, "invalid", f"Invalid value for field 'resource.name': '{name}'. Must be a match "
+            raise ApiError(400, "invalid", f"Invalid value for field 'resource.name': '{name}'. Must be a match "
                                                f"of regex '(?:[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?)'")
         machine = _strip(str(body.get("machineType") or ""))
         if not machine:
-            raise self._refuse(400, "required", "Required field 'resource.machineType' not specified")
+            raise ApiError(400, "required", "Required field 'resource.machineType' not specified")
         found = re.fullmatch(r"(?:projects/[^/]+/)?zones/(?P<zone>[^/]+)/machineTypes/(?P<type>[^/]+)", machine)
         if found is None or found["zone"] != zone or found["type"] not in MACHINE_TYPES:
             kind = found["type"] if found else machine
-            raise self._refuse(400, "invalid", f"Invalid value for field 'resource.machineType': '{machine}'. "
+            raise ApiError(400, "invalid", f"Invalid value for field 'resource.machineType': '{machine}'. "
                                                f"Machine type with name '{kind}' does not exist in zone '{zone}'.")
         disks = body.get("disks") or []
         boot = [d for d in disks if d.get("boot")]
         if len(boot) != 1:
-            raise self._refuse(400, "invalid", "Invalid value for field 'resource.disks': ''. Exactly one boot disk "
+            raise ApiError(400, "invalid", "Invalid value for field 'resource.disks': ''. Exactly one boot disk "
                                                "must be specified.")
         image = _strip(str((boot[0].get("initializeParams") or {}).get("sourceImage") or ""))
         if not image and not boot[0].get("source"):
-            raise self._refuse(400, "required", "Required field 'resource.disks[0].initializeParams.sourceImage' not "
+            raise ApiError(400, "required", "Required field 'resource.disks[0].initializeParams.sourceImage' not "
                                                 "specified")
         if image and image not in self.images:
-            raise self._refuse(400, "invalid", f"Invalid value for field 'resource.disks[0].initializeParams."
+            raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[0].initializeParams."
                                                f"sourceImage': '{image}'. The referenced image resource cannot be "
                                                f"found.")
         size = int((boot[0].get("initializeParams") or {}).get("diskSizeGb") or 10)
         if size < 10:
-            raise self._refuse(400, "invalid", f"Invalid value for field 'resource.disks[0].initializeParams."
+            raise ApiError(400, "invalid", f"Invalid value for field 'resource.disks[0].initializeParams."
                                                f"diskSizeGb': '{size}'. Requested disk size cannot be smaller than "
                                                f"the image size (10 GB)")
         interfaces = body.get("networkInterfaces") or []
         if not interfaces:
-            raise self._refuse(400, "required", "Required field 'resource.networkInterfaces' not specified")
+            raise ApiError(400, "required", "Required field 'resource.networkInterfaces' not specified")
         network = _strip(str(interfaces[0].get("network") or "global/networks/default"))
         if network not in ("global/networks/default", f"projects/{self.project}/global/networks/default"):
-            raise self._refuse(404, "notFound", f"The resource 'projects/{self.project}/{network}' was not found")
+            raise ApiError(404, "notFound", f"The resource 'projects/{self.project}/{network}' was not found")
         for key, value in (body.get("labels") or {}).items():
             if not _LABEL_KEY_RE.fullmatch(key) or not _LABEL_VALUE_RE.fullmatch(str(value)):
-                raise self._refuse(400, "invalid", f"Invalid value for field 'resource.labels': ''. Label "
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.labels': ''. Label "
                                                    f"'{key}={value}' violates format constraints: keys and values "
                                                    f"can only contain lowercase letters, numeric characters, "
                                                    f"underscores and dashes.")
         for item in (body.get("metadata") or {}).get("items") or []:
             if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", str(item.get("key") or "")):
-                raise self._refuse(400, "invalid", f"Invalid value for field 'resource.metadata': "
+                raise ApiError(400, "invalid", f"Invalid value for field 'resource.metadata': "
                                                    f"'{item.get('key')}'. Metadata keys must match [a-zA-Z0-9-_].")
             if len(str(item.get("value") or "").encode()) > METADATA_VALUE_MAX:
-                raise self._refuse(400, "invalid", "Invalid value for field 'resource.metadata': ''. Metadata value "
+                raise ApiError(400, "invalid", "Invalid value for field 'resource.metadata': ''. Metadata value "
                                                    "is too large (at most 256 KB).")
         scheduling = body.get("scheduling") or {}
         if scheduling.get("provisioningModel") == "SPOT" or scheduling.get("preemptible"):
             if scheduling.get("automaticRestart", True) or scheduling.get("onHostMaintenance") != "TERMINATE":
-                raise self._refuse(400, "invalid", "Invalid value for field 'resource.scheduling': ''. Spot and "
+                raise ApiError(400, "invalid", "Invalid value for field 'resource.scheduling': ''. Spot and "
                                                    "preemptible instances must have automaticRestart false and "
                                                    "onHostMaintenance TERMINATE.")
         for account in body.get("serviceAccounts") or []:
             email = str(account.get("email") or "")
             if email != "default" and not email.endswith((f"@{self.project}.iam.gserviceaccount.com",
                                                           "-compute@developer.gserviceaccount.com")):
-                raise self._refuse(400, "invalid", f"The user does not have access to service account '{email}'. "
+                raise ApiError(400, "invalid", f"The user does not have access to service account '{email}'. "
                                                    f"Ask a project owner to grant you the iam.serviceAccountUser "
                                                    f"role on the service account.")
         return body
@@ -285,7 +278,7 @@ class FakeComputeEngine(GoogleFake):
         with self.lock:
             self.inserts.append(copy.deepcopy(body))
             if name in self.instances:
-                raise self._refuse(409, "alreadyExists", f"The resource 'projects/{self.project}/zones/{zone}/"
+                raise ApiError(409, "alreadyExists", f"The resource 'projects/{self.project}/zones/{zone}/"
                                                          f"instances/{name}' already exists")
             interfaces = copy.deepcopy(body["networkInterfaces"])
             for i, interface in enumerate(interfaces):
@@ -377,7 +370,7 @@ class FakeComputeEngine(GoogleFake):
         for term in filter(None, re.split(r"\s+AND\s+", text.strip())):
             found = _FILTER_RE.fullmatch(term)
             if found is None:
-                raise self._refuse(400, "invalid", f"Invalid value for field 'filter': '{text}'. Invalid list "
+                raise ApiError(400, "invalid", f"Invalid value for field 'filter': '{text}'. Invalid list "
                                                    f"filter expression.")
             wanted[found["key"]] = found["value"]
         with self.lock:
@@ -402,7 +395,7 @@ class FakeComputeEngine(GoogleFake):
             instance = self._find(request)
             name = instance["name"]
             if instance["status"] in ("STOPPING", "SUSPENDING"):
-                raise self._refuse(400, "resourceNotReady", f"The resource 'projects/{self.project}/zones/{zone}/"
+                raise ApiError(400, "resourceNotReady", f"The resource 'projects/{self.project}/zones/{zone}/"
                                                             f"instances/{name}' is not ready")
             boot = instance["status"] == "TERMINATED"
             error = self._capacity_error(instance, zone) if boot else None

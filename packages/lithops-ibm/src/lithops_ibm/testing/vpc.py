@@ -100,7 +100,6 @@ class FakeVPC(FakeService):
                            "visibility": "public", "operating_system": {"name": o, "architecture": "amd64"},
                            "created_at": _now()} for i, n, o in IMAGES}
         #: the errors answered (``code: message``)
-        self.refused: list[str] = []
         #: the body of each instance created
         self.created: list[dict[str, Any]] = []
         self.vms = CloudVMs(network, self._metadata, hosts=hosts, boot_delay=boot_delay)
@@ -138,14 +137,6 @@ class FakeVPC(FakeService):
         return {"errors": [{"code": code, "message": message,
                             "more_info": f"https://cloud.ibm.com/docs/vpc?topic=vpc-rias-error-messages#{code}"}],
                 "trace": uuid.uuid4().hex}
-
-    def dispatch(self, request: FakeRequest) -> FakeResponse:
-        """Route ``request``, logging refusals."""
-        try:
-            return super().dispatch(request)
-        except ApiError as exc:
-            self.refused.append(f"{exc.code}: {exc.message}")
-            raise
 
     def authorize(self, request: FakeRequest) -> None:
         """Refuse requests without a valid IAM token, the ``version`` date or ``generation=2``."""
