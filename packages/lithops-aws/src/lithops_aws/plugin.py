@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
-from lithops.standalone.config import STANDALONE_CONFIG
+from lithops.standalone.config import STANDALONE_CONFIG, check_cidr
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -250,16 +250,6 @@ def batch_problems(section: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _check_cidr(value: Any) -> str | None:
-    import ipaddress
-
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"is {value!r}; it must be an address range such as 203.0.113.7/32"
-    return None
-
-
 EC2_CONFIG: dict[str, ConfigKey] = {
     **CREDENTIAL_KEYS,
     **STANDALONE_CONFIG,
@@ -272,7 +262,7 @@ EC2_CONFIG: dict[str, ConfigKey] = {
                                   doc="subnet of the VMs, which get a public IP address (default: the VPC's default)"),
     "security_group_id": ConfigKey(type=_OPT_STR, default=None,
                                    doc="security group of the VMs (default: lithops-sg, which Lithops creates)"),
-    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=_check_cidr,
+    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=check_cidr,
                                   doc="addresses allowed to reach the VMs' port 22 (lithops attach), e.g. "
                                       "203.0.113.7/32; unset: lithops-sg opens no port"),
     "instance_role": ConfigKey(type=_OPT_STR, default=None,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.plugins import ComputeBackendSpec, ConfigKey, RuntimeBuilderSpec, StorageBackendSpec, hookimpl
-from lithops.standalone.config import STANDALONE_CONFIG
+from lithops.standalone.config import STANDALONE_CONFIG, check_cidr
 
 #: The Lithops plugin API this plugin is written for (lithops-core refuses plugins of an API it does not know).
 LITHOPS_PLUGIN_API = "1"
@@ -139,16 +139,6 @@ FUNCTIONS_CONFIG: dict[str, ConfigKey] = {
 
 
 
-def _check_cidr(value: Any) -> str | None:
-    import ipaddress
-
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return f"is {value!r}; it must be an address range such as 203.0.113.7/32"
-    return None
-
-
 VMS_CONFIG: dict[str, ConfigKey] = {
     **ARM_KEYS,
     **STANDALONE_CONFIG,
@@ -177,7 +167,7 @@ VMS_CONFIG: dict[str, ConfigKey] = {
     "security_group_name": ConfigKey(type=str, default="lithops-nsg",
                                      doc="network security group of created VMs' NICs (created when absent: nothing "
                                          "in but SSH from ssh_allowed_cidr)"),
-    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=_check_cidr,
+    "ssh_allowed_cidr": ConfigKey(type=_OPT_STR, default=None, check=check_cidr,
                                   doc="addresses allowed to reach the VMs' port 22 (lithops attach), e.g. "
                                       "203.0.113.7/32; unset: no inbound port is opened"),
     "public_ip": ConfigKey(type=bool, default=True,

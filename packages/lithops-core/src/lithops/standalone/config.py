@@ -19,6 +19,19 @@ EXEC_MODES = ("consume", "create", "reuse")
 WORKERS_POLICIES = ("permissive", "strict")
 
 
+def check_cidr(value: Any) -> str | None:
+    """A :class:`ConfigKey` check of an address range such as ``203.0.113.7/32`` (e.g. a provider's
+    ``ssh_allowed_cidr``): None when it is one, else what is wrong.
+    """
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"is {value!r}; it must be an address range such as 203.0.113.7/32"
+    return None
+
+
 def _check_worker_processes(value: Any) -> str | None:
     if isinstance(value, str) and value.upper() != "AUTO":
         return f"is {value!r}; it must be a whole number of processes per VM, or AUTO (one per CPU of the VM)"
